@@ -1,0 +1,246 @@
+#include "engine/engine_core.hpp"
+
+#include <algorithm>
+#include <thread>
+
+#include "session/session_impl.hpp"
+
+namespace vss::detail {
+namespace {
+
+std::error_code validate_identity(const writer_identity& id) {
+  if (id.name.empty()) return errc::invalid_arg;
+  if (id.level == application_level::unknown || id.level == application_level::auto_level) {
+    return errc::invalid_arg;
+  }
+  if (id.freeze_timeout <= std::chrono::milliseconds::zero()) return errc::invalid_arg;
+  return {};
+}
+
+}  // namespace
+
+engine_core::engine_core(const asio::any_io_executor& executor, engine_options options)
+    : executor_(executor), options_(std::move(options)) {
+  if (options_.shard_count == 0) {
+    options_.shard_count = std::max(1u, std::thread::hardware_concurrency());
+  }
+  if (!options_.clock) options_.clock = steady_clock_source();
+  shards_.reserve(options_.shard_count);
+  for (std::size_t i = 0; i < options_.shard_count; ++i) {
+    shards_.push_back(asio::make_strand(executor_));
+    registry_signals_.push_back(std::make_unique<registry_signal>());
+  }
+}
+
+std::shared_ptr<writer_entry> engine_core::register_writer(std::shared_ptr<vss::writer> w,
+                                                           std::error_code& ec) {
+  ec = w ? validate_identity(w->identity()) : make_error_code(errc::invalid_arg);
+  if (ec) return nullptr;
+  auto entry = std::make_shared<writer_entry>();
+  entry->w = std::move(w);
+  if (entry->w->identity().execution == handler_execution::blocking) {
+    entry->blocking_strand.emplace(asio::make_strand(
+        options_.blocking_executor ? options_.blocking_executor : executor_));
+  }
+  std::lock_guard lock(mutex_);
+  if (shutting_down_) {
+    ec = errc::bad_state;
+    return nullptr;
+  }
+  const auto& id = entry->w->identity().instance_id;
+  if (writers_.count(id)) {
+    ec = errc::writer_already_subscribed;
+    return nullptr;
+  }
+  entry->registration = next_registration_++;
+  entry->shard = next_shard_++ % static_cast<std::uint32_t>(shards_.size());
+  entry->registry_connection = connect_registered(*registry_signals_[entry->shard], entry);
+  writers_.emplace(id, entry);
+  return entry;
+}
+
+void engine_core::unregister_writer(const writer_instance_id& id) {
+  std::shared_ptr<writer_entry> entry;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = writers_.find(id);
+    if (it == writers_.end()) return;
+    entry = std::move(it->second);
+    writers_.erase(it);
+  }
+  entry->registry_connection.disconnect();
+}
+
+bool engine_core::is_registered(const writer_instance_id& id) const {
+  std::lock_guard lock(mutex_);
+  return writers_.count(id) != 0;
+}
+
+std::vector<std::shared_ptr<writer_entry>> engine_core::writers() const {
+  std::vector<std::shared_ptr<writer_entry>> out;
+  std::lock_guard lock(mutex_);
+  out.reserve(writers_.size());
+  for (const auto& [id, e] : writers_) out.push_back(e);
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a->registration < b->registration; });
+  return out;
+}
+
+std::shared_ptr<writer_entry> engine_core::find_writer(const writer_instance_id& id) const {
+  std::lock_guard lock(mutex_);
+  auto it = writers_.find(id);
+  return it == writers_.end() ? nullptr : it->second;
+}
+
+std::error_code engine_core::register_provider(std::shared_ptr<provider> p) {
+  if (!p) return errc::invalid_arg;
+  const auto id = p->properties().id;
+  std::lock_guard lock(mutex_);
+  if (shutting_down_) return errc::bad_state;
+  for (const auto& q : providers_) {
+    if (q == p || q->properties().id == id) return errc::provider_already_registered;
+  }
+  providers_.push_back(std::move(p));
+  return {};
+}
+
+std::vector<std::shared_ptr<provider>> engine_core::providers() const {
+  std::lock_guard lock(mutex_);
+  return providers_;
+}
+
+bool engine_core::can_grant(const waiter& w) const {
+  for (const auto& v : w.volumes) {
+    auto it = volume_owner_.find(v);
+    if (it != volume_owner_.end() && it->second != w.who) return false;
+  }
+  for (const auto& id : w.writers) {
+    auto it = writer_owner_.find(id);
+    if (it != writer_owner_.end() && it->second != w.who) return false;
+  }
+  return true;
+}
+
+void engine_core::grant(const waiter& w) {
+  for (const auto& v : w.volumes) volume_owner_[v] = w.who;
+  for (const auto& id : w.writers) writer_owner_[id] = w.who;
+}
+
+void engine_core::reserve(const session_id& who, std::vector<std::string> volumes,
+                          std::vector<writer_instance_id> writers, grant_fn granted) {
+  waiter w{who, std::move(volumes), std::move(writers), std::move(granted)};
+  std::unique_lock lock(mutex_);
+  // FIFO fairness: a new request may not overtake queued ones it conflicts with.
+  const bool queue_empty = waiters_.empty();
+  if (can_grant(w) && queue_empty) {
+    grant(w);
+    lock.unlock();
+    w.granted(errc::ok);
+    return;
+  }
+  if (options_.overlap == overlap_policy::reject) {
+    lock.unlock();
+    w.granted(errc::snapshot_set_in_progress);
+    return;
+  }
+  waiters_.push_back(std::move(w));
+  grant_waiters(lock);
+}
+
+bool engine_core::withdraw(const session_id& who) {
+  std::unique_lock lock(mutex_);
+  for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
+    if (it->who == who) {
+      waiters_.erase(it);
+      grant_waiters(lock);
+      return true;
+    }
+  }
+  return false;
+}
+
+void engine_core::grant_waiters(std::unique_lock<std::mutex>& lock) {
+  std::vector<grant_fn> granted;
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    if (can_grant(*it)) {
+      grant(*it);
+      granted.push_back(std::move(it->granted));
+      it = waiters_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  lock.unlock();
+  for (auto& g : granted) g(errc::ok);
+  lock.lock();
+}
+
+bool engine_core::volume_held_by_other(const std::string& volume, const session_id& who) const {
+  std::lock_guard lock(mutex_);
+  auto it = volume_owner_.find(volume);
+  return it != volume_owner_.end() && it->second != who;
+}
+
+void engine_core::release_volumes(const session_id& who) {
+  std::unique_lock lock(mutex_);
+  std::erase_if(volume_owner_, [&](const auto& kv) { return kv.second == who; });
+  grant_waiters(lock);
+}
+
+void engine_core::release_writers(const session_id& who) {
+  std::unique_lock lock(mutex_);
+  std::erase_if(writer_owner_, [&](const auto& kv) { return kv.second == who; });
+  grant_waiters(lock);
+}
+
+std::shared_ptr<session_impl> engine_core::create_session() {
+  auto s = std::make_shared<session_impl>(shared_from_this());
+  std::lock_guard lock(mutex_);
+  if (shutting_down_) s->refuse();
+  sessions_.emplace(s->id(), s);
+  return s;
+}
+
+void engine_core::forget_session(const session_id& id) {
+  std::unique_lock lock(mutex_);
+  sessions_.erase(id);
+}
+
+bool engine_core::shutting_down() const {
+  std::lock_guard lock(mutex_);
+  return shutting_down_;
+}
+
+void engine_core::shutdown() {
+  std::vector<std::shared_ptr<session_impl>> live;
+  {
+    std::lock_guard lock(mutex_);
+    if (shutting_down_) return;
+    shutting_down_ = true;
+    for (const auto& [id, weak] : sessions_) {
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+    }
+  }
+  for (auto& s : live) s->abort_for_shutdown();
+}
+
+void engine_core::start_shutdown(erased_handler handler) {
+  shutdown();
+  std::vector<std::shared_ptr<session_impl>> live;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, weak] : sessions_) {
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+    }
+  }
+  // Completes once every live session reports that its abort work is drained.
+  auto remaining = std::make_shared<std::atomic<std::size_t>>(live.size() + 1);
+  auto shared = std::make_shared<erased_handler>(std::move(handler));
+  auto done = [remaining, shared] {
+    if (remaining->fetch_sub(1) == 1) std::move(*shared).post_complete({});
+  };
+  for (auto& s : live) s->when_drained(done);
+  done();
+}
+
+}  // namespace vss::detail

@@ -1,0 +1,95 @@
+#pragma once
+// The engine's shared state: writer registry (with the per-shard registry signals), providers,
+// shard strands, volume/writer reservations between sessions, the session list and shutdown.
+// Sessions hold a shared_ptr to it, so it outlives the public vss::engine object if needed.
+
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "vss/detail/erased_handler.hpp"
+#include "vss/options.hpp"
+#include "vss/provider.hpp"
+#include "writers/fan_out.hpp"
+
+namespace vss::detail {
+
+class session_impl;
+
+class engine_core : public std::enable_shared_from_this<engine_core> {
+ public:
+  engine_core(const asio::any_io_executor& executor, engine_options options);
+
+  const engine_options& options() const noexcept { return options_; }
+  const asio::any_io_executor& executor() const noexcept { return executor_; }
+  vss::clock& clock() const noexcept { return *options_.clock; }
+  const std::shared_ptr<vss::clock>& clock_ptr() const noexcept { return options_.clock; }
+  std::size_t shard_count() const noexcept { return shards_.size(); }
+  const strand_type& shard(std::size_t i) const noexcept { return shards_[i]; }
+
+  // Writers.
+  std::shared_ptr<writer_entry> register_writer(std::shared_ptr<vss::writer> w,
+                                                std::error_code& ec);
+  void unregister_writer(const writer_instance_id& id);
+  bool is_registered(const writer_instance_id& id) const;
+  std::vector<std::shared_ptr<writer_entry>> writers() const;
+  std::shared_ptr<writer_entry> find_writer(const writer_instance_id& id) const;
+  registry_signal& registry(std::size_t shard) noexcept { return *registry_signals_[shard]; }
+
+  // Providers.
+  std::error_code register_provider(std::shared_ptr<provider> p);
+  std::vector<std::shared_ptr<provider>> providers() const;
+
+  // Reservations (DESIGN.md §3.1): all-or-nothing, so two sessions can never deadlock.
+  using grant_fn = std::function<void(errc)>;
+  /// Grants at once (calls `granted(ok)` inline) or, under overlap_policy::wait, queues the
+  /// request; otherwise calls `granted(snapshot_set_in_progress)` inline.
+  void reserve(const session_id& who, std::vector<std::string> volumes,
+               std::vector<writer_instance_id> writers, grant_fn granted);
+  /// Withdraws a queued request; returns false if it was already granted or unknown.
+  bool withdraw(const session_id& who);
+  bool volume_held_by_other(const std::string& volume, const session_id& who) const;
+  void release_volumes(const session_id& who);
+  void release_writers(const session_id& who);
+
+  // Sessions and shutdown.
+  std::shared_ptr<session_impl> create_session();
+  void forget_session(const session_id& id);
+  bool shutting_down() const;
+  void shutdown();
+  void start_shutdown(erased_handler handler);
+
+ private:
+  struct waiter {
+    session_id who;
+    std::vector<std::string> volumes;
+    std::vector<writer_instance_id> writers;
+    grant_fn granted;
+  };
+  bool can_grant(const waiter& w) const;  // mutex_ held
+  void grant(const waiter& w);            // mutex_ held
+  void grant_waiters(std::unique_lock<std::mutex>& lock);
+
+  asio::any_io_executor executor_;
+  engine_options options_;
+  std::vector<strand_type> shards_;
+  std::vector<std::unique_ptr<registry_signal>> registry_signals_;
+
+  mutable std::mutex mutex_;
+  std::map<writer_instance_id, std::shared_ptr<writer_entry>> writers_;
+  std::uint64_t next_registration_ = 1;
+  std::uint32_t next_shard_ = 0;
+  std::vector<std::shared_ptr<provider>> providers_;
+  std::map<std::string, session_id> volume_owner_;
+  std::map<writer_instance_id, session_id> writer_owner_;
+  std::list<waiter> waiters_;
+  std::map<session_id, std::weak_ptr<session_impl>> sessions_;
+  bool shutting_down_ = false;
+};
+
+}  // namespace vss::detail

@@ -1,0 +1,146 @@
+#include "vss/memory_provider.hpp"
+
+#include <unistd.h>
+
+#include "vss/error.hpp"
+
+namespace vss {
+namespace {
+
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+}  // namespace
+
+void provider::pre_commit_snapshots(const snapshot_set_id&, completion done) { done({}); }
+void provider::post_commit_snapshots(const snapshot_set_id&, std::int32_t, completion done) {
+  done({});
+}
+void provider::pre_final_commit_snapshots(const snapshot_set_id&, completion done) { done({}); }
+void provider::post_final_commit_snapshots(const snapshot_set_id&, completion done) { done({}); }
+
+memory_provider::memory_provider(memory_provider_options options) : options_(std::move(options)) {}
+
+provider_properties memory_provider::properties() const {
+  return {options_.id, options_.name, provider_type::software, "1.0"};
+}
+
+bool memory_provider::is_volume_supported(std::string_view volume) const {
+  if (volume.empty()) return false;
+  return options_.supports ? options_.supports(volume) : true;
+}
+
+std::error_code memory_provider::begin_prepare_snapshot(const snapshot_set_id& set,
+                                                        const snapshot_id& snapshot,
+                                                        std::string_view volume,
+                                                        std::uint32_t context) {
+  if (!is_volume_supported(volume)) return errc::volume_not_supported_by_provider;
+  std::lock_guard lock(mutex_);
+  // A new set id implicitly discards stale preparation of an abandoned set (spec §3.6).
+  for (auto it = snapshots_.begin(); it != snapshots_.end();) {
+    const bool stale = it->second.set_id != set && it->second.state == snapshot_state::preparing;
+    it = stale ? snapshots_.erase(it) : std::next(it);
+  }
+  if (snapshots_.count(snapshot)) return errc::object_already_exists;
+  snapshot_properties p;
+  p.id = snapshot;
+  p.set_id = set;
+  p.original_volume = std::string(volume);
+  p.device = "memory://" + snapshot.to_string() + std::string(volume);
+  p.originating_machine = p.service_machine = host_name();
+  p.provider = options_.id;
+  p.attributes = context;
+  p.state = snapshot_state::preparing;
+  snapshots_.emplace(snapshot, std::move(p));
+  return {};
+}
+
+void memory_provider::advance(const snapshot_set_id& set, snapshot_state from, snapshot_state to,
+                              completion& done) {
+  std::error_code ec;
+  {
+    std::lock_guard lock(mutex_);
+    std::int32_t count = 0;
+    for (auto& [id, p] : snapshots_) {
+      if (p.set_id != set) continue;
+      if (p.state != from) {
+        ec = errc::bad_state;
+        break;
+      }
+      ++count;
+    }
+    if (!ec) {
+      for (auto& [id, p] : snapshots_) {
+        if (p.set_id != set) continue;
+        p.state = to;
+        p.snapshots_count = count;
+        if (to == snapshot_state::committed) p.created = std::chrono::system_clock::now();
+      }
+    }
+  }
+  done(ec);
+}
+
+void memory_provider::end_prepare_snapshots(const snapshot_set_id& set, completion done) {
+  advance(set, snapshot_state::preparing, snapshot_state::prepared, done);
+}
+void memory_provider::pre_commit_snapshots(const snapshot_set_id& set, completion done) {
+  advance(set, snapshot_state::prepared, snapshot_state::precommitted, done);
+}
+void memory_provider::commit_snapshots(const snapshot_set_id& set, completion done) {
+  advance(set, snapshot_state::precommitted, snapshot_state::committed, done);
+}
+void memory_provider::post_commit_snapshots(const snapshot_set_id& set, std::int32_t,
+                                            completion done) {
+  advance(set, snapshot_state::committed, snapshot_state::postcommitted, done);
+}
+void memory_provider::post_final_commit_snapshots(const snapshot_set_id& set, completion done) {
+  advance(set, snapshot_state::postcommitted, snapshot_state::created, done);
+}
+
+void memory_provider::abort_snapshots(const snapshot_set_id& set, completion done) {
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = snapshots_.begin(); it != snapshots_.end();) {
+      it = it->second.set_id == set ? snapshots_.erase(it) : std::next(it);
+    }
+  }
+  done({});
+}
+
+std::error_code memory_provider::get_snapshot_properties(const snapshot_id& id,
+                                                         snapshot_properties& out) const {
+  std::lock_guard lock(mutex_);
+  auto it = snapshots_.find(id);
+  if (it == snapshots_.end() || it->second.state != snapshot_state::created) {
+    return errc::object_not_found;
+  }
+  out = it->second;
+  return {};
+}
+
+std::vector<snapshot_properties> memory_provider::query() const {
+  std::vector<snapshot_properties> out;
+  std::lock_guard lock(mutex_);
+  for (const auto& [id, p] : snapshots_) {
+    if (p.state == snapshot_state::created) out.push_back(p);
+  }
+  return out;
+}
+
+std::vector<snapshot_properties> memory_provider::all_records() const {
+  std::vector<snapshot_properties> out;
+  std::lock_guard lock(mutex_);
+  for (const auto& [id, p] : snapshots_) out.push_back(p);
+  return out;
+}
+
+std::error_code memory_provider::delete_snapshot(const snapshot_id& id) {
+  std::lock_guard lock(mutex_);
+  return snapshots_.erase(id) ? std::error_code{} : make_error_code(errc::object_not_found);
+}
+
+}  // namespace vss

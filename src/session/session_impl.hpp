@@ -1,0 +1,224 @@
+#pragma once
+// One requester session: the state behind vss::backup_session.
+//
+// Threading: the synchronous requester calls run on the caller's thread under `mutex_`.
+// Asynchronous operations, event deliveries, deadlines and the abort sequence run on the
+// session strand `strand_`; they also take `mutex_` for bookkeeping, and never hold it while
+// calling a provider or completing a handler. Writer handlers run on shard strands (see
+// writers/fan_out.hpp) and report back through phase collectors.
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/engine_core.hpp"
+#include "session/snapshot_steps.hpp"
+#include "session/state_machine.hpp"
+#include "vss/backup_session.hpp"
+#include "vss/detail/erased_handler.hpp"
+#include "vss/detail/session_ops.hpp"
+#include "writers/fan_out.hpp"
+
+namespace vss::detail {
+
+class session_impl : public std::enable_shared_from_this<session_impl> {
+ public:
+  explicit session_impl(std::shared_ptr<engine_core> core);
+  ~session_impl();
+
+  session_id id() const noexcept { return id_; }
+  asio::any_io_executor executor() const noexcept { return core_->executor(); }
+  void refuse();  // the engine is shutting down: initialize_for_backup says bad_state
+
+  // Requester calls (any thread).
+  session_state state() const;
+  std::error_code initialize_for_backup();
+  std::error_code set_context(std::uint32_t context);
+  std::error_code set_backup_state(bool select_components, bool bootable, backup_type type,
+                                   bool partial);
+  std::vector<writer_metadata> metadata() const;
+  std::error_code add_component(const writer_instance_id& instance, const writer_class_id& cls,
+                                component_type type, std::string_view logical_path,
+                                std::string_view name);
+  std::error_code start_snapshot_set(snapshot_set_id& set);
+  std::error_code add_to_snapshot_set(std::string_view volume, const provider_id& provider,
+                                      snapshot_id& snapshot);
+  std::vector<writer_status> status() const;
+  std::error_code set_backup_succeeded(const writer_instance_id& instance,
+                                       const writer_class_id& cls, component_type type,
+                                       std::string_view logical_path, std::string_view name,
+                                       bool succeeded);
+  std::error_code abort_backup();
+  std::error_code get_snapshot_properties(const snapshot_id& id, snapshot_properties& out) const;
+  std::error_code query(std::vector<snapshot_properties>& out);
+  std::error_code query_providers(std::vector<provider_properties>& out);
+  std::error_code is_volume_supported(const provider_id& provider, std::string_view volume,
+                                      bool& supported) const;
+  std::error_code delete_snapshots(const guid& source, object_type type, bool force,
+                                   std::int32_t& deleted, snapshot_id& not_deleted);
+  std::vector<phase_report> reports() const;
+  consistency_grade consistency() const;
+
+  // Asynchronous operations.
+  std::uint64_t next_op_id() noexcept { return next_op_.fetch_add(1) + 1; }
+  void start(op_kind kind, std::uint64_t id, erased_handler handler);
+  void cancel(op_kind kind, std::uint64_t id);
+
+  // Lifetime.
+  void release();              // the last handle went away, or release() was called
+  void abort_for_shutdown();   // engine shutdown
+  void when_drained(std::function<void()> fn);  // runs fn once no abort work is pending
+
+ private:
+  struct participant {
+    std::shared_ptr<writer_entry> entry;
+    writer_state state = writer_state::stable;
+    errc failure = errc::ok;
+    std::string message;
+    std::shared_ptr<const std::vector<selected_component>> components;
+    timer::time_point freeze_deadline{};
+    bool failed = false;             // excluded from the following phases (spec §10.2)
+    bool got_prepare_backup = false;
+    bool got_freeze = false;
+    bool thaw_sent = false;
+    bool abort_sent = false;
+    bool past_post_snapshot = false;
+    bool quiesced = false;           // froze and thawed successfully
+  };
+
+  struct phase_state {
+    std::uint64_t id = 0;
+    writer_event event = writer_event::identify;
+    std::shared_ptr<phase_collector> collector;
+    std::vector<std::uint32_t> targets;                      // participant index per slot
+    std::vector<std::shared_ptr<writer_entry>> registered;  // Identify: entry per slot
+    std::vector<timer::time_point> deadlines;                // per slot
+    std::unique_ptr<timer> deadline_timer;
+    timer::time_point started{};
+    std::function<void()> then;  // continuation on the strand, lock not held
+  };
+
+  struct volume_entry {
+    std::string volume;
+    snapshot_id snapshot;
+    std::shared_ptr<provider> owner;
+  };
+
+  struct pending_op {
+    std::uint64_t id = 0;
+    erased_handler handler;
+  };
+
+  enum class abort_reason : std::uint8_t { requested, cancelled, failed };
+
+  // Strand side. `lock` parameters are held on entry and may be released.
+  void run_op(op_kind kind, std::uint64_t id, erased_handler handler);
+  void gather_metadata();
+  void prepare_for_backup(std::uint64_t id);
+  void begin_prepare_events();
+  void advance_snapshot();
+  void call_providers(snapshot_step step);
+  void on_provider_step_done(snapshot_step step, std::error_code ec);
+  void on_hold_expired();
+  void arm_freeze_watchdog();  // mutex_ held
+  void on_freeze_watchdog();
+  void gather_status(pending_op op);
+  void backup_complete(std::uint64_t id);
+
+  std::uint64_t deliver(writer_event event, std::vector<std::uint32_t> targets,
+                        std::function<void()> then);
+  void deliver_identify(std::vector<std::shared_ptr<writer_entry>> entries,
+                        std::function<void()> then);
+  void arm_deadline(phase_state& phase);
+  void on_deadline(std::uint64_t phase_id);
+  void on_phase_settled(std::uint64_t phase_id);
+  void apply_results(phase_state& phase);
+  void side_abort(std::vector<std::uint32_t> writers);
+
+  void request_abort_on_strand(abort_reason reason, std::error_code failure);
+  void start_abort_legs();
+  void run_provider_rollback();
+  void check_drained();
+  void finish_snapshot_op(std::error_code ec);
+  void complete(erased_handler& handler, std::error_code ec);
+  void finish_release();
+
+  bool request_abort(bool from_requester, std::error_code& ec);
+  bool abort_in_progress() const;  // mutex_ held
+  std::vector<std::uint32_t> targets_where(const std::function<bool(const participant&)>& pred)
+      const;  // mutex_ held
+  std::shared_ptr<provider> provider_by_id(const provider_id& id) const;
+  std::vector<std::shared_ptr<provider>> set_providers() const;  // mutex_ held
+  std::chrono::milliseconds deadline_for(writer_event e) const noexcept;
+  bool auto_release() const noexcept;
+
+  const std::shared_ptr<engine_core> core_;
+  const session_id id_ = session_id::generate();
+  strand_type strand_;
+  std::atomic<std::uint64_t> next_op_{0};
+
+  mutable std::mutex mutex_;
+  std::condition_variable drained_cv_;
+  session_machine machine_;
+  bool refused_ = false;
+  bool released_ = false;
+  std::uint32_t context_ = 0;
+  bool select_components_ = false;
+  bool bootable_ = false;
+  bool partial_ = false;
+  vss::backup_type backup_type_ = vss::backup_type::undefined;
+  snapshot_set_id set_;
+  std::vector<volume_entry> volumes_;
+  std::shared_ptr<const std::vector<std::string>> volume_names_;
+  std::vector<vss::writer_metadata> metadata_;
+  std::vector<std::shared_ptr<writer_entry>> identified_;
+  std::map<writer_instance_id, std::vector<selected_component>> selection_;
+  std::vector<participant> participants_;
+  std::vector<std::shared_ptr<session_signal>> shard_signals_;
+  std::map<std::uint64_t, std::unique_ptr<phase_state>> phases_;
+  std::uint64_t next_phase_ = 0;
+  std::vector<phase_report> reports_;
+  std::vector<writer_status> status_;
+
+  std::optional<pending_op> metadata_op_;
+  std::optional<pending_op> prepare_op_;
+  std::optional<pending_op> backup_complete_op_;
+  std::vector<erased_handler> abort_waiters_;
+  std::vector<std::function<void()>> drain_callbacks_;
+  std::unique_ptr<timer> reservation_timer_;
+
+  struct snapshot_op {
+    std::uint64_t id = 0;
+    erased_handler handler;
+    snapshot_step step = snapshot_step::end_prepare;
+    std::error_code failure;
+  };
+  std::optional<snapshot_op> snap_;
+  snapshot_step last_step_ = snapshot_step::end_prepare;
+  bool provider_call_in_flight_ = false;
+  snapshot_step provider_call_step_ = snapshot_step::end_prepare;
+  std::unique_ptr<timer> hold_timer_;
+  std::unique_ptr<timer> freeze_watchdog_;
+  bool end_prepare_called_ = false;
+  bool set_created_ = false;       // PostFinalCommit succeeded
+  bool snapshots_deleted_ = false;
+  int side_aborts_in_flight_ = 0;
+
+  bool abort_due_ = false;         // AbortBackup was called; the strand has not seen it yet
+  bool abort_requested_ = false;   // an abort (requested, cancel, failure, release) is running
+  bool provider_rollback_started_ = false;
+  bool abort_started_ = false;     // the abort legs were started
+  bool abort_waits_for_commit_ = false;
+  abort_reason abort_reason_ = abort_reason::requested;
+  bool writer_leg_done_ = false;
+  bool provider_leg_done_ = false;
+  bool drained_ = false;
+};
+
+}  // namespace vss::detail

@@ -1,0 +1,100 @@
+#pragma once
+// Collects the answers of N writers to one event. Answers arrive from any thread (a
+// writer_context may be completed anywhere); the first answer per slot wins and later or
+// duplicate ones are ignored. When the last slot is settled, `on_settled` runs exactly once, on
+// the thread that settled it (the session posts it to its strand).
+//
+// Memory ordering: each slot's payload is written by the thread that wins the slot's CAS and
+// published by the acq_rel decrement of `outstanding_`; the session reads payloads only after
+// on_settled, so it sees them all.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "vss/error.hpp"
+#include "vss/writer.hpp"
+
+namespace vss::detail {
+
+enum class slot_outcome : std::uint8_t {
+  pending,
+  claimed,         // transient: a thread is writing the payload
+  completed,       // complete()
+  failed,          // fail() or a throwing handler
+  timed_out,       // the engine's deadline passed first
+  abandoned,       // superseded by an abort, or the operation was cancelled
+  not_delivered,   // the writer went away before the event reached it
+};
+
+class phase_collector {
+ public:
+  phase_collector(writer_event event, std::size_t slots, std::function<void()> on_settled);
+
+  writer_event event() const noexcept { return event_; }
+  std::size_t size() const noexcept { return size_; }
+
+  /// Settles `slot` if it is still pending. Returns true if this call settled it.
+  bool settle(std::uint32_t slot, slot_outcome outcome, errc code = errc::ok,
+              std::string message = {}, std::unique_ptr<writer_metadata> metadata = nullptr);
+
+  /// Settles every pending slot with `outcome` (timeouts, abandonment).
+  void settle_all_pending(slot_outcome outcome, errc code);
+
+  /// Marks the collection abandoned (an abort superseded it) and settles what is pending.
+  void abandon();
+  bool abandoned() const noexcept { return abandoned_.load(std::memory_order_acquire); }
+
+  bool is_pending(std::uint32_t slot) const noexcept {
+    return outcome(slot) == slot_outcome::pending;
+  }
+
+  /// Valid once settled (after on_settled ran).
+  slot_outcome outcome(std::uint32_t slot) const noexcept {
+    return static_cast<slot_outcome>(outcomes_[slot].load(std::memory_order_acquire));
+  }
+  errc code(std::uint32_t slot) const noexcept { return codes_[slot]; }
+  std::string message(std::uint32_t slot) const;
+  std::unique_ptr<writer_metadata> take_metadata(std::uint32_t slot);
+
+  /// Fires on_settled for an empty collection (no slots). Call once after construction.
+  void start();
+
+ private:
+  void release_one();
+
+  writer_event event_;
+  std::size_t size_;
+  std::unique_ptr<std::atomic<std::uint8_t>[]> outcomes_;
+  std::unique_ptr<errc[]> codes_;
+  std::atomic<std::size_t> outstanding_;
+  std::atomic<bool> abandoned_{false};
+  std::function<void()> on_settled_;
+
+  // Rare payloads (failure messages, Identify metadata) are kept aside so that the common
+  // case, a trivial answer, costs one CAS and one decrement.
+  mutable std::mutex extras_mutex_;
+  std::vector<std::pair<std::uint32_t, std::string>> messages_;
+  std::vector<std::pair<std::uint32_t, std::unique_ptr<writer_metadata>>> metadata_;
+};
+
+/// What a writer_context can see about the event it handles. Shared by every context of one
+/// delivery; immutable once published.
+struct event_info {
+  writer_event event = writer_event::identify;
+  snapshot_set_id set;
+  vss::backup_type backup_type = vss::backup_type::undefined;
+  bool components_selected = false;
+  std::shared_ptr<const std::vector<std::string>> volumes;
+  /// Per slot: the writer's selected components (null = none). Empty for Identify.
+  std::vector<std::shared_ptr<const std::vector<selected_component>>> components;
+  /// Per slot: the writer's identity, used to seed Identify metadata.
+  std::vector<const writer_identity*> identities;
+};
+
+}  // namespace vss::detail
