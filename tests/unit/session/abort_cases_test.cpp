@@ -1,0 +1,277 @@
+// Every abort case of spec §10.3, deterministic: which writers got which events, what the
+// DoSnapshotSet handle reports, what the provider saw, and what is left behind.
+
+#include <gtest/gtest.h>
+
+#include "support/test_writer.hpp"
+
+namespace vss::test {
+namespace {
+
+using E = writer_event;
+using P = provider_call;
+
+class AbortCasesTest : public engine_test {
+ protected:
+  std::error_code abort_async(backup_session& s) {
+    auto op = s.async_abort_backup(use_async_op);
+    const auto status = finish(op);
+    return status == errc::async_finished ? std::error_code{} : status;
+  }
+
+  /// Invariants 1 and 3 of DESIGN.md §4 for one writer's event list.
+  static void expect_clean_end(const test_writer& w) {
+    const auto events = w.events();
+    const auto freezes = std::count(events.begin(), events.end(), E::freeze);
+    const auto thaws = std::count(events.begin(), events.end(), E::thaw);
+    const auto aborts = std::count(events.begin(), events.end(), E::abort);
+    EXPECT_LE(aborts, 1) << w.identity().name;
+    EXPECT_LE(thaws, 1) << w.identity().name;
+    if (freezes > 0) {
+      EXPECT_GE(thaws + aborts, 1) << w.identity().name << " left frozen";
+    }
+    auto abort_at = std::find(events.begin(), events.end(), E::abort);
+    if (abort_at != events.end()) {
+      for (auto it = abort_at + 1; it != events.end(); ++it) {
+        EXPECT_EQ(*it, E::backup_shutdown) << w.identity().name << " got " << *it
+                                           << " after Abort";
+      }
+    }
+  }
+};
+
+TEST_F(AbortCasesTest, CaseA_BeforePrepareForBackupNoWriterHearsAnything) {
+  auto w = add_writer("db");
+  auto s = engine_->create_backup_session();
+  ASSERT_FALSE(s.initialize_for_backup());
+  ASSERT_FALSE(s.set_backup_state(false, false, backup_type::full));
+  auto g = s.async_gather_writer_metadata(use_async_op);
+  ASSERT_EQ(finish(g), errc::async_finished);
+  ASSERT_FALSE(s.start_snapshot_set(set_));
+  ASSERT_FALSE(s.add_to_snapshot_set("/data", {}, snapshot_));
+  EXPECT_FALSE(abort_async(s));
+  EXPECT_EQ(s.state(), session_state::aborted);
+  auto p = s.async_prepare_for_backup(use_async_op);
+  EXPECT_EQ(finish(p), errc::bad_state);
+  EXPECT_EQ(memory_->calls(P::abort), 0);  // spec §3.6: no AbortSnapshots before DoSnapshotSet
+  s.release();
+  settle();
+  EXPECT_EQ(w->events(), ev({E::identify}));  // no PrepareBackup, so no BackupShutdown either
+}
+
+TEST_F(AbortCasesTest, CaseAPrime_AbortDuringPrepareForBackupCancelsItAndAbortsWriters) {
+  auto fast = add_writer("fast");
+  auto slow = add_writer("slow");
+  slow->script(E::prepare_backup, {action::hold});
+  auto s = engine_->create_backup_session();
+  ASSERT_FALSE(s.initialize_for_backup());
+  ASSERT_FALSE(s.set_backup_state(false, false, backup_type::full));
+  auto g = s.async_gather_writer_metadata(use_async_op);
+  ASSERT_EQ(finish(g), errc::async_finished);
+  ASSERT_FALSE(s.start_snapshot_set(set_));
+  auto p = s.async_prepare_for_backup(use_async_op);
+  settle();
+  ASSERT_EQ(slow->held_count(), 1u);
+  EXPECT_FALSE(abort_async(s));
+  EXPECT_EQ(p.query_status(), errc::async_cancelled);
+  EXPECT_EQ(fast->count(E::abort), 1u);
+  EXPECT_EQ(slow->count(E::abort), 1u);
+  slow->release_held();  // a late answer is ignored
+  settle();
+  expect_clean_end(*fast);
+  expect_clean_end(*slow);
+}
+
+TEST_F(AbortCasesTest, CaseB_AfterPrepareEveryParticipantGetsAbortAndProviderNothing) {
+  auto a = add_writer("a");
+  auto b = add_writer("b", application_level::system);
+  auto s = prepared_session();
+  EXPECT_FALSE(abort_async(s));
+  EXPECT_EQ(a->count(E::abort), 1u);
+  EXPECT_EQ(b->count(E::abort), 1u);
+  EXPECT_EQ(memory_->calls(P::abort), 0);
+  s.release();
+  run_until([&] { return a->count(E::backup_shutdown) == 1 && b->count(E::backup_shutdown) == 1; });
+  EXPECT_EQ(a->events(), ev({E::identify, E::prepare_backup, E::abort, E::backup_shutdown}));
+}
+
+TEST_F(AbortCasesTest, CaseC1_AbortDuringEndPrepareCancelsAndAbortsProvider) {
+  auto w = add_writer("db");
+  auto s = prepared_session();
+  memory_->hold(P::end_prepare);
+  auto op = s.async_do_snapshot_set(use_async_op);
+  settle();
+  ASSERT_TRUE(memory_->is_held(P::end_prepare));
+  EXPECT_FALSE(abort_async(s));  // AbortSnapshots may arrive during EndPrepareSnapshots
+  EXPECT_EQ(op.query_status(), errc::async_cancelled);
+  EXPECT_EQ(memory_->calls(P::abort), 1);
+  EXPECT_EQ(w->count(E::abort), 1u);
+  EXPECT_EQ(w->count(E::prepare_snapshot), 0u);
+  memory_->release(P::end_prepare);
+  settle();
+  EXPECT_TRUE(memory_->all_records().empty());
+  EXPECT_EQ(memory_->calls(P::commit), 0);
+}
+
+TEST_F(AbortCasesTest, CaseC2_AbortDuringPrepareSnapshotReachesEveryParticipant) {
+  auto holder = add_writer("holder");
+  auto vetoer = add_writer("vetoer");
+  holder->script(E::prepare_snapshot, {action::hold});
+  vetoer->script(E::prepare_snapshot, {action::fail, errc::writer_error_retryable});
+  auto s = prepared_session();
+  auto op = s.async_do_snapshot_set(use_async_op);
+  settle();
+  EXPECT_FALSE(abort_async(s));
+  EXPECT_EQ(op.query_status(), errc::async_cancelled);
+  EXPECT_EQ(holder->count(E::abort), 1u);
+  EXPECT_EQ(vetoer->count(E::abort), 1u);  // spec C2 CHOICE: vetoers are aborted too
+  holder->release_held();
+  settle();
+  EXPECT_EQ(holder->count(E::freeze), 0u);
+  EXPECT_TRUE(memory_->all_records().empty());
+}
+
+TEST_F(AbortCasesTest, CaseC3_AbortWhileFrozenThawsByAbortAndStopsLaterLevels) {
+  auto front = add_writer("front", application_level::front_end);
+  auto back = add_writer("back", application_level::back_end);
+  front->script(E::freeze, {action::hold});
+  auto s = prepared_session();
+  auto op = s.async_do_snapshot_set(use_async_op);
+  settle();
+  ASSERT_EQ(front->count(E::freeze), 1u);
+  EXPECT_FALSE(abort_async(s));
+  EXPECT_EQ(op.query_status(), errc::async_cancelled);
+  EXPECT_EQ(front->count(E::abort), 1u);
+  EXPECT_EQ(front->count(E::thaw), 0u);
+  EXPECT_EQ(back->count(E::freeze), 0u);
+  EXPECT_EQ(back->count(E::abort), 1u);
+  EXPECT_EQ(memory_->calls(P::commit), 0);
+  EXPECT_EQ(memory_->calls(P::abort), 1);
+  expect_clean_end(*front);
+  expect_clean_end(*back);
+}
+
+TEST_F(AbortCasesTest, CaseC4_AbortDuringCommitWaitsForTheCommitThenRollsBack) {
+  auto w = add_writer("db");
+  auto s = prepared_session();
+  memory_->hold(P::commit);
+  auto op = s.async_do_snapshot_set(use_async_op);
+  settle();
+  ASSERT_TRUE(memory_->is_held(P::commit));
+  auto ab = s.async_abort_backup(use_async_op);
+  settle();
+  // The commit is atomic: nothing happens to writers or provider while it runs.
+  EXPECT_FALSE(op.done());
+  EXPECT_FALSE(ab.done());
+  EXPECT_EQ(w->count(E::abort), 0u);
+  EXPECT_EQ(memory_->calls(P::abort), 0);
+  memory_->release(P::commit);
+  EXPECT_EQ(finish(ab), errc::async_finished);
+  EXPECT_EQ(op.query_status(), errc::async_cancelled);
+  EXPECT_EQ(w->count(E::abort), 1u);
+  EXPECT_EQ(w->count(E::thaw), 0u);
+  EXPECT_EQ(memory_->calls(P::abort), 1);
+  EXPECT_TRUE(memory_->all_records().empty());  // the committed snapshot was deleted
+}
+
+TEST_F(AbortCasesTest, CaseC5_AbortAfterCommitDeletesTheSetAndSparesWritersPastPostSnapshot) {
+  auto done = add_writer("done");
+  auto busy = add_writer("busy");
+  busy->script(E::post_snapshot, {action::hold});
+  auto s = prepared_session();
+  auto op = s.async_do_snapshot_set(use_async_op);
+  settle();
+  ASSERT_EQ(busy->held_count(), 1u);
+  ASSERT_EQ(done->count(E::post_snapshot), 1u);
+  EXPECT_FALSE(abort_async(s));
+  EXPECT_EQ(op.query_status(), errc::async_cancelled);
+  EXPECT_EQ(done->count(E::abort), 0u);  // already past PostSnapshot
+  EXPECT_EQ(busy->count(E::abort), 1u);
+  EXPECT_TRUE(memory_->all_records().empty());
+  EXPECT_EQ(s.consistency(), consistency_grade::none);
+}
+
+TEST_F(AbortCasesTest, CaseD_AfterSuccessNoWriterIsAbortedAndAutoReleaseSnapshotsGo) {
+  auto w = add_writer("db");
+  auto s = prepared_session();
+  auto op = s.async_do_snapshot_set(use_async_op);
+  ASSERT_EQ(finish(op), errc::async_finished);
+  ASSERT_EQ(memory_->query().size(), 1u);
+  EXPECT_FALSE(abort_async(s));
+  EXPECT_EQ(w->count(E::abort), 0u);
+  EXPECT_TRUE(memory_->query().empty());
+  auto bc = s.async_backup_complete(use_async_op);
+  EXPECT_EQ(finish(bc), errc::bad_state);
+  s.release();
+  run_until([&] { return w->count(E::backup_shutdown) == 1; });
+  expect_clean_end(*w);
+}
+
+TEST_F(AbortCasesTest, CaseE_ReleasingMidBackupIsAnImplicitAbort) {
+  auto w = add_writer("db");
+  w->script(E::freeze, {action::hold});
+  {
+    auto s = prepared_session();
+    auto op = s.async_do_snapshot_set(use_async_op);
+    settle();
+    ASSERT_EQ(w->count(E::freeze), 1u);
+  }  // last handle gone
+  run_until([&] { return w->count(E::backup_shutdown) == 1; });
+  EXPECT_EQ(w->count(E::abort), 1u);
+  EXPECT_TRUE(memory_->all_records().empty());
+  settle();  // the reservations go once BackupShutdown is answered
+  // The writer is free for the next session.
+  w->script(E::freeze, {action::complete});
+  auto s2 = prepared_session();
+  auto op2 = s2.async_do_snapshot_set(use_async_op);
+  EXPECT_EQ(finish(op2), errc::async_finished);
+}
+
+TEST_F(AbortCasesTest, SecondAbortIsOkAndSendsNothingNew) {
+  auto w = add_writer("db");
+  auto s = prepared_session();
+  EXPECT_FALSE(abort_async(s));
+  EXPECT_FALSE(abort_async(s));
+  EXPECT_EQ(w->count(E::abort), 1u);
+}
+
+TEST_F(AbortCasesTest, AbortWithNothingUnderwayIsIgnored) {
+  auto s = engine_->create_backup_session();
+  ASSERT_FALSE(s.initialize_for_backup());
+  EXPECT_FALSE(abort_async(s));
+  EXPECT_EQ(s.state(), session_state::initialized);
+}
+
+TEST_F(AbortCasesTest, BlockingAbortFromInsideAWriterHandlerStartsTheAbortAndReturns) {
+  auto w = add_writer("db");
+  std::error_code from_handler = make_error_code(errc::unexpected);
+  backup_session s = prepared_session();
+  w->on_event([&](E e) {
+    if (e == E::freeze) from_handler = s.abort_backup();  // on an engine thread: must not wait
+  });
+  auto op = s.async_do_snapshot_set(use_async_op);
+  EXPECT_EQ(finish(op), errc::async_cancelled);
+  EXPECT_FALSE(from_handler);
+  run_until([&] { return w->count(E::abort) == 1; });
+  EXPECT_EQ(w->count(E::abort), 1u);
+  EXPECT_EQ(w->count(E::thaw), 0u);
+}
+
+TEST_F(AbortCasesTest, CancelOnTheHandleAbortsThePipelineButLeavesTheSessionFailed) {
+  auto w = add_writer("db");
+  w->script(E::freeze, {action::hold});
+  auto s = prepared_session();
+  auto op = s.async_do_snapshot_set(use_async_op);
+  settle();
+  EXPECT_FALSE(op.cancel());
+  EXPECT_EQ(op.cancel(), errc::async_cancelled);
+  EXPECT_EQ(finish(op), errc::async_cancelled);
+  run_until([&] { return w->count(E::abort) == 1; });
+  EXPECT_EQ(s.state(), session_state::failed);  // spec §3.5
+  EXPECT_FALSE(abort_async(s));
+  EXPECT_EQ(s.state(), session_state::aborted);
+  EXPECT_EQ(w->count(E::abort), 1u);  // no second Abort
+}
+
+}  // namespace
+}  // namespace vss::test
