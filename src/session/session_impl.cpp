@@ -1228,9 +1228,27 @@ void session_impl::start_abort_legs() {
       check_drained();
     });
   }
-  // (b, d) The provider leg, unless a provider call must return first.
+  // (b, d) The provider leg, unless a provider call must return first. Either way the drain
+  // waits for it only until the abort deadline (plus the hold budget when a commit must end
+  // first): AbortBackup never hangs on a stuck provider (invariant 6); the rollback still runs
+  // whenever the provider returns.
   const bool wait_for_call =
       provider_call_in_flight_ && rollback_waits_for_call(provider_call_step_);
+  const auto& o = core_->options();
+  provider_leg_timer_ = core_->clock().create_timer(strand_);
+  provider_leg_timer_->async_wait_until(
+      core_->clock().now() + o.deadlines.abort +
+          (wait_for_call ? o.hold_budget : std::chrono::milliseconds::zero()),
+      [weak = weak_from_this()](bool expired) {
+        engine_thread_scope scope;
+        auto self = weak.lock();
+        if (!expired || !self) return;
+        {
+          std::lock_guard l(self->mutex_);
+          if (!self->provider_leg_done_) self->provider_leg_gave_up_ = true;
+        }
+        self->check_drained();
+      });
   lock.unlock();
   if (cancelled) complete(*cancelled, errc::async_cancelled);
   if (!wait_for_call) run_provider_rollback();
@@ -1243,7 +1261,7 @@ void session_impl::run_provider_rollback() {
   bool rollback_needed;
   {
     std::lock_guard lock(mutex_);
-    if (provider_leg_done_ || provider_rollback_started_) return;
+    if (provider_rollback_started_) return;
     provider_rollback_started_ = true;
     // A set that was created successfully is only deleted if it is auto-release (spec §3.4
     // case D); a set still in creation is always rolled back (spec §3.6).
@@ -1292,18 +1310,24 @@ void session_impl::run_provider_rollback() {
 
 void session_impl::check_drained() {
   std::unique_lock lock(mutex_);
-  if (!abort_started_ || drained_ || !writer_leg_done_ || !provider_leg_done_ ||
-      side_aborts_in_flight_ > 0) {
-    return;
-  }
-  drained_ = true;
+  if (!abort_started_ || drained_) return;
+  // A failed DoSnapshotSet is reported once every writer is released (never with a writer
+  // still frozen); the provider rollback may still be finishing.
   std::optional<erased_handler> failed_op;
   std::error_code failure;
-  if (snap_) {
+  if (snap_ && writer_leg_done_ && side_aborts_in_flight_ == 0) {
     failed_op.emplace(std::move(snap_->handler));
     failure = snap_->failure ? snap_->failure : make_error_code(errc::unexpected);
     snap_.reset();
   }
+  if (!writer_leg_done_ || !(provider_leg_done_ || provider_leg_gave_up_) ||
+      side_aborts_in_flight_ > 0) {
+    lock.unlock();
+    if (failed_op) complete(*failed_op, failure);
+    return;
+  }
+  drained_ = true;
+  if (provider_leg_timer_) provider_leg_timer_->cancel();
   auto waiters = std::move(abort_waiters_);
   auto callbacks = std::move(drain_callbacks_);
   lock.unlock();

@@ -218,6 +218,8 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   abort_reason abort_reason_ = abort_reason::requested;
   bool writer_leg_done_ = false;
   bool provider_leg_done_ = false;
+  bool provider_leg_gave_up_ = false;  // the provider did not finish within the abort deadline
+  std::unique_ptr<timer> provider_leg_timer_;
   bool drained_ = false;
 };
 
