@@ -67,8 +67,6 @@ bool is_provider_step(snapshot_step s) noexcept {
   }
 }
 
-bool before_commit_point(snapshot_step s) noexcept { return s < snapshot_step::commit; }
-
 bool rollback_waits_for_call(snapshot_step s) noexcept {
   return is_provider_step(s) && s != snapshot_step::end_prepare;
 }

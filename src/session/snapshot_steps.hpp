@@ -47,11 +47,6 @@ std::optional<int> level_group_of(snapshot_step s) noexcept;
 /// True for steps that call the provider.
 bool is_provider_step(snapshot_step s) noexcept;
 
-/// True if an abort that is processed while `s` is the current step wins before the commit
-/// point, i.e. the provider commit has not started (the future reports cancelled and no
-/// snapshot was ever made).
-bool before_commit_point(snapshot_step s) noexcept;
-
 /// True if a provider call in flight at step `s` must be allowed to return before the
 /// provider is rolled back (the commit is atomic; the others are quick). EndPrepareSnapshots
 /// is the exception: AbortSnapshots may arrive while it runs (spec §11.2).
