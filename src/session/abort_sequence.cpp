@@ -1,0 +1,269 @@
+// AbortBackup and every other way a session aborts (spec §10.3): superseding the phase,
+// the writer leg, the provider leg, and the drain.
+#include "session/session_impl.hpp"
+
+#include <algorithm>
+#include <asio/dispatch.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+
+#include "session/session_helpers.hpp"
+#include "vss/error.hpp"
+
+namespace vss::detail {
+
+// ---------------------------------------------------------------------------------------------
+// The abort sequence (spec §10.3).
+
+bool session_impl::abort_in_progress() const {
+  return (abort_due_ || abort_requested_) && !drained_;
+}
+
+bool session_impl::request_abort(bool from_requester, std::error_code& ec) {
+  std::unique_lock lock(mutex_);
+  if (from_requester) {
+    if (released_) {
+      ec = errc::bad_state;
+      return false;
+    }
+    const auto r = step(machine_, session_call::abort_backup);
+    if (r.code != errc::ok) {
+      ec = r.code;
+      return false;
+    }
+    machine_ = r.next;
+    if (!r.has_effect) return true;  // nothing underway, or already aborting
+  }
+  if (abort_due_ || abort_requested_) return true;
+  abort_due_ = true;
+  asio::post(strand_, [self = shared_from_this()] {
+    engine_thread_scope scope;
+    self->request_abort_on_strand(abort_reason::requested, {});
+  });
+  return true;
+}
+
+void session_impl::request_abort_on_strand(abort_reason reason, std::error_code failure) {
+  std::unique_lock lock(mutex_);
+  if (abort_requested_) return;  // idempotent: one abort sequence per session
+  abort_requested_ = true;
+  abort_reason_ = reason;
+  // (a) Stop delivering: supersede every writer phase still collecting. Answers already in
+  // count (a writer that finished PostSnapshot is no longer abortable); the phase's
+  // continuation is dropped, so the pipeline does not advance.
+  for (auto it = phases_.begin(); it != phases_.end();) {
+    const auto e = it->second->event;
+    if (e == writer_event::abort || e == writer_event::backup_shutdown ||
+        e == writer_event::identify || e == writer_event::backup_complete) {
+      ++it;
+      continue;
+    }
+    auto phase = std::move(it->second);
+    it = phases_.erase(it);
+    phase->collector->abandon();
+    if (phase->deadline_timer) phase->deadline_timer->cancel();
+    apply_results(*phase);
+  }
+  std::optional<pending_op> prepare = std::move(prepare_op_);
+  prepare_op_.reset();
+  if (prepare) {
+    reservation_timer_.reset();
+    core_->withdraw(id_);
+    const auto r = step(machine_, session_call::prepare_failed);
+    if (r.code == errc::ok) machine_ = r.next;
+  }
+  if (snap_) {
+    if (reason == abort_reason::failed) {
+      snap_->failure = failure;
+      const auto r = step(machine_, session_call::snapshot_failed);
+      if (r.code == errc::ok) machine_ = r.next;
+    } else if (reason == abort_reason::cancelled) {
+      const auto r = step(machine_, session_call::snapshot_cancelled);
+      if (r.code == errc::ok) machine_ = r.next;
+    }
+  }
+  // C4: an abort requested during the provider commit waits for the commit to return.
+  if (provider_call_in_flight_ && provider_call_step_ == snapshot_step::commit &&
+      reason != abort_reason::failed) {
+    abort_waits_for_commit_ = true;
+    lock.unlock();
+    if (prepare) complete(prepare->handler, errc::async_cancelled);
+    return;
+  }
+  lock.unlock();
+  if (prepare) complete(prepare->handler, errc::async_cancelled);
+  start_abort_legs();
+}
+
+void session_impl::start_abort_legs() {
+  std::unique_lock lock(mutex_);
+  if (abort_started_) return;
+  abort_started_ = true;
+  // The future of an abort or cancel completes now (t_cancel); a failure is reported after
+  // the drain, so that the requester never sees a failure with writers still frozen.
+  std::optional<erased_handler> cancelled;
+  if (snap_ && abort_reason_ != abort_reason::failed) {
+    cancelled.emplace(std::move(snap_->handler));
+    snap_.reset();
+  }
+  // (c) OnAbort to every writer with an open session that is not past PostSnapshot.
+  auto targets = targets_where([](const participant& p) {
+    return p.got_prepare_backup && !p.abort_sent && !p.past_post_snapshot;
+  });
+  for (auto t : targets) participants_[t].abort_sent = true;
+  if (targets.empty()) {
+    writer_leg_done_ = true;
+  } else {
+    deliver(writer_event::abort, std::move(targets), [this] {
+      {
+        std::lock_guard l(mutex_);
+        writer_leg_done_ = true;
+      }
+      check_drained();
+    });
+  }
+  // (b, d) The provider leg, unless a provider call must return first. Either way the drain
+  // waits for it only until the abort deadline (plus the hold budget when a commit must end
+  // first): AbortBackup never hangs on a stuck provider (invariant 6); the rollback still runs
+  // whenever the provider returns.
+  const bool wait_for_call =
+      provider_call_in_flight_ && rollback_waits_for_call(provider_call_step_);
+  const auto& o = core_->options();
+  provider_leg_timer_ = core_->clock().create_timer(strand_);
+  provider_leg_timer_->async_wait_until(
+      core_->clock().now() + o.deadlines.abort +
+          (wait_for_call ? o.hold_budget : std::chrono::milliseconds::zero()),
+      [weak = weak_from_this()](bool expired) {
+        engine_thread_scope scope;
+        auto self = weak.lock();
+        if (!expired || !self) return;
+        {
+          std::lock_guard l(self->mutex_);
+          if (!self->provider_leg_done_) self->provider_leg_gave_up_ = true;
+        }
+        self->check_drained();
+      });
+  lock.unlock();
+  if (cancelled) complete(*cancelled, errc::async_cancelled);
+  if (!wait_for_call) run_provider_rollback();
+}
+
+void session_impl::run_provider_rollback() {
+  std::vector<std::shared_ptr<provider>> providers;
+  std::vector<std::pair<std::shared_ptr<provider>, snapshot_id>> created;
+  snapshot_set_id set;
+  bool rollback_needed;
+  {
+    std::lock_guard lock(mutex_);
+    if (provider_rollback_started_) return;
+    provider_rollback_started_ = true;
+    // A set that was created successfully is only deleted if it is auto-release (spec §3.4
+    // case D); a set still in creation is always rolled back (spec §3.6).
+    rollback_needed = end_prepare_called_ && (!set_created_ || auto_release());
+    if (!rollback_needed) {
+      provider_leg_done_ = true;
+    } else {
+      providers = set_providers();
+      for (const auto& v : volumes_) created.emplace_back(v.owner, v.snapshot);
+      set = set_;
+      snapshots_deleted_ = true;
+    }
+  }
+  if (!rollback_needed) {
+    check_drained();
+    return;
+  }
+  auto remaining = std::make_shared<std::atomic<std::size_t>>(providers.size() + 1);
+  auto finish = [weak = weak_from_this(), strand = strand_, remaining, created] {
+    if (remaining->fetch_sub(1) != 1) return;
+    asio::post(strand, [weak, created] {
+      engine_thread_scope scope;
+      auto self = weak.lock();
+      if (!self) return;
+      // Whatever AbortSnapshots left (committed snapshots) is deleted one by one.
+      for (const auto& [p, id] : created) p->delete_snapshot(id);
+      {
+        std::lock_guard lock(self->mutex_);
+        self->provider_leg_done_ = true;
+      }
+      self->check_drained();
+    });
+  };
+  for (auto& p : providers) {
+    auto once = std::make_shared<std::atomic<bool>>(false);
+    try {
+      p->abort_snapshots(set, [once, finish](std::error_code) {
+        if (!once->exchange(true)) finish();
+      });
+    } catch (...) {
+      if (!once->exchange(true)) finish();
+    }
+  }
+  finish();
+}
+
+void session_impl::check_drained() {
+  std::unique_lock lock(mutex_);
+  if (!abort_started_ || drained_) return;
+  // A failed DoSnapshotSet is reported once every writer is released (never with a writer
+  // still frozen); the provider rollback may still be finishing.
+  std::optional<erased_handler> failed_op;
+  std::error_code failure;
+  if (snap_ && writer_leg_done_ && side_aborts_in_flight_ == 0) {
+    failed_op.emplace(std::move(snap_->handler));
+    failure = snap_->failure ? snap_->failure : make_error_code(errc::unexpected);
+    snap_.reset();
+  }
+  if (!writer_leg_done_ || !(provider_leg_done_ || provider_leg_gave_up_) ||
+      side_aborts_in_flight_ > 0) {
+    lock.unlock();
+    if (failed_op) complete(*failed_op, failure);
+    return;
+  }
+  drained_ = true;
+  if (provider_leg_timer_) provider_leg_timer_->cancel();
+  auto waiters = std::move(abort_waiters_);
+  auto callbacks = std::move(drain_callbacks_);
+  lock.unlock();
+  drained_cv_.notify_all();
+  core_->release_volumes(id_);
+  if (failed_op) complete(*failed_op, failure);
+  for (auto& w : waiters) complete(w, {});
+  for (auto& fn : callbacks) fn();
+}
+
+void session_impl::when_drained(std::function<void()> fn) {
+  std::unique_lock lock(mutex_);
+  if (!abort_in_progress()) {
+    lock.unlock();
+    fn();
+    return;
+  }
+  drain_callbacks_.push_back(std::move(fn));
+}
+
+std::error_code session_impl::abort_backup() {
+  std::error_code ec;
+  if (!request_abort(true, ec)) return ec;
+  // Waiting on an engine thread could wait for work that needs this very thread (invariant 6).
+  if (on_engine_thread()) return {};
+  if (auto* io = core_->executor().target<asio::io_context::executor_type>();
+      io && io->running_in_this_thread()) {
+    return {};
+  }
+  std::unique_lock lock(mutex_);
+  // Bounded: the abort sequence itself is bounded by the abort deadline and the hold budget,
+  // both measured on the engine clock; this real-time bound only guards against a stalled
+  // executor or a virtual clock nobody advances.
+  const auto bound = core_->options().deadlines.abort + core_->options().hold_budget +
+                     std::chrono::seconds(5);
+  drained_cv_.wait_for(lock, bound, [this] { return !abort_in_progress(); });
+  return {};
+}
+
+void session_impl::abort_for_shutdown() {
+  std::error_code ignored;
+  request_abort(true, ignored);
+}
+
+}  // namespace vss::detail

@@ -1,0 +1,291 @@
+// Delivering one event to writers and collecting their answers: slot maps, one post per
+// shard, deadlines, and how answers become writer states (spec §6.2).
+#include "session/session_impl.hpp"
+
+#include <algorithm>
+#include <asio/dispatch.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+
+#include "session/session_helpers.hpp"
+#include "vss/error.hpp"
+
+namespace vss::detail {
+
+// ---------------------------------------------------------------------------------------------
+// GatherWriterMetadata.
+
+void session_impl::gather_metadata() {
+  auto entries = core_->writers();
+  deliver_identify(std::move(entries), [this] {
+    std::unique_lock lock(mutex_);
+    const auto r = step(machine_, session_call::gather_metadata_done);
+    if (r.code == errc::ok) machine_ = r.next;
+    if (!metadata_op_) return;  // cancelled
+    auto h = std::move(metadata_op_->handler);
+    metadata_op_.reset();
+    lock.unlock();
+    complete(h, {});
+  });
+}
+
+void session_impl::deliver_identify(std::vector<std::shared_ptr<writer_entry>> entries,
+                                    std::function<void()> then) {
+  std::unique_lock lock(mutex_);
+  auto phase = std::make_unique<phase_state>();
+  phase->id = ++next_phase_;
+  phase->event = writer_event::identify;
+  phase->started = core_->clock().now();
+  phase->then = std::move(then);
+  const auto n = entries.size();
+  auto info = std::make_shared<event_info>();
+  info->event = writer_event::identify;
+  auto slot_of = std::make_shared<std::unordered_map<std::uint64_t, std::uint32_t>>();
+  std::vector<std::vector<std::uint32_t>> by_shard(core_->shard_count());
+  for (std::uint32_t i = 0; i < n; ++i) {
+    info->identities.push_back(&entries[i]->w->identity());
+    slot_of->emplace(entries[i]->registration, i);
+    by_shard[entries[i]->shard].push_back(i);
+  }
+  phase->deadlines.assign(n, phase->started + deadline_for(writer_event::identify));
+  phase->registered = std::move(entries);
+  phase->collector = std::make_shared<phase_collector>(
+      writer_event::identify, n, [weak = weak_from_this(), id = phase->id, strand = strand_] {
+        asio::post(strand, [weak, id] {
+          engine_thread_scope scope;
+          if (auto s = weak.lock()) s->on_phase_settled(id);
+        });
+      });
+  auto d = std::make_shared<identify_delivery>(identify_delivery{
+      phase->collector, info, slot_of, std::make_shared<std::vector<char>>(n, 0)});
+  for (std::size_t k = 0; k < by_shard.size(); ++k) {
+    if (by_shard[k].empty()) continue;
+    asio::post(core_->shard(k), [core = core_, k, d, mine = std::move(by_shard[k])] {
+      engine_thread_scope scope;
+      core->registry(k)(*d);
+      // A writer unregistered since the snapshot was taken has no slot any more: settle it
+      // now rather than letting it run into the Identify deadline.
+      for (auto slot : mine) {
+        if (!(*d->visited)[slot]) d->collector->settle(slot, slot_outcome::not_delivered);
+      }
+    });
+  }
+  auto* raw = phase.get();
+  phases_.emplace(raw->id, std::move(phase));
+  arm_deadline(*raw);
+  auto collector = raw->collector;
+  lock.unlock();
+  collector->start();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Event delivery and collection.
+
+std::vector<std::uint32_t> session_impl::targets_where(
+    const std::function<bool(const participant&)>& pred) const {
+  std::vector<std::uint32_t> out;
+  for (std::uint32_t i = 0; i < participants_.size(); ++i) {
+    if (pred(participants_[i])) out.push_back(i);
+  }
+  return out;
+}
+
+std::uint64_t session_impl::deliver(writer_event event, std::vector<std::uint32_t> targets,
+                                    std::function<void()> then) {
+  // mutex_ held by the caller.
+  auto phase = std::make_unique<phase_state>();
+  phase->id = ++next_phase_;
+  phase->event = event;
+  phase->started = core_->clock().now();
+  phase->then = std::move(then);
+  const auto n = targets.size();
+
+  auto info = std::make_shared<event_info>();
+  info->event = event;
+  info->set = set_;
+  info->backup_type = backup_type_;
+  info->components_selected = select_components_;
+  info->volumes = volume_names_;
+  auto slot_of = std::make_shared<std::vector<std::int32_t>>(participants_.size(), -1);
+  std::vector<char> shard_used(core_->shard_count(), 0);
+  info->components.resize(n);
+  phase->deadlines.resize(n);
+  const auto common_deadline = phase->started + deadline_for(event);
+  for (std::uint32_t slot = 0; slot < n; ++slot) {
+    auto& p = participants_[targets[slot]];
+    (*slot_of)[targets[slot]] = static_cast<std::int32_t>(slot);
+    shard_used[p.entry->shard] = 1;
+    info->components[slot] = p.components;
+    if (event == writer_event::freeze) {
+      // The freeze window runs from Freeze delivery to Thaw/Abort delivery (spec §7.2); it
+      // is armed before the event leaves, so a Thaw can never race its own timer (KB915331).
+      p.freeze_deadline = phase->started + p.entry->w->identity().freeze_timeout;
+      phase->deadlines[slot] = p.freeze_deadline;
+    } else {
+      phase->deadlines[slot] = common_deadline;
+    }
+  }
+  phase->targets = std::move(targets);
+  phase->collector = std::make_shared<phase_collector>(
+      event, n, [weak = weak_from_this(), id = phase->id, strand = strand_] {
+        asio::post(strand, [weak, id] {
+          engine_thread_scope scope;
+          if (auto s = weak.lock()) s->on_phase_settled(id);
+        });
+      });
+  auto d = std::make_shared<const delivery>(delivery{phase->collector, info, slot_of});
+  // One post per shard that has an addressed writer: never one post per writer.
+  for (std::size_t k = 0; k < shard_used.size(); ++k) {
+    if (!shard_used[k]) continue;
+    asio::post(core_->shard(k), [sig = shard_signals_[k], d] {
+      engine_thread_scope scope;
+      (*sig)(*d);
+    });
+  }
+  auto* raw = phase.get();
+  const auto id = raw->id;
+  phases_.emplace(id, std::move(phase));
+  if (n > 0) arm_deadline(*raw);
+  raw->collector->start();
+  return id;
+}
+
+void session_impl::arm_deadline(phase_state& phase) {
+  // mutex_ held. One timer per phase, armed at the earliest deadline still pending.
+  timer::time_point earliest = timer::time_point::max();
+  for (std::uint32_t i = 0; i < phase.deadlines.size(); ++i) {
+    if (phase.collector->is_pending(i)) earliest = std::min(earliest, phase.deadlines[i]);
+  }
+  if (earliest == timer::time_point::max()) return;
+  if (!phase.deadline_timer) phase.deadline_timer = core_->clock().create_timer(strand_);
+  phase.deadline_timer->async_wait_until(
+      earliest, [weak = weak_from_this(), id = phase.id](bool expired) {
+        engine_thread_scope scope;
+        if (!expired) return;
+        if (auto s = weak.lock()) s->on_deadline(id);
+      });
+}
+
+void session_impl::on_deadline(std::uint64_t phase_id) {
+  std::unique_lock lock(mutex_);
+  auto it = phases_.find(phase_id);
+  if (it == phases_.end()) return;
+  auto& phase = *it->second;
+  const auto now = core_->clock().now();
+  const errc code = phase.event == writer_event::freeze ? errc::writer_error_timeout
+                                                        : errc::writer_not_responding;
+  auto collector = phase.collector;
+  std::vector<std::uint32_t> expired;
+  for (std::uint32_t i = 0; i < phase.deadlines.size(); ++i) {
+    if (phase.deadlines[i] <= now && collector->is_pending(i)) expired.push_back(i);
+  }
+  arm_deadline(phase);
+  lock.unlock();
+  for (auto slot : expired) collector->settle(slot, slot_outcome::timed_out, code);
+}
+
+void session_impl::on_phase_settled(std::uint64_t phase_id) {
+  std::unique_lock lock(mutex_);
+  auto it = phases_.find(phase_id);
+  if (it == phases_.end()) return;
+  auto phase = std::move(it->second);
+  phases_.erase(it);
+  if (phase->deadline_timer) phase->deadline_timer->cancel();
+  apply_results(*phase);
+  lock.unlock();
+  if (phase->then) phase->then();
+}
+
+void session_impl::apply_results(phase_state& phase) {
+  // mutex_ held. Writer states per spec §6.2.
+  auto& c = *phase.collector;
+  phase_report report;
+  report.event = phase.event;
+  report.started = phase.started;
+  report.settled = core_->clock().now();
+  std::vector<std::uint32_t> to_abort;
+
+  if (phase.event == writer_event::identify) {
+    metadata_.clear();
+    identified_.clear();
+    for (std::uint32_t slot = 0; slot < c.size(); ++slot) {
+      const auto& entry = phase.registered[slot];
+      const auto outcome = c.outcome(slot);
+      report.results.push_back({entry->w->identity().instance_id, entry->w->identity().name,
+                                to_outcome(outcome), c.code(slot), c.message(slot)});
+      if (outcome != slot_outcome::completed) continue;  // spec §6.2: omitted from the lists
+      auto md = c.take_metadata(slot);
+      writer_metadata m = md ? std::move(*md) : writer_metadata{};
+      m.identity = entry->w->identity();
+      metadata_.push_back(std::move(m));
+      identified_.push_back(entry);
+    }
+    status_.clear();
+    for (const auto& m : metadata_) {
+      status_.push_back({m.identity.instance_id, m.identity.class_id, m.identity.name,
+                         m.identity.level, writer_state::stable, {}, {}});
+    }
+    reports_.push_back(std::move(report));
+    return;
+  }
+
+  for (std::uint32_t slot = 0; slot < c.size(); ++slot) {
+    auto& p = participants_[phase.targets[slot]];
+    const auto& identity = p.entry->w->identity();
+    const auto outcome = c.outcome(slot);
+    const auto code = c.code(slot);
+    auto message = c.message(slot);
+    report.results.push_back({identity.instance_id, identity.name, to_outcome(outcome),
+                              code == errc::ok ? std::error_code{} : make_error_code(code),
+                              message});
+    // Only final answers count; `claimed` is an answer that lost the race with an abort.
+    if (outcome != slot_outcome::completed && outcome != slot_outcome::failed &&
+        outcome != slot_outcome::timed_out) {
+      continue;
+    }
+    const bool ok = outcome == slot_outcome::completed;
+    if (phase.event == writer_event::post_snapshot) p.past_post_snapshot = true;
+    if (ok) {
+      p.state = success_state(phase.event, p.state);
+      if (phase.event == writer_event::thaw) p.quiesced = true;
+      continue;
+    }
+    p.failure = code;
+    p.message = std::move(message);
+    if (phase.event == writer_event::abort) continue;  // keep the state; record the failure
+    const bool timed_out = outcome == slot_outcome::timed_out;
+    if (timed_out && phase.event != writer_event::freeze) {
+      // Spec §6.2 CHOICE: no answer keeps the last state, failure NOT_RESPONDING.
+    } else {
+      p.state = failed_state(phase.event);
+    }
+    if (phase.event == writer_event::backup_complete ||
+        phase.event == writer_event::backup_shutdown) {
+      continue;
+    }
+    p.failed = true;
+    // Spec §3.2: a Freeze or Thaw veto (or a freeze timeout) aborts that writer alone.
+    if ((phase.event == writer_event::freeze || phase.event == writer_event::thaw) &&
+        !p.abort_sent) {
+      to_abort.push_back(phase.targets[slot]);
+    }
+  }
+  reports_.push_back(std::move(report));
+  if (!to_abort.empty() && !abort_requested_) side_abort(std::move(to_abort));
+}
+
+void session_impl::side_abort(std::vector<std::uint32_t> writers) {
+  // mutex_ held.
+  for (auto w : writers) participants_[w].abort_sent = true;
+  ++side_aborts_in_flight_;
+  deliver(writer_event::abort, std::move(writers), [this] {
+    std::unique_lock lock(mutex_);
+    --side_aborts_in_flight_;
+    const bool resume = snap_ && snap_->step == snapshot_step::settle_side_aborts;
+    lock.unlock();
+    if (resume) advance_snapshot();
+    check_drained();
+  });
+}
+
+}  // namespace vss::detail

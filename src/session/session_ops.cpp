@@ -1,0 +1,327 @@
+// Asynchronous requester operations: entry, cancellation, PrepareForBackup,
+// GatherWriterStatus, BackupComplete and release.
+#include "session/session_impl.hpp"
+
+#include <algorithm>
+#include <asio/dispatch.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+
+#include "session/session_helpers.hpp"
+#include "vss/error.hpp"
+
+namespace vss::detail {
+
+// ---------------------------------------------------------------------------------------------
+// Asynchronous operations: entry points.
+
+void session_impl::start(op_kind kind, std::uint64_t id, erased_handler handler) {
+  asio::post(strand_, [self = shared_from_this(), kind, id, h = std::move(handler)]() mutable {
+    engine_thread_scope scope;
+    self->run_op(kind, id, std::move(h));
+  });
+}
+
+void session_impl::complete(erased_handler& handler, std::error_code ec) {
+  if (!handler) return;
+  auto slot = handler.cancellation_slot();
+  if (slot.is_connected()) slot.clear();
+  std::move(handler).complete(ec);
+}
+
+void session_impl::run_op(op_kind kind, std::uint64_t id, erased_handler handler) {
+  std::unique_lock lock(mutex_);
+  auto reject = [&](errc code) {
+    lock.unlock();
+    complete(handler, code);
+  };
+  if (released_) return reject(errc::bad_state);
+  switch (kind) {
+    case op_kind::gather_writer_metadata: {
+      const auto r = step(machine_, session_call::gather_writer_metadata);
+      if (r.code != errc::ok) return reject(r.code);
+      machine_ = r.next;
+      metadata_op_ = pending_op{id, std::move(handler)};
+      lock.unlock();
+      gather_metadata();
+      return;
+    }
+    case op_kind::prepare_for_backup: {
+      const auto r = step(machine_, session_call::prepare_for_backup);
+      if (r.code != errc::ok) return reject(r.code);
+      machine_ = r.next;
+      prepare_op_ = pending_op{id, std::move(handler)};
+      lock.unlock();
+      prepare_for_backup(id);
+      return;
+    }
+    case op_kind::do_snapshot_set: {
+      const auto r = step(machine_, session_call::do_snapshot_set);
+      if (r.code != errc::ok) return reject(r.code);
+      machine_ = r.next;
+      snap_ = snapshot_op{id, std::move(handler), snapshot_step::end_prepare, {}};
+      lock.unlock();
+      advance_snapshot();
+      return;
+    }
+    case op_kind::gather_writer_status: {
+      const auto r = step(machine_, session_call::gather_writer_status);
+      if (r.code != errc::ok) return reject(r.code);
+      lock.unlock();
+      gather_status(pending_op{id, std::move(handler)});
+      return;
+    }
+    case op_kind::backup_complete: {
+      const auto r = step(machine_, session_call::backup_complete);
+      if (r.code != errc::ok) return reject(r.code);
+      machine_ = r.next;
+      backup_complete_op_ = pending_op{id, std::move(handler)};
+      lock.unlock();
+      backup_complete(id);
+      return;
+    }
+    case op_kind::abort_backup: {
+      lock.unlock();
+      std::error_code ec;
+      if (!request_abort(true, ec)) return reject(static_cast<errc>(ec.value()));
+      lock.lock();
+      if (!abort_in_progress()) {
+        lock.unlock();
+        complete(handler, {});
+        return;
+      }
+      abort_waiters_.push_back(std::move(handler));
+      return;
+    }
+  }
+}
+
+void session_impl::cancel(op_kind kind, std::uint64_t id) {
+  asio::post(strand_, [self = shared_from_this(), kind, id] {
+    engine_thread_scope scope;
+    std::unique_lock lock(self->mutex_);
+    auto stop_waiting = [&](std::optional<pending_op>& op, session_call failed_call) {
+      if (!op || op->id != id) return;
+      // Spec §3.5 CHOICE: stop waiting for outstanding writers; they are not responding.
+      for (auto& [pid, ph] : self->phases_) {
+        if (ph->event != writer_event::abort && ph->event != writer_event::backup_shutdown) {
+          ph->collector->settle_all_pending(slot_outcome::timed_out, errc::writer_not_responding);
+        }
+      }
+      if (failed_call != session_call::count_) {
+        const auto r = step(self->machine_, failed_call);
+        if (r.code == errc::ok) self->machine_ = r.next;
+      }
+      auto h = std::move(op->handler);
+      op.reset();
+      self->reservation_timer_.reset();
+      if (kind == op_kind::prepare_for_backup) self->core_->withdraw(self->id_);
+      lock.unlock();
+      self->complete(h, errc::async_cancelled);
+    };
+    switch (kind) {
+      case op_kind::gather_writer_metadata:
+        return stop_waiting(self->metadata_op_, session_call::count_);
+      case op_kind::prepare_for_backup:
+        return stop_waiting(self->prepare_op_, session_call::prepare_failed);
+      case op_kind::backup_complete:
+        return stop_waiting(self->backup_complete_op_, session_call::count_);
+      case op_kind::do_snapshot_set:
+        if (!self->snap_ || self->snap_->id != id) return;
+        lock.unlock();
+        self->request_abort_on_strand(abort_reason::cancelled, {});
+        return;
+      case op_kind::gather_writer_status:
+      case op_kind::abort_backup:
+        return;  // complete at once / abort cannot be cancelled
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// PrepareForBackup.
+
+void session_impl::prepare_for_backup(std::uint64_t id) {
+  std::vector<std::string> volumes;
+  std::vector<writer_instance_id> writers;
+  {
+    std::lock_guard lock(mutex_);
+    // Spec §10.2: component mode takes writers with a selected component; otherwise every
+    // writer that answered Identify.
+    for (std::size_t i = 0; i < identified_.size(); ++i) {
+      const auto& inst = identified_[i]->w->identity().instance_id;
+      const auto sel = selection_.find(inst);
+      if (select_components_ && (sel == selection_.end() || sel->second.empty())) continue;
+      participant p;
+      p.entry = identified_[i];
+      if (sel != selection_.end()) {
+        p.components = std::make_shared<const std::vector<selected_component>>(sel->second);
+      }
+      participants_.push_back(std::move(p));
+      writers.push_back(inst);
+    }
+    for (const auto& v : volumes_) volumes.push_back(v.volume);
+    auto names = std::make_shared<std::vector<std::string>>(volumes);
+    volume_names_ = std::move(names);
+    if (core_->options().overlap == overlap_policy::wait) {
+      reservation_timer_ = core_->clock().create_timer(strand_);
+      reservation_timer_->async_wait_until(
+          core_->clock().now() + deadline_for(writer_event::prepare_backup),
+          [weak = weak_from_this(), id](bool expired) {
+            auto self = weak.lock();
+            if (!expired || !self) return;
+            if (!self->core_->withdraw(self->id_)) return;  // granted meanwhile
+            std::unique_lock l(self->mutex_);
+            if (!self->prepare_op_ || self->prepare_op_->id != id) return;
+            const auto r = step(self->machine_, session_call::prepare_failed);
+            if (r.code == errc::ok) self->machine_ = r.next;
+            auto h = std::move(self->prepare_op_->handler);
+            self->prepare_op_.reset();
+            l.unlock();
+            self->complete(h, errc::snapshot_set_in_progress);
+          });
+    }
+  }
+  core_->reserve(id_, std::move(volumes), std::move(writers),
+                 [weak = weak_from_this(), id, strand = strand_](errc granted) {
+                   asio::post(strand, [weak, id, granted] {
+                     engine_thread_scope scope;
+                     auto self = weak.lock();
+                     if (!self) return;
+                     std::unique_lock l(self->mutex_);
+                     self->reservation_timer_.reset();
+                     if (!self->prepare_op_ || self->prepare_op_->id != id) {
+                       // Cancelled or aborted while queued: give the grant back.
+                       l.unlock();
+                       if (granted == errc::ok) {
+                         self->core_->release_volumes(self->id_);
+                         self->core_->release_writers(self->id_);
+                       }
+                       return;
+                     }
+                     if (granted != errc::ok) {
+                       self->participants_.clear();
+                       const auto r = step(self->machine_, session_call::prepare_failed);
+                       if (r.code == errc::ok) self->machine_ = r.next;
+                       auto h = std::move(self->prepare_op_->handler);
+                       self->prepare_op_.reset();
+                       l.unlock();
+                       self->complete(h, granted);
+                       return;
+                     }
+                     l.unlock();
+                     self->begin_prepare_events();
+                   });
+                 });
+}
+
+void session_impl::begin_prepare_events() {
+  std::unique_lock lock(mutex_);
+  // The participants are fixed now: build each shard's session signal (slots = participants,
+  // groups = freeze levels). Connected here, emitted only on the shard strands afterwards.
+  shard_signals_.assign(core_->shard_count(), nullptr);
+  for (std::uint32_t i = 0; i < participants_.size(); ++i) {
+    const auto shard = participants_[i].entry->shard;
+    if (!shard_signals_[shard]) shard_signals_[shard] = std::make_shared<session_signal>();
+    connect_participant(*shard_signals_[shard], i, participants_[i].entry);
+  }
+  auto targets = targets_where([](const participant&) { return true; });
+  for (auto t : targets) participants_[t].got_prepare_backup = true;
+  deliver(writer_event::prepare_backup, std::move(targets), [this] {
+    std::unique_lock l(mutex_);
+    if (!prepare_op_) return;
+    const auto r = step(machine_, session_call::prepare_done);
+    if (r.code == errc::ok) machine_ = r.next;
+    auto h = std::move(prepare_op_->handler);
+    prepare_op_.reset();
+    l.unlock();
+    // Spec §2.2: a writer veto at PrepareForBackup shows in writer status, not here.
+    complete(h, {});
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// GatherWriterStatus, BackupComplete, release.
+
+void session_impl::gather_status(pending_op op) {
+  std::unique_lock lock(mutex_);
+  std::vector<writer_status> out;
+  for (const auto& entry : identified_) {
+    const auto& id = entry->w->identity();
+    writer_status st{id.instance_id, id.class_id, id.name, id.level, writer_state::stable, {},
+                     {}};
+    for (const auto& p : participants_) {
+      if (p.entry != entry) continue;
+      st.state = p.state;
+      if (p.failure != errc::ok) st.failure = p.failure;
+      st.message = p.message;
+    }
+    out.push_back(std::move(st));
+  }
+  status_ = std::move(out);
+  lock.unlock();
+  complete(op.handler, {});
+}
+
+void session_impl::backup_complete(std::uint64_t) {
+  std::unique_lock lock(mutex_);
+  auto targets = targets_where([](const participant& p) {
+    return p.state == writer_state::waiting_for_backup_complete && !p.abort_sent;
+  });
+  deliver(writer_event::backup_complete, std::move(targets), [this] {
+    std::unique_lock l(mutex_);
+    const auto r = step(machine_, session_call::backup_complete_done);
+    if (r.code == errc::ok) machine_ = r.next;
+    if (!backup_complete_op_) return;
+    auto h = std::move(backup_complete_op_->handler);
+    backup_complete_op_.reset();
+    l.unlock();
+    complete(h, {});
+  });
+}
+
+void session_impl::release() {
+  asio::post(strand_, [self = shared_from_this()] {
+    engine_thread_scope scope;
+    std::unique_lock lock(self->mutex_);
+    if (self->released_) return;
+    // Spec §3.4: releasing inside the abort window is an implicit AbortBackup.
+    const auto r = step(self->machine_, session_call::abort_backup);
+    const bool implicit_abort = r.code == errc::ok && r.has_effect;
+    if (implicit_abort) self->machine_ = r.next;
+    self->released_ = true;
+    lock.unlock();
+    if (implicit_abort) self->request_abort_on_strand(abort_reason::requested, {});
+    self->when_drained([self] {
+      asio::post(self->strand_, [self] {
+        engine_thread_scope scope;
+        self->finish_release();
+      });
+    });
+  });
+}
+
+void session_impl::finish_release() {
+  std::unique_lock lock(mutex_);
+  // Auto-release snapshots of a completed backup go now (spec §11.5).
+  if (set_created_ && !snapshots_deleted_ && auto_release()) {
+    snapshots_deleted_ = true;
+    auto vols = volumes_;
+    lock.unlock();
+    for (const auto& v : vols) v.owner->delete_snapshot(v.snapshot);
+    lock.lock();
+  }
+  // Invariant 2: every writer that got PrepareBackup gets BackupShutdown on release.
+  auto targets = targets_where([](const participant& p) { return p.got_prepare_backup; });
+  const auto set_for_writers = set_created_ ? set_ : snapshot_set_id{};
+  set_ = set_for_writers;  // OnBackupShutdown sees GUID_NULL when no snapshot was created
+  // The continuation keeps the session alive: after release nobody else may hold it, and the
+  // reservations must still be given back once BackupShutdown is answered.
+  deliver(writer_event::backup_shutdown, std::move(targets), [self = shared_from_this()] {
+    self->core_->release_volumes(self->id_);
+    self->core_->release_writers(self->id_);
+    self->core_->forget_session(self->id_);
+  });
+}
+
+}  // namespace vss::detail

@@ -1,0 +1,231 @@
+// DoSnapshotSet (spec §10.1): the step loop, provider calls, the hold budget and the freeze
+// watchdog.
+#include "session/session_impl.hpp"
+
+#include <algorithm>
+#include <asio/dispatch.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+
+#include "session/session_helpers.hpp"
+#include "vss/error.hpp"
+
+namespace vss::detail {
+
+// ---------------------------------------------------------------------------------------------
+// DoSnapshotSet.
+
+std::vector<std::shared_ptr<provider>> session_impl::set_providers() const {
+  std::vector<std::shared_ptr<provider>> out;
+  for (const auto& v : volumes_) {
+    if (std::find(out.begin(), out.end(), v.owner) == out.end()) out.push_back(v.owner);
+  }
+  return out;
+}
+
+void session_impl::advance_snapshot() {
+  std::unique_lock lock(mutex_);
+  while (snap_ && !abort_requested_) {
+    const auto s = snap_->step;
+    last_step_ = s;
+    if (is_provider_step(s)) {
+      if (s == snapshot_step::end_prepare) end_prepare_called_ = true;
+      provider_call_in_flight_ = true;
+      provider_call_step_ = s;
+      if (s == snapshot_step::commit) {
+        if (!hold_timer_) hold_timer_ = core_->clock().create_timer(strand_);
+        hold_timer_->async_wait_until(
+            core_->clock().now() + core_->options().hold_budget,
+            [weak = weak_from_this()](bool expired) {
+              engine_thread_scope scope;
+              if (!expired) return;
+              if (auto self = weak.lock()) self->on_hold_expired();
+            });
+      }
+      lock.unlock();
+      call_providers(s);
+      return;
+    }
+    if (auto event = writer_event_of(s)) {
+      std::vector<std::uint32_t> targets;
+      const auto group = level_group_of(s);
+      auto in_level = [&](const participant& p) {
+        return !group || freeze_group(p.entry->w->identity().level) == *group;
+      };
+      switch (*event) {
+        case writer_event::prepare_snapshot:
+        case writer_event::post_snapshot:
+          targets = targets_where([](const participant& p) {
+            return p.got_prepare_backup && !p.failed && !p.abort_sent;
+          });
+          break;
+        case writer_event::freeze:
+          targets = targets_where([&](const participant& p) {
+            return in_level(p) && p.got_prepare_backup && !p.failed && !p.abort_sent;
+          });
+          for (auto t : targets) participants_[t].got_freeze = true;
+          break;
+        case writer_event::thaw:
+          targets = targets_where([&](const participant& p) {
+            return in_level(p) && p.got_freeze && !p.thaw_sent && !p.abort_sent;
+          });
+          for (auto t : targets) participants_[t].thaw_sent = true;
+          break;
+        default:
+          break;
+      }
+      snap_->step = next_step(s);
+      if (targets.empty()) continue;
+      const bool freeze = *event == writer_event::freeze;
+      deliver(*event, std::move(targets), [this, freeze] {
+        if (freeze) {
+          std::lock_guard l(mutex_);
+          arm_freeze_watchdog();
+        }
+        advance_snapshot();
+      });
+      return;
+    }
+    if (s == snapshot_step::settle_side_aborts) {
+      if (side_aborts_in_flight_ > 0) return;  // side_abort's continuation resumes us
+      snap_->step = snapshot_step::done;
+      continue;
+    }
+    // done: the set exists.
+    set_created_ = true;
+    const auto r = step(machine_, session_call::snapshot_done);
+    if (r.code == errc::ok) machine_ = r.next;
+    auto h = std::move(snap_->handler);
+    snap_.reset();
+    lock.unlock();
+    core_->release_volumes(id_);  // spec §2.2: the creation slot is freed
+    complete(h, {});
+    return;
+  }
+}
+
+void session_impl::call_providers(snapshot_step step_kind) {
+  std::vector<std::shared_ptr<provider>> providers;
+  snapshot_set_id set;
+  std::int32_t count;
+  {
+    std::lock_guard lock(mutex_);
+    providers = set_providers();
+    set = set_;
+    count = static_cast<std::int32_t>(volumes_.size());
+  }
+  struct join {
+    std::atomic<std::size_t> remaining;
+    std::mutex m;
+    std::error_code first;
+  };
+  auto j = std::make_shared<join>();
+  j->remaining = providers.size() + 1;
+  auto finish = [weak = weak_from_this(), strand = strand_, step_kind, j] {
+    if (j->remaining.fetch_sub(1) != 1) return;
+    asio::post(strand, [weak, step_kind, j] {
+      engine_thread_scope scope;
+      if (auto s = weak.lock()) s->on_provider_step_done(step_kind, j->first);
+    });
+  };
+  for (auto& p : providers) {
+    auto once = std::make_shared<std::atomic<bool>>(false);
+    provider::completion done = [j, once, finish](std::error_code ec) {
+      if (once->exchange(true)) return;  // a provider completing twice is ignored
+      if (ec) {
+        std::lock_guard lock(j->m);
+        if (!j->first) j->first = map_provider_error(ec);
+      }
+      finish();
+    };
+    try {
+      switch (step_kind) {
+        case snapshot_step::end_prepare: p->end_prepare_snapshots(set, done); break;
+        case snapshot_step::pre_commit: p->pre_commit_snapshots(set, done); break;
+        case snapshot_step::commit: p->commit_snapshots(set, done); break;
+        case snapshot_step::post_commit: p->post_commit_snapshots(set, count, done); break;
+        case snapshot_step::pre_final_commit: p->pre_final_commit_snapshots(set, done); break;
+        case snapshot_step::post_final_commit: p->post_final_commit_snapshots(set, done); break;
+        default: done({}); break;
+      }
+    } catch (...) {
+      done(errc::unexpected_provider_error);
+    }
+  }
+  finish();
+}
+
+void session_impl::arm_freeze_watchdog() {
+  // A writer that froze successfully keeps its freeze window open until Thaw or Abort is
+  // delivered; when the window closes first it alone is aborted (spec §3.2).
+  timer::time_point earliest = timer::time_point::max();
+  for (const auto& p : participants_) {
+    if (p.got_freeze && !p.thaw_sent && !p.abort_sent && !p.failed) {
+      earliest = std::min(earliest, p.freeze_deadline);
+    }
+  }
+  if (earliest == timer::time_point::max()) return;
+  if (!freeze_watchdog_) freeze_watchdog_ = core_->clock().create_timer(strand_);
+  freeze_watchdog_->async_wait_until(earliest, [weak = weak_from_this()](bool expired) {
+    engine_thread_scope scope;
+    if (!expired) return;
+    if (auto self = weak.lock()) self->on_freeze_watchdog();
+  });
+}
+
+void session_impl::on_freeze_watchdog() {
+  std::lock_guard lock(mutex_);
+  if (abort_requested_) return;
+  const auto now = core_->clock().now();
+  auto expired = targets_where([now](const participant& p) {
+    return p.got_freeze && !p.thaw_sent && !p.abort_sent && !p.failed &&
+           p.freeze_deadline <= now;
+  });
+  for (auto t : expired) {
+    auto& p = participants_[t];
+    p.state = writer_state::failed_at_freeze;
+    p.failure = errc::writer_error_timeout;
+    p.message = "freeze window expired before Thaw";
+    p.failed = true;
+  }
+  if (!expired.empty()) side_abort(std::move(expired));
+  arm_freeze_watchdog();
+}
+
+void session_impl::on_hold_expired() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!provider_call_in_flight_ || provider_call_step_ != snapshot_step::commit) return;
+  }
+  // Spec §7.1: the hold window is never extended. Writers are released now; the provider is
+  // rolled back when its commit finally returns.
+  request_abort_on_strand(abort_reason::failed, errc::hold_writes_timeout);
+}
+
+void session_impl::on_provider_step_done(snapshot_step step_kind, std::error_code ec) {
+  std::unique_lock lock(mutex_);
+  provider_call_in_flight_ = false;
+  if (step_kind == snapshot_step::commit && hold_timer_) hold_timer_->cancel();
+  if (abort_requested_) {
+    const bool legs_waiting = abort_waits_for_commit_;
+    abort_waits_for_commit_ = false;
+    lock.unlock();
+    if (legs_waiting) {
+      start_abort_legs();
+    } else {
+      run_provider_rollback();  // deferred until this call returned
+    }
+    return;
+  }
+  if (!snap_) return;
+  if (ec) {
+    lock.unlock();
+    request_abort_on_strand(abort_reason::failed, ec);
+    return;
+  }
+  snap_->step = next_step(step_kind);
+  lock.unlock();
+  advance_snapshot();
+}
+
+}  // namespace vss::detail
