@@ -1,0 +1,389 @@
+// detail::phase_collector: the per-event answer collector. The first answer per slot wins,
+// duplicates and late answers are ignored, on_settled runs exactly once (only after start()),
+// abandon() settles what is pending, and payloads (failure messages, Identify metadata) stay
+// with the answer that won. The last tests settle slots from many threads at once.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "vss/writer.hpp"
+#include "writers/phase_collector.hpp"
+
+namespace vss::detail {
+namespace {
+
+/// A collector whose on_settled counts its calls.
+struct counted {
+  explicit counted(std::size_t slots, writer_event e = writer_event::freeze)
+      : collector(std::make_shared<phase_collector>(e, slots, [this] { ++settled; })) {}
+  std::atomic<int> settled{0};
+  std::shared_ptr<phase_collector> collector;
+};
+
+TEST(PhaseCollector, KnowsItsEventAndSize) {
+  counted c(3, writer_event::thaw);
+  EXPECT_EQ(c.collector->event(), writer_event::thaw);
+  EXPECT_EQ(c.collector->size(), 3u);
+  for (std::uint32_t i = 0; i < 3; ++i) EXPECT_TRUE(c.collector->is_pending(i));
+  EXPECT_FALSE(c.collector->abandoned());
+}
+
+TEST(PhaseCollector, FirstAnswerWinsAndLaterOnesAreIgnored) {
+  counted c(2);
+  c.collector->start();
+  EXPECT_TRUE(c.collector->settle(0, slot_outcome::completed));
+  EXPECT_FALSE(c.collector->settle(0, slot_outcome::failed, errc::writer_error_retryable, "no"));
+  EXPECT_FALSE(c.collector->settle(0, slot_outcome::timed_out, errc::writer_not_responding));
+  EXPECT_EQ(c.collector->outcome(0), slot_outcome::completed);
+  EXPECT_EQ(c.collector->code(0), errc::ok);
+  EXPECT_EQ(c.collector->message(0), "");
+  EXPECT_FALSE(c.collector->is_pending(0));
+  EXPECT_TRUE(c.collector->is_pending(1));
+  EXPECT_EQ(c.settled, 0);
+}
+
+TEST(PhaseCollector, AFailureThatWinsKeepsItsCodeAndMessage) {
+  counted c(1);
+  c.collector->start();
+  EXPECT_TRUE(c.collector->settle(0, slot_outcome::failed, errc::writer_error_retryable,
+                                  "disk full"));
+  EXPECT_FALSE(c.collector->settle(0, slot_outcome::completed));
+  EXPECT_EQ(c.collector->outcome(0), slot_outcome::failed);
+  EXPECT_EQ(c.collector->code(0), errc::writer_error_retryable);
+  EXPECT_EQ(c.collector->message(0), "disk full");
+}
+
+TEST(PhaseCollector, ALosingAnswersPayloadIsDiscarded) {
+  counted c(1, writer_event::identify);
+  c.collector->start();
+  ASSERT_TRUE(c.collector->settle(0, slot_outcome::completed));
+  auto late = std::make_unique<writer_metadata>();
+  late->excludes.push_back("/late");
+  EXPECT_FALSE(c.collector->settle(0, slot_outcome::failed, errc::writer_error_nonretryable,
+                                   "late message", std::move(late)));
+  EXPECT_EQ(c.collector->message(0), "");
+  EXPECT_EQ(c.collector->take_metadata(0), nullptr);
+}
+
+TEST(PhaseCollector, OutOfRangeSlotIsRejected) {
+  counted c(2);
+  c.collector->start();
+  EXPECT_FALSE(c.collector->settle(2, slot_outcome::completed));
+  EXPECT_FALSE(c.collector->settle(1000, slot_outcome::completed));
+  EXPECT_EQ(c.settled, 0);
+  EXPECT_TRUE(c.collector->is_pending(0));
+  EXPECT_TRUE(c.collector->is_pending(1));
+}
+
+TEST(PhaseCollector, OnSettledRunsOnceWhenTheLastSlotSettles) {
+  counted c(3);
+  c.collector->start();
+  c.collector->settle(2, slot_outcome::completed);
+  c.collector->settle(0, slot_outcome::failed, errc::writer_error_retryable);
+  EXPECT_EQ(c.settled, 0);
+  c.collector->settle(1, slot_outcome::timed_out, errc::writer_not_responding);
+  EXPECT_EQ(c.settled, 1);
+  c.collector->settle(1, slot_outcome::completed);
+  c.collector->abandon();
+  c.collector->settle_all_pending(slot_outcome::timed_out, errc::writer_not_responding);
+  EXPECT_EQ(c.settled, 1);
+}
+
+TEST(PhaseCollector, OnSettledWaitsForStartEvenWhenEverySlotIsSettled) {
+  counted c(2);
+  c.collector->settle(0, slot_outcome::completed);
+  c.collector->settle(1, slot_outcome::completed);
+  EXPECT_EQ(c.settled, 0) << "settled before start(): the deliverer could still be adding";
+  c.collector->start();
+  EXPECT_EQ(c.settled, 1);
+}
+
+TEST(PhaseCollector, ZeroSlotsSettleOnStartExactlyOnce) {
+  counted c(0);
+  EXPECT_EQ(c.settled, 0);
+  c.collector->start();
+  EXPECT_EQ(c.settled, 1);
+  EXPECT_FALSE(c.collector->settle(0, slot_outcome::completed));
+  c.collector->abandon();
+  c.collector->settle_all_pending(slot_outcome::timed_out, errc::writer_not_responding);
+  EXPECT_EQ(c.settled, 1);
+}
+
+TEST(PhaseCollector, OnSettledRunsOnTheThreadThatSettledLast) {
+  std::thread::id ran_on;
+  auto collector = std::make_shared<phase_collector>(
+      writer_event::freeze, 1, [&] { ran_on = std::this_thread::get_id(); });
+  collector->start();
+  std::thread t([&] { collector->settle(0, slot_outcome::completed); });
+  const auto settler = t.get_id();
+  t.join();
+  EXPECT_EQ(ran_on, settler);
+}
+
+TEST(PhaseCollector, OnSettledIsReleasedAfterItRuns) {
+  // The callback may capture the session; holding it past settlement would keep it alive.
+  auto token = std::make_shared<int>(0);
+  std::weak_ptr<int> weak = token;
+  auto collector = std::make_shared<phase_collector>(writer_event::thaw, 1,
+                                                     [t = std::move(token)] { ++*t; });
+  collector->start();
+  EXPECT_FALSE(weak.expired());
+  collector->settle(0, slot_outcome::completed);
+  EXPECT_TRUE(weak.expired());
+}
+
+TEST(PhaseCollector, AbandonSettlesPendingSlotsAsAbandonedAndKeepsAnswers) {
+  counted c(3);
+  c.collector->start();
+  c.collector->settle(1, slot_outcome::failed, errc::writer_error_timeout, "slow");
+  c.collector->abandon();
+  EXPECT_TRUE(c.collector->abandoned());
+  EXPECT_EQ(c.settled, 1);
+  EXPECT_EQ(c.collector->outcome(0), slot_outcome::abandoned);
+  EXPECT_EQ(c.collector->outcome(1), slot_outcome::failed);
+  EXPECT_EQ(c.collector->outcome(2), slot_outcome::abandoned);
+  EXPECT_EQ(c.collector->code(0), errc::ok);
+  EXPECT_EQ(c.collector->code(1), errc::writer_error_timeout);
+  EXPECT_EQ(c.collector->message(1), "slow");
+  // An answer arriving after the abort is ignored.
+  EXPECT_FALSE(c.collector->settle(0, slot_outcome::completed));
+  EXPECT_EQ(c.collector->outcome(0), slot_outcome::abandoned);
+}
+
+TEST(PhaseCollector, AbandonBeforeStartSettlesOnStart) {
+  counted c(2);
+  c.collector->abandon();
+  EXPECT_EQ(c.settled, 0);
+  EXPECT_TRUE(c.collector->abandoned());
+  c.collector->start();
+  EXPECT_EQ(c.settled, 1);
+}
+
+TEST(PhaseCollector, AbandonAfterSettlementStillMarksItAbandoned) {
+  counted c(1);
+  c.collector->start();
+  c.collector->settle(0, slot_outcome::completed);
+  c.collector->abandon();
+  EXPECT_TRUE(c.collector->abandoned());
+  EXPECT_EQ(c.collector->outcome(0), slot_outcome::completed);
+  EXPECT_EQ(c.settled, 1);
+}
+
+TEST(PhaseCollector, SettleAllPendingGivesEachPendingSlotTheOutcomeAndCode) {
+  counted c(3);
+  c.collector->start();
+  c.collector->settle(0, slot_outcome::completed);
+  c.collector->settle_all_pending(slot_outcome::timed_out, errc::writer_not_responding);
+  EXPECT_EQ(c.settled, 1);
+  EXPECT_FALSE(c.collector->abandoned());
+  EXPECT_EQ(c.collector->outcome(0), slot_outcome::completed);
+  EXPECT_EQ(c.collector->code(0), errc::ok);
+  for (std::uint32_t i = 1; i < 3; ++i) {
+    EXPECT_EQ(c.collector->outcome(i), slot_outcome::timed_out);
+    EXPECT_EQ(c.collector->code(i), errc::writer_not_responding);
+  }
+}
+
+TEST(PhaseCollector, MessagesStayWithTheirSlots) {
+  counted c(3);
+  c.collector->start();
+  c.collector->settle(2, slot_outcome::failed, errc::writer_error_retryable, "two");
+  c.collector->settle(0, slot_outcome::failed, errc::writer_error_nonretryable, "zero");
+  c.collector->settle(1, slot_outcome::completed);
+  EXPECT_EQ(c.collector->message(0), "zero");
+  EXPECT_EQ(c.collector->message(1), "");
+  EXPECT_EQ(c.collector->message(2), "two");
+  EXPECT_EQ(c.collector->message(0), "zero") << "reading a message must not consume it";
+}
+
+TEST(PhaseCollector, MetadataIsTakenOnceAndOnlyFromItsSlot) {
+  counted c(2, writer_event::identify);
+  c.collector->start();
+  auto md = std::make_unique<writer_metadata>();
+  md->identity.name = "db";
+  md->components.push_back({component_type::database, "", "main", "", true, {}, {}});
+  ASSERT_TRUE(c.collector->settle(1, slot_outcome::completed, errc::ok, {}, std::move(md)));
+  c.collector->settle(0, slot_outcome::completed);
+  EXPECT_EQ(c.collector->take_metadata(0), nullptr);
+  auto taken = c.collector->take_metadata(1);
+  ASSERT_NE(taken, nullptr);
+  EXPECT_EQ(taken->identity.name, "db");
+  ASSERT_EQ(taken->components.size(), 1u);
+  EXPECT_EQ(taken->components[0].name, "main");
+  EXPECT_EQ(c.collector->take_metadata(1), nullptr) << "metadata handed out twice";
+}
+
+TEST(PhaseCollector, WriterContextCompleteSettlesItsSlot) {
+  counted c(2);
+  c.collector->start();
+  auto info = std::make_shared<event_info>();
+  info->event = writer_event::freeze;
+  {
+    writer_context ok(c.collector, 0, info);
+    writer_context veto(c.collector, 1, info);
+    EXPECT_EQ(ok.event(), writer_event::freeze);
+    EXPECT_FALSE(ok.abandoned());
+    ok.complete();
+    EXPECT_TRUE(ok.done());
+    EXPECT_TRUE(ok.abandoned()) << "no longer awaited once answered";
+    EXPECT_EQ(veto.fail(errc::bad_state), errc::invalid_arg);  // not a writer failure code
+    EXPECT_FALSE(veto.done());
+    EXPECT_FALSE(veto.fail(errc::writer_error_retryable, "busy"));
+    veto.complete();  // ignored: the failure was first
+  }
+  EXPECT_EQ(c.settled, 1);
+  EXPECT_EQ(c.collector->outcome(0), slot_outcome::completed);
+  EXPECT_EQ(c.collector->outcome(1), slot_outcome::failed);
+  EXPECT_EQ(c.collector->code(1), errc::writer_error_retryable);
+  EXPECT_EQ(c.collector->message(1), "busy");
+}
+
+TEST(PhaseCollector, ADroppedWriterContextSettlesItsSlotAsFailed) {
+  counted c(1);
+  c.collector->start();
+  auto info = std::make_shared<event_info>();
+  info->event = writer_event::thaw;
+  { writer_context forgotten(c.collector, 0, info); }
+  EXPECT_EQ(c.settled, 1);
+  EXPECT_EQ(c.collector->outcome(0), slot_outcome::failed);
+  EXPECT_EQ(c.collector->code(0), errc::writer_error_nonretryable);
+  EXPECT_NE(c.collector->message(0), "");
+}
+
+TEST(PhaseCollector, AWriterContextSeesTheAbandonment) {
+  counted c(1);
+  c.collector->start();
+  auto info = std::make_shared<event_info>();
+  info->event = writer_event::prepare_snapshot;
+  writer_context ctx(c.collector, 0, info);
+  EXPECT_FALSE(ctx.abandoned());
+  c.collector->abandon();
+  EXPECT_TRUE(ctx.abandoned());
+  ctx.complete();  // late: ignored
+  EXPECT_EQ(c.collector->outcome(0), slot_outcome::abandoned);
+  EXPECT_EQ(c.settled, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real threads (run under ThreadSanitizer in CI).
+
+/// Each slot's payload encodes the thread that answered, so the reader can check that it sees
+/// the winner's whole answer (outcome, code and message) and nothing torn.
+errc code_of(int thread) {
+  return thread % 2 == 0 ? errc::writer_error_retryable : errc::writer_error_nonretryable;
+}
+
+TEST(PhaseCollectorThreads, ManyThreadsSettlingDifferentSlotsSettleOnceWithEveryPayload) {
+  constexpr int threads = 8;
+  constexpr std::uint32_t per_thread = 512;
+  constexpr std::uint32_t slots = threads * per_thread;
+  std::atomic<int> settled{0};
+  std::vector<slot_outcome> seen_outcome(slots);
+  std::vector<errc> seen_code(slots);
+  std::vector<std::string> seen_message(slots);
+  std::shared_ptr<phase_collector> collector;
+  // The callback reads every slot on whichever thread settled last: the reads race with
+  // nothing only if the collector publishes each payload before its decrement.
+  collector = std::make_shared<phase_collector>(writer_event::freeze, slots, [&] {
+    ++settled;
+    for (std::uint32_t s = 0; s < slots; ++s) {
+      seen_outcome[s] = collector->outcome(s);
+      seen_code[s] = collector->code(s);
+      seen_message[s] = collector->message(s);
+    }
+  });
+  std::atomic<bool> go{false};
+  std::vector<std::thread> pool;
+  for (int k = 0; k < threads; ++k) {
+    pool.emplace_back([&, k] {
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      for (std::uint32_t i = 0; i < per_thread; ++i) {
+        const std::uint32_t slot = i * threads + static_cast<std::uint32_t>(k);
+        if (slot % 3 == 0) {
+          collector->settle(slot, slot_outcome::completed);
+        } else {
+          collector->settle(slot, slot_outcome::failed, code_of(k), "t" + std::to_string(k));
+        }
+      }
+    });
+  }
+  go.store(true, std::memory_order_release);
+  collector->start();  // races with the settling threads
+  for (auto& t : pool) t.join();
+  ASSERT_EQ(settled, 1);
+  for (std::uint32_t s = 0; s < slots; ++s) {
+    const int k = static_cast<int>(s % threads);
+    if (s % 3 == 0) {
+      EXPECT_EQ(seen_outcome[s], slot_outcome::completed) << s;
+      EXPECT_EQ(seen_code[s], errc::ok) << s;
+      EXPECT_EQ(seen_message[s], "") << s;
+    } else {
+      EXPECT_EQ(seen_outcome[s], slot_outcome::failed) << s;
+      EXPECT_EQ(seen_code[s], code_of(k)) << s;
+      EXPECT_EQ(seen_message[s], "t" + std::to_string(k)) << s;
+    }
+  }
+}
+
+TEST(PhaseCollectorThreads, RacingAnswersAndAnAbandonSettleEachSlotExactlyOnce) {
+  constexpr int threads = 6;
+  constexpr std::uint32_t slots = 2048;
+  for (int round = 0; round < 20; ++round) {
+    std::atomic<int> settled{0};
+    auto collector =
+        std::make_shared<phase_collector>(writer_event::thaw, slots, [&] { ++settled; });
+    std::vector<std::atomic<int>> wins(slots);
+    std::vector<std::vector<std::uint8_t>> won_by(threads, std::vector<std::uint8_t>(slots, 0));
+    std::atomic<bool> go{false};
+    std::vector<std::thread> pool;
+    // Every thread answers every slot (duplicates from different threads), in a different
+    // order; one extra thread abandons half-way.
+    for (int k = 0; k < threads; ++k) {
+      pool.emplace_back([&, k] {
+        while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+        for (std::uint32_t i = 0; i < slots; ++i) {
+          const std::uint32_t slot = (i * 7 + static_cast<std::uint32_t>(k) * 311) % slots;
+          if (collector->settle(slot, slot_outcome::failed, code_of(k),
+                                "t" + std::to_string(k))) {
+            ++wins[slot];
+            won_by[k][slot] = 1;
+          }
+        }
+      });
+    }
+    pool.emplace_back([&] {
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      std::this_thread::yield();
+      collector->abandon();
+    });
+    go.store(true, std::memory_order_release);
+    collector->start();
+    for (auto& t : pool) t.join();
+    ASSERT_EQ(settled, 1) << "round " << round;
+    ASSERT_TRUE(collector->abandoned());
+    for (std::uint32_t s = 0; s < slots; ++s) {
+      ASSERT_LE(wins[s].load(), 1) << "slot " << s << " settled twice, round " << round;
+      const auto outcome = collector->outcome(s);
+      if (wins[s] == 0) {
+        ASSERT_EQ(outcome, slot_outcome::abandoned) << "slot " << s << " round " << round;
+      } else {
+        ASSERT_EQ(outcome, slot_outcome::failed) << "slot " << s << " round " << round;
+        int winner = -1;
+        for (int k = 0; k < threads; ++k) {
+          if (won_by[k][s]) winner = k;
+        }
+        ASSERT_GE(winner, 0);
+        ASSERT_EQ(collector->code(s), code_of(winner)) << "slot " << s;
+        ASSERT_EQ(collector->message(s), "t" + std::to_string(winner)) << "slot " << s;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace vss::detail
