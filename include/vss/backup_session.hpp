@@ -213,6 +213,15 @@ class backup_session {
   /// later call returns VSS_E_BAD_STATE. Does not wait.
   void release();
 
+  /// Release, asynchronous form: releases as release() does and completes once every writer
+  /// answered BackupShutdown (or missed its deadline) and the session's writers and volumes
+  /// are free for other sessions. The handle stays valid but every later call returns
+  /// VSS_E_BAD_STATE. Completion: void(std::error_code), always {}.
+  template <class CompletionToken>
+  auto async_release(CompletionToken&& token) {
+    return start(detail::op_kind::release, std::forward<CompletionToken>(token));
+  }
+
   /// Engine use only.
   explicit backup_session(std::shared_ptr<detail::session_impl> impl) noexcept;
 

@@ -199,10 +199,6 @@ void session_impl::on_phase_settled(std::uint64_t phase_id) {
 void session_impl::apply_results(phase_state& phase) {
   // mutex_ held. Writer states per spec §6.2.
   auto& c = *phase.collector;
-  phase_report report;
-  report.event = phase.event;
-  report.started = phase.started;
-  report.settled = core_->clock().now();
   std::vector<std::uint32_t> to_abort;
 
   if (phase.event == writer_event::identify) {
@@ -210,10 +206,7 @@ void session_impl::apply_results(phase_state& phase) {
     identified_.clear();
     for (std::uint32_t slot = 0; slot < c.size(); ++slot) {
       const auto& entry = phase.registered[slot];
-      const auto outcome = c.outcome(slot);
-      report.results.push_back({entry->w->identity().instance_id, entry->w->identity().name,
-                                to_outcome(outcome), c.code(slot), c.message(slot)});
-      if (outcome != slot_outcome::completed) continue;  // spec §6.2: omitted from the lists
+      if (c.outcome(slot) != slot_outcome::completed) continue;  // spec §6.2: left out
       auto md = c.take_metadata(slot);
       writer_metadata m = md ? std::move(*md) : writer_metadata{};
       m.identity = entry->w->identity();
@@ -225,24 +218,19 @@ void session_impl::apply_results(phase_state& phase) {
       status_.push_back({m.identity.instance_id, m.identity.class_id, m.identity.name,
                          m.identity.level, writer_state::stable, {}, {}});
     }
-    reports_.push_back(std::move(report));
+    record(phase);
     return;
   }
 
   for (std::uint32_t slot = 0; slot < c.size(); ++slot) {
     auto& p = participants_[phase.targets[slot]];
-    const auto& identity = p.entry->w->identity();
     const auto outcome = c.outcome(slot);
-    const auto code = c.code(slot);
-    auto message = c.message(slot);
-    report.results.push_back({identity.instance_id, identity.name, to_outcome(outcome),
-                              code == errc::ok ? std::error_code{} : make_error_code(code),
-                              message});
     // Only final answers count; `claimed` is an answer that lost the race with an abort.
     if (outcome != slot_outcome::completed && outcome != slot_outcome::failed &&
         outcome != slot_outcome::timed_out) {
       continue;
     }
+    const auto code = c.code(slot);
     const bool ok = outcome == slot_outcome::completed;
     if (phase.event == writer_event::post_snapshot) p.past_post_snapshot = true;
     if (ok) {
@@ -251,7 +239,7 @@ void session_impl::apply_results(phase_state& phase) {
       continue;
     }
     p.failure = code;
-    p.message = std::move(message);
+    p.message = c.message(slot);
     if (phase.event == writer_event::abort) continue;  // keep the state; record the failure
     const bool timed_out = outcome == slot_outcome::timed_out;
     if (timed_out && phase.event != writer_event::freeze) {
@@ -270,8 +258,39 @@ void session_impl::apply_results(phase_state& phase) {
       to_abort.push_back(phase.targets[slot]);
     }
   }
-  reports_.push_back(std::move(report));
+  record(phase);
   if (!to_abort.empty() && !abort_requested_) side_abort(std::move(to_abort));
+}
+
+void session_impl::record(phase_state& phase) {
+  // mutex_ held. Keeps what reports() needs; the phase itself is done.
+  history_.push_back({phase.event, phase.started, core_->clock().now(), phase.collector,
+                      std::move(phase.targets), std::move(phase.registered)});
+}
+
+std::vector<phase_report> session_impl::reports() const {
+  std::lock_guard lock(mutex_);
+  std::vector<phase_report> out;
+  out.reserve(history_.size());
+  for (const auto& h : history_) {
+    phase_report r{h.event, h.started, h.settled, {}};
+    const auto& c = *h.collector;
+    r.results.reserve(c.size());
+    for (std::uint32_t slot = 0; slot < c.size(); ++slot) {
+      const auto& w = h.event == writer_event::identify
+                          ? *h.registered[slot]->w
+                          : *participants_[h.targets[slot]].entry->w;
+      const auto outcome = c.outcome(slot);
+      writer_result res{w.identity().instance_id, w.identity().name, to_outcome(outcome), {}, {}};
+      if (outcome == slot_outcome::failed || outcome == slot_outcome::timed_out) {
+        res.code = c.code(slot);
+        res.message = c.message(slot);
+      }
+      r.results.push_back(std::move(res));
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
 }
 
 void session_impl::side_abort(std::vector<std::uint32_t> writers) {

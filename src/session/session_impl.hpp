@@ -139,6 +139,7 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   void on_deadline(std::uint64_t phase_id);
   void on_phase_settled(std::uint64_t phase_id);
   void apply_results(phase_state& phase);
+  void record(phase_state& phase);
   void side_abort(std::vector<std::uint32_t> writers);
 
   void request_abort_on_strand(abort_reason reason, std::error_code failure);
@@ -147,6 +148,7 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   void check_drained();
   void finish_snapshot_op(std::error_code ec);
   void complete(erased_handler& handler, std::error_code ec);
+  void release_on_strand();
   void finish_release();
 
   bool request_abort(bool from_requester, std::error_code& ec);
@@ -183,13 +185,25 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   std::vector<std::shared_ptr<session_signal>> shard_signals_;
   std::map<std::uint64_t, std::unique_ptr<phase_state>> phases_;
   std::uint64_t next_phase_ = 0;
-  std::vector<phase_report> reports_;
+  // Reports are built on demand from the collectors (reports()): building them while an
+  // abort drains would cost a string copy per writer on the latency path.
+  struct recorded_phase {
+    writer_event event = writer_event::identify;
+    timer::time_point started{};
+    timer::time_point settled{};
+    std::shared_ptr<phase_collector> collector;
+    std::vector<std::uint32_t> targets;                      // participant index per slot
+    std::vector<std::shared_ptr<writer_entry>> registered;  // Identify: entry per slot
+  };
+  std::vector<recorded_phase> history_;
   std::vector<writer_status> status_;
 
   std::optional<pending_op> metadata_op_;
   std::optional<pending_op> prepare_op_;
   std::optional<pending_op> backup_complete_op_;
   std::vector<erased_handler> abort_waiters_;
+  std::vector<erased_handler> release_waiters_;
+  bool release_done_ = false;
   std::vector<std::function<void()>> drain_callbacks_;
   std::unique_ptr<timer> reservation_timer_;
 

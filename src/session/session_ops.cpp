@@ -35,6 +35,17 @@ void session_impl::run_op(op_kind kind, std::uint64_t id, erased_handler handler
     lock.unlock();
     complete(handler, code);
   };
+  if (kind == op_kind::release) {
+    if (release_done_) {
+      lock.unlock();
+      complete(handler, {});
+      return;
+    }
+    release_waiters_.push_back(std::move(handler));
+    lock.unlock();
+    release_on_strand();
+    return;
+  }
   if (released_) return reject(errc::bad_state);
   switch (kind) {
     case op_kind::gather_writer_metadata: {
@@ -93,6 +104,8 @@ void session_impl::run_op(op_kind kind, std::uint64_t id, erased_handler handler
       abort_waiters_.push_back(std::move(handler));
       return;
     }
+    case op_kind::release:
+      return;  // handled above
   }
 }
 
@@ -133,7 +146,8 @@ void session_impl::cancel(op_kind kind, std::uint64_t id) {
         return;
       case op_kind::gather_writer_status:
       case op_kind::abort_backup:
-        return;  // complete at once / abort cannot be cancelled
+      case op_kind::release:
+        return;  // complete at once / abort and release cannot be cancelled
     }
   });
 }
@@ -283,20 +297,24 @@ void session_impl::backup_complete(std::uint64_t) {
 void session_impl::release() {
   asio::post(strand_, [self = shared_from_this()] {
     engine_thread_scope scope;
-    std::unique_lock lock(self->mutex_);
-    if (self->released_) return;
-    // Spec §3.4: releasing inside the abort window is an implicit AbortBackup.
-    const auto r = step(self->machine_, session_call::abort_backup);
-    const bool implicit_abort = r.code == errc::ok && r.has_effect;
-    if (implicit_abort) self->machine_ = r.next;
-    self->released_ = true;
-    lock.unlock();
-    if (implicit_abort) self->request_abort_on_strand(abort_reason::requested, {});
-    self->when_drained([self] {
-      asio::post(self->strand_, [self] {
-        engine_thread_scope scope;
-        self->finish_release();
-      });
+    self->release_on_strand();
+  });
+}
+
+void session_impl::release_on_strand() {
+  std::unique_lock lock(mutex_);
+  if (released_) return;
+  // Spec §3.4: releasing inside the abort window is an implicit AbortBackup.
+  const auto r = step(machine_, session_call::abort_backup);
+  const bool implicit_abort = r.code == errc::ok && r.has_effect;
+  if (implicit_abort) machine_ = r.next;
+  released_ = true;
+  lock.unlock();
+  if (implicit_abort) request_abort_on_strand(abort_reason::requested, {});
+  when_drained([self = shared_from_this()] {
+    asio::post(self->strand_, [self] {
+      engine_thread_scope scope;
+      self->finish_release();
     });
   });
 }
@@ -321,6 +339,11 @@ void session_impl::finish_release() {
     self->core_->release_volumes(self->id_);
     self->core_->release_writers(self->id_);
     self->core_->forget_session(self->id_);
+    std::unique_lock l(self->mutex_);
+    self->release_done_ = true;
+    auto waiters = std::move(self->release_waiters_);
+    l.unlock();
+    for (auto& w : waiters) self->complete(w, {});
   });
 }
 

@@ -271,11 +271,6 @@ std::error_code session_impl::delete_snapshots(const guid& source, object_type t
   return found ? std::error_code{} : make_error_code(errc::object_not_found);
 }
 
-std::vector<phase_report> session_impl::reports() const {
-  std::lock_guard lock(mutex_);
-  return reports_;
-}
-
 consistency_grade session_impl::consistency() const {
   std::lock_guard lock(mutex_);
   if (!set_created_ || snapshots_deleted_) return consistency_grade::none;

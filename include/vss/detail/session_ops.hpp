@@ -27,6 +27,7 @@ enum class op_kind : std::uint8_t {
   gather_writer_status,
   backup_complete,
   abort_backup,
+  release,
 };
 
 asio::any_io_executor session_executor(const std::shared_ptr<session_impl>& s) noexcept;

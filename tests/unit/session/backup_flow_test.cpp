@@ -112,6 +112,21 @@ TEST_F(BackupFlowTest, ReleaseDeletesAutoReleaseSnapshots) {
   EXPECT_TRUE(memory_->query().empty());
 }
 
+TEST_F(BackupFlowTest, AsyncReleaseCompletesWhenWritersAreFreeForTheNextSession) {
+  auto w = add_writer("db");
+  auto s = prepared_session();
+  auto op = s.async_do_snapshot_set(use_async_op);
+  ASSERT_EQ(finish(op), errc::async_finished);
+  auto rel = s.async_release(use_async_op);
+  EXPECT_EQ(finish(rel), errc::async_finished);
+  EXPECT_EQ(w->count(E::backup_shutdown), 1u);
+  EXPECT_EQ(s.initialize_for_backup(), errc::bad_state);
+  auto again = s.async_release(use_async_op);  // idempotent
+  EXPECT_EQ(finish(again), errc::async_finished);
+  auto s2 = prepared_session();  // the default reject policy: the writer must be free now
+  EXPECT_EQ(s2.state(), session_state::prepared);
+}
+
 TEST_F(BackupFlowTest, PersistentSnapshotsSurviveRelease) {
   add_writer("db");
   auto s = engine_->create_backup_session();
