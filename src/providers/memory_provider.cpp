@@ -39,11 +39,8 @@ std::error_code memory_provider::begin_prepare_snapshot(const snapshot_set_id& s
                                                         std::uint32_t context) {
   if (!is_volume_supported(volume)) return errc::volume_not_supported_by_provider;
   std::lock_guard lock(mutex_);
-  // A new set id implicitly discards stale preparation of an abandoned set (spec §3.6).
-  for (auto it = snapshots_.begin(); it != snapshots_.end();) {
-    const bool stale = it->second.set_id != set && it->second.state == snapshot_state::preparing;
-    it = stale ? snapshots_.erase(it) : std::next(it);
-  }
+  // Sets are independent: the engine creates several at once and aborts each explicitly, so a
+  // new set id must not discard another set's preparation (VSS's implicit restart, spec §3.6).
   if (snapshots_.count(snapshot)) return errc::object_already_exists;
   snapshot_properties p;
   p.id = snapshot;

@@ -159,7 +159,9 @@ void session_impl::run_provider_rollback() {
     provider_rollback_started_ = true;
     // A set that was created successfully is only deleted if it is auto-release (spec §3.4
     // case D); a set still in creation is always rolled back (spec §3.6).
-    rollback_needed = end_prepare_called_ && (!set_created_ || auto_release());
+    // Unlike VSS (spec §3.6), the provider also hears of a set abandoned before DoSnapshotSet:
+    // with concurrent sets it cannot treat the next BeginPrepareSnapshot as "start over".
+    rollback_needed = !volumes_.empty() && (!set_created_ || auto_release());
     if (!rollback_needed) {
       provider_leg_done_ = true;
     } else {

@@ -16,6 +16,39 @@ namespace vss::detail {
 // Asynchronous operations: entry points.
 
 void session_impl::start(op_kind kind, std::uint64_t id, erased_handler handler) {
+  // The call-order check runs here, on the caller's thread, so that calls take effect in the
+  // order they were made: a DoSnapshotSet initiated before an AbortBackup is started and then
+  // aborted (VSS_S_ASYNC_CANCELLED), never overtaken and refused (VSS_E_BAD_STATE).
+  std::optional<session_call> call;
+  switch (kind) {
+    case op_kind::gather_writer_metadata: call = session_call::gather_writer_metadata; break;
+    case op_kind::prepare_for_backup: call = session_call::prepare_for_backup; break;
+    case op_kind::do_snapshot_set: call = session_call::do_snapshot_set; break;
+    case op_kind::gather_writer_status: call = session_call::gather_writer_status; break;
+    case op_kind::backup_complete: call = session_call::backup_complete; break;
+    case op_kind::abort_backup:
+    case op_kind::release: break;
+  }
+  if (kind == op_kind::abort_backup) {
+    std::error_code ec;
+    if (!request_abort(true, ec)) {
+      std::move(handler).post_complete(ec);
+      return;
+    }
+  }
+  std::unique_lock lock(mutex_);
+  if (call) {
+    const auto r = released_ ? step_result{errc::bad_state, machine_, false}
+                             : step(machine_, *call);
+    if (r.code != errc::ok) {
+      lock.unlock();
+      std::move(handler).post_complete(r.code);
+      return;
+    }
+    machine_ = r.next;
+  }
+  // Posted under the lock: an AbortBackup (which also steps the machine and posts under the
+  // lock) then reaches the strand in the same order as it reached the machine.
   asio::post(strand_, [self = shared_from_this(), kind, id, h = std::move(handler)]() mutable {
     engine_thread_scope scope;
     self->run_op(kind, id, std::move(h));
@@ -30,72 +63,40 @@ void session_impl::complete(erased_handler& handler, std::error_code ec) {
 }
 
 void session_impl::run_op(op_kind kind, std::uint64_t id, erased_handler handler) {
+  // On the strand; the call-order check already passed in start().
   std::unique_lock lock(mutex_);
-  auto reject = [&](errc code) {
-    lock.unlock();
-    complete(handler, code);
-  };
-  if (kind == op_kind::release) {
-    if (release_done_) {
-      lock.unlock();
-      complete(handler, {});
-      return;
-    }
-    release_waiters_.push_back(std::move(handler));
-    lock.unlock();
-    release_on_strand();
-    return;
-  }
-  if (released_) return reject(errc::bad_state);
   switch (kind) {
-    case op_kind::gather_writer_metadata: {
-      const auto r = step(machine_, session_call::gather_writer_metadata);
-      if (r.code != errc::ok) return reject(r.code);
-      machine_ = r.next;
+    case op_kind::gather_writer_metadata:
       metadata_op_ = pending_op{id, std::move(handler)};
       lock.unlock();
       gather_metadata();
       return;
-    }
-    case op_kind::prepare_for_backup: {
-      const auto r = step(machine_, session_call::prepare_for_backup);
-      if (r.code != errc::ok) return reject(r.code);
-      machine_ = r.next;
+    case op_kind::prepare_for_backup:
       prepare_op_ = pending_op{id, std::move(handler)};
       lock.unlock();
       prepare_for_backup(id);
       return;
-    }
-    case op_kind::do_snapshot_set: {
-      const auto r = step(machine_, session_call::do_snapshot_set);
-      if (r.code != errc::ok) return reject(r.code);
-      machine_ = r.next;
+    case op_kind::do_snapshot_set:
+      if (abort_requested_) {
+        // Defensive: the abort legs already ran, so nothing could complete this later.
+        lock.unlock();
+        complete(handler, errc::async_cancelled);
+        return;
+      }
       snap_ = snapshot_op{id, std::move(handler), snapshot_step::end_prepare, {}};
       lock.unlock();
       advance_snapshot();
       return;
-    }
-    case op_kind::gather_writer_status: {
-      const auto r = step(machine_, session_call::gather_writer_status);
-      if (r.code != errc::ok) return reject(r.code);
+    case op_kind::gather_writer_status:
       lock.unlock();
       gather_status(pending_op{id, std::move(handler)});
       return;
-    }
-    case op_kind::backup_complete: {
-      const auto r = step(machine_, session_call::backup_complete);
-      if (r.code != errc::ok) return reject(r.code);
-      machine_ = r.next;
+    case op_kind::backup_complete:
       backup_complete_op_ = pending_op{id, std::move(handler)};
       lock.unlock();
       backup_complete(id);
       return;
-    }
-    case op_kind::abort_backup: {
-      lock.unlock();
-      std::error_code ec;
-      if (!request_abort(true, ec)) return reject(static_cast<errc>(ec.value()));
-      lock.lock();
+    case op_kind::abort_backup:
       if (!abort_in_progress()) {
         lock.unlock();
         complete(handler, {});
@@ -103,9 +104,16 @@ void session_impl::run_op(op_kind kind, std::uint64_t id, erased_handler handler
       }
       abort_waiters_.push_back(std::move(handler));
       return;
-    }
     case op_kind::release:
-      return;  // handled above
+      if (release_done_) {
+        lock.unlock();
+        complete(handler, {});
+        return;
+      }
+      release_waiters_.push_back(std::move(handler));
+      lock.unlock();
+      release_on_strand();
+      return;
   }
 }
 

@@ -25,7 +25,9 @@ std::vector<std::shared_ptr<provider>> session_impl::set_providers() const {
 
 void session_impl::advance_snapshot() {
   std::unique_lock lock(mutex_);
-  while (snap_ && !abort_requested_) {
+  // abort_due_: an AbortBackup made after this DoSnapshotSet is about to be processed; do not
+  // start anything it would only have to undo.
+  while (snap_ && !abort_requested_ && !abort_due_) {
     const auto s = snap_->step;
     last_step_ = s;
     if (is_provider_step(s)) {

@@ -71,12 +71,14 @@ TEST_F(MemoryProviderTest, AbortDiscardsCommittedAndUncommittedSnapshotsOfTheSet
   EXPECT_TRUE(p.all_records().empty());
 }
 
-TEST_F(MemoryProviderTest, NewSetDiscardsStalePreparationOfAnAbandonedSet) {
+TEST_F(MemoryProviderTest, ConcurrentSetsDoNotDisturbEachOther) {
   prepare({"/a"});
-  const auto next = snapshot_set_id::generate();
-  ASSERT_FALSE(p.begin_prepare_snapshot(next, snapshot_id::generate(), "/a", 0));
+  const auto other = snapshot_set_id::generate();
+  ASSERT_FALSE(p.begin_prepare_snapshot(other, snapshot_id::generate(), "/b", 0));
+  EXPECT_EQ(p.all_records().size(), 2u);
+  ASSERT_FALSE(run([&](auto d) { p.abort_snapshots(other, d); }));
   ASSERT_EQ(p.all_records().size(), 1u);
-  EXPECT_EQ(p.all_records()[0].set_id, next);
+  EXPECT_EQ(p.all_records()[0].set_id, set);
 }
 
 TEST_F(MemoryProviderTest, DeleteRemovesOneSnapshotAndReportsUnknownIds) {

@@ -53,7 +53,9 @@ TEST_F(AbortCasesTest, CaseA_BeforePrepareForBackupNoWriterHearsAnything) {
   EXPECT_EQ(s.state(), session_state::aborted);
   auto p = s.async_prepare_for_backup(use_async_op);
   EXPECT_EQ(finish(p), errc::bad_state);
-  EXPECT_EQ(memory_->calls(P::abort), 0);  // spec §3.6: no AbortSnapshots before DoSnapshotSet
+  // Unlike VSS (spec §3.6) the provider is told: concurrent sets rule out an implicit restart.
+  EXPECT_EQ(memory_->calls(P::abort), 1);
+  EXPECT_TRUE(memory_->all_records().empty());
   s.release();
   settle();
   EXPECT_EQ(w->events(), ev({E::identify}));  // no PrepareBackup, so no BackupShutdown either
@@ -82,14 +84,15 @@ TEST_F(AbortCasesTest, CaseAPrime_AbortDuringPrepareForBackupCancelsItAndAbortsW
   expect_clean_end(*slow);
 }
 
-TEST_F(AbortCasesTest, CaseB_AfterPrepareEveryParticipantGetsAbortAndProviderNothing) {
+TEST_F(AbortCasesTest, CaseB_AfterPrepareEveryParticipantGetsAbort) {
   auto a = add_writer("a");
   auto b = add_writer("b", application_level::system);
   auto s = prepared_session();
   EXPECT_FALSE(abort_async(s));
   EXPECT_EQ(a->count(E::abort), 1u);
   EXPECT_EQ(b->count(E::abort), 1u);
-  EXPECT_EQ(memory_->calls(P::abort), 0);
+  EXPECT_EQ(memory_->calls(P::abort), 1);  // the prepared volume is discarded (decision 13)
+  EXPECT_TRUE(memory_->all_records().empty());
   s.release();
   run_until([&] { return a->count(E::backup_shutdown) == 1 && b->count(E::backup_shutdown) == 1; });
   EXPECT_EQ(a->events(), ev({E::identify, E::prepare_backup, E::abort, E::backup_shutdown}));
