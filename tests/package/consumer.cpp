@@ -1,0 +1,42 @@
+// Uses the installed openvss package through its umbrella header only, as a user would.
+// Prints "openvss package consumer: OK ..." and exits 0 when every check passes; otherwise names
+// each failed check and exits 1.
+
+#include <vss/vss.hpp>
+
+#if defined(OPENVSS_CONSUMER_WITH_MOCKS)
+// The mocks issue adds a check here that the installed openvss::mocks headers and library work.
+#endif
+
+#include <iostream>
+#include <string>
+#include <system_error>
+
+namespace {
+
+int failures = 0;
+
+void check(bool ok, const std::string& what) {
+  if (!ok) {
+    std::cerr << "openvss package consumer: FAILED: " << what << '\n';
+    ++failures;
+  }
+}
+
+}  // namespace
+
+int main() {
+  const std::error_code ec = vss::make_error_code(vss::errc::bad_state);
+  const std::string message = ec.message();
+  check(message.find("VSS_E_BAD_STATE") != std::string::npos,
+        "make_error_code(errc::bad_state).message() names VSS_E_BAD_STATE; it is \"" + message +
+            "\"");
+  check(static_cast<bool>(ec), "make_error_code(errc::bad_state) is an error");
+
+  if (failures != 0) {
+    return 1;
+  }
+  std::cout << "openvss package consumer: OK (openvss " << OPENVSS_CONSUMER_FOUND_VERSION << ", \""
+            << message << "\")\n";
+  return 0;
+}
