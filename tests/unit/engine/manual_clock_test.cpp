@@ -2,6 +2,8 @@
 // advanced to their deadline, every handler is posted (never run inline), and a timer that is
 // re-armed, cancelled or destroyed before its deadline reports `false` exactly once.
 
+#include "vss/manual_clock.hpp"
+
 #include <gtest/gtest.h>
 
 #include <asio/io_context.hpp>
@@ -10,8 +12,6 @@
 #include <memory>
 #include <thread>
 #include <vector>
-
-#include "vss/manual_clock.hpp"
 
 namespace vss {
 namespace {

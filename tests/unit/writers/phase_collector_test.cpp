@@ -3,6 +3,8 @@
 // abandon() settles what is pending, and payloads (failure messages, Identify metadata) stay
 // with the answer that won. The last tests settle slots from many threads at once.
 
+#include "writers/phase_collector.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -12,7 +14,6 @@
 #include <vector>
 
 #include "vss/writer.hpp"
-#include "writers/phase_collector.hpp"
 
 namespace vss::detail {
 namespace {
@@ -50,8 +51,8 @@ TEST(PhaseCollector, FirstAnswerWinsAndLaterOnesAreIgnored) {
 TEST(PhaseCollector, AFailureThatWinsKeepsItsCodeAndMessage) {
   counted c(1);
   c.collector->start();
-  EXPECT_TRUE(c.collector->settle(0, slot_outcome::failed, errc::writer_error_retryable,
-                                  "disk full"));
+  EXPECT_TRUE(
+      c.collector->settle(0, slot_outcome::failed, errc::writer_error_retryable, "disk full"));
   EXPECT_FALSE(c.collector->settle(0, slot_outcome::completed));
   EXPECT_EQ(c.collector->outcome(0), slot_outcome::failed);
   EXPECT_EQ(c.collector->code(0), errc::writer_error_retryable);
@@ -116,8 +117,8 @@ TEST(PhaseCollector, ZeroSlotsSettleOnStartExactlyOnce) {
 
 TEST(PhaseCollector, OnSettledRunsOnTheThreadThatSettledLast) {
   std::thread::id ran_on;
-  auto collector = std::make_shared<phase_collector>(
-      writer_event::freeze, 1, [&] { ran_on = std::this_thread::get_id(); });
+  auto collector = std::make_shared<phase_collector>(writer_event::freeze, 1,
+                                                     [&] { ran_on = std::this_thread::get_id(); });
   collector->start();
   std::thread t([&] { collector->settle(0, slot_outcome::completed); });
   const auto settler = t.get_id();
@@ -129,8 +130,8 @@ TEST(PhaseCollector, OnSettledIsReleasedAfterItRuns) {
   // The callback may capture the session; holding it past settlement would keep it alive.
   auto token = std::make_shared<int>(0);
   std::weak_ptr<int> weak = token;
-  auto collector = std::make_shared<phase_collector>(writer_event::thaw, 1,
-                                                     [t = std::move(token)] { ++*t; });
+  auto collector =
+      std::make_shared<phase_collector>(writer_event::thaw, 1, [t = std::move(token)] { ++*t; });
   collector->start();
   EXPECT_FALSE(weak.expired());
   collector->settle(0, slot_outcome::completed);
@@ -348,8 +349,7 @@ TEST(PhaseCollectorThreads, RacingAnswersAndAnAbandonSettleEachSlotExactlyOnce) 
         while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
         for (std::uint32_t i = 0; i < slots; ++i) {
           const std::uint32_t slot = (i * 7 + static_cast<std::uint32_t>(k) * 311) % slots;
-          if (collector->settle(slot, slot_outcome::failed, code_of(k),
-                                "t" + std::to_string(k))) {
+          if (collector->settle(slot, slot_outcome::failed, code_of(k), "t" + std::to_string(k))) {
             ++wins[slot];
             won_by[k][slot] = 1;
           }
