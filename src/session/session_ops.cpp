@@ -287,8 +287,10 @@ void session_impl::gather_status(pending_op op) {
 
 void session_impl::backup_complete(std::uint64_t) {
   std::unique_lock lock(mutex_);
+  // Every writer that went through PostSnapshot, also one whose PostSnapshot failed: it has
+  // no other end for the session (invariant 2), and reads GetBackupSucceeded to decide.
   auto targets = targets_where([](const participant& p) {
-    return p.state == writer_state::waiting_for_backup_complete && !p.abort_sent;
+    return p.past_post_snapshot && !p.abort_sent;
   });
   deliver(writer_event::backup_complete, std::move(targets), [this] {
     std::unique_lock l(mutex_);

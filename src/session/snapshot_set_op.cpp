@@ -89,6 +89,14 @@ void session_impl::advance_snapshot() {
       return;
     }
     if (s == snapshot_step::settle_side_aborts) {
+      // Invariant 2: a writer that dropped out before PostSnapshot (a veto or a missed deadline
+      // at PrepareBackup or PrepareSnapshot) would otherwise end its session with neither
+      // BackupComplete nor Abort. It gets its Abort now (spec §10.3 C2 CHOICE: OnAbort frees
+      // a vetoer's resources; it is idempotent).
+      auto dropped = targets_where([](const participant& p) {
+        return p.got_prepare_backup && p.failed && !p.abort_sent && !p.past_post_snapshot;
+      });
+      if (!dropped.empty()) side_abort(std::move(dropped));
       if (side_aborts_in_flight_ > 0) return;  // side_abort's continuation resumes us
       snap_->step = snapshot_step::done;
       continue;

@@ -51,7 +51,10 @@ TEST_F(FailuresTest, PrepareSnapshotVetoDoesNotAbortAnything) {
   auto s = prepared_session();
   EXPECT_EQ(snapshot(s), errc::async_finished);
   EXPECT_EQ(status_of(s, bad).state, writer_state::failed_at_prepare_snapshot);
-  EXPECT_EQ(bad->count(E::abort), 0u);
+  // No automatic abort at the veto (spec §3.2): the creation went on without the writer,
+  // which gets its Abort only when the creation is over (invariant 2, decisions §15).
+  EXPECT_EQ(bad->events(), ev({E::identify, E::prepare_backup, E::prepare_snapshot, E::abort}));
+  EXPECT_EQ(good->count(E::abort), 0u);
   EXPECT_EQ(bad->count(E::freeze), 0u);
   EXPECT_EQ(good->count(E::post_snapshot), 1u);
 }
@@ -91,7 +94,8 @@ TEST_F(FailuresTest, PostSnapshotFailureIsRecordedWithoutAbort) {
   EXPECT_EQ(status_of(s, bad).state, writer_state::failed_at_post_snapshot);
   auto bc = s.async_backup_complete(use_async_op);
   EXPECT_EQ(finish(bc), errc::async_finished);
-  EXPECT_EQ(bad->count(E::backup_complete), 0u);  // failed writers stop receiving events
+  // Invariant 2: BackupComplete is this writer's only possible end (decisions §15).
+  EXPECT_EQ(bad->count(E::backup_complete), 1u);
 }
 
 TEST_F(FailuresTest, BackupCompleteFailureIsReported) {
