@@ -873,6 +873,7 @@ class session_run {
     if (finished && state == session_state::snapshotted && plan_.backup_complete_on_success) {
       auto bc = session_.async_backup_complete(use_async_op);
       if (!wait(bc, "BackupComplete", errc::async_finished)) return;
+      backup_completed_ = true;
     } else {
       const auto t0 = steady::now();
       const auto ec = session_.abort_backup();
@@ -1017,6 +1018,8 @@ class session_run {
   }
 
   // (b) DESIGN.md §4 invariants 1, 2, 3 and 8 for one writer, from what it received.
+  bool backup_completed_ = false;  // BackupComplete was called and finished in this run
+
   void check_writer(const stress_writer& w, bool set_created) {
     const auto& name = w.identity().name;
     std::vector<event_record> events = w.events();
@@ -1050,6 +1053,12 @@ class session_run {
     if (count(E::freeze) > 0 && count(E::thaw) + count(E::abort) == 0) bad("left frozen");
     if (count(E::thaw) > 0 && count(E::freeze) == 0) bad("Thaw without Freeze");
     if (count(E::backup_complete) + count(E::abort) > 1) bad("both BackupComplete and Abort");
+    // Invariant 2: exactly one end, except "neither" for a writer past PostSnapshot in a backup
+    // abandoned before BackupComplete (spec §10.3 D).
+    if (count(E::backup_complete) + count(E::abort) == 0 &&
+        !(count(E::post_snapshot) > 0 && !backup_completed_)) {
+      bad("neither BackupComplete nor Abort (invariant 2)");
+    }
     if (count(E::backup_shutdown) != 1) {
       bad("BackupShutdown count != 1", std::to_string(count(E::backup_shutdown)));
     } else if (events.back().event != E::backup_shutdown) {
