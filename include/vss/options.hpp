@@ -60,6 +60,8 @@ struct engine_options {
 
   /// Where handlers of writers declared handler_execution::blocking run. Default: empty,
   /// meaning the engine's own executor (a blocking handler then occupies an engine thread).
+  /// Its execution context must outlive the engine and every session (the engine keeps
+  /// strands on it).
   asio::any_io_executor blocking_executor;
 };
 

@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <asio/io_context.hpp>
+#include <asio/thread_pool.hpp>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -200,6 +202,14 @@ class engine_test : public ::testing::Test {
     auto p = s.async_prepare_for_backup(use_async_op);
     EXPECT_EQ(finish(p), errc::async_finished);
     return s;
+  }
+
+  /// A blocking pool for tests that need one (blocking_pool()). Declared before io_ so that it
+  /// outlives every handler still queued there: strands on it must die before it does.
+  std::optional<asio::thread_pool> blocking_pool_;
+  asio::thread_pool& blocking_pool() {
+    if (!blocking_pool_) blocking_pool_.emplace(2);
+    return *blocking_pool_;
   }
 
   asio::io_context io_;

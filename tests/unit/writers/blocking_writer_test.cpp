@@ -41,15 +41,11 @@ class blocking_writer : public writer {
   }
 };
 
-class BlockingWriterTest : public engine_test {
- protected:
-  asio::thread_pool pool_{2};
-  void TearDown() override { pool_.join(); }
-};
+class BlockingWriterTest : public engine_test {};
 
 TEST_F(BlockingWriterTest, HandlersRunOnTheBlockingExecutorOneAtATime) {
   engine_options o;
-  o.blocking_executor = pool_.get_executor();
+  o.blocking_executor = blocking_pool().get_executor();
   make_engine(o);
   advance_virtual_time_ = false;
   auto w = std::make_shared<blocking_writer>();
