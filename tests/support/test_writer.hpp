@@ -190,17 +190,39 @@ class engine_test : public ::testing::Test {
     return op.query_status();
   }
 
-  /// Initialize, gather, start a set with one volume, prepare: ready for DoSnapshotSet.
-  backup_session prepared_session(const std::string& volume = "/data") {
+  /// Initialize (optionally SetContext), SetBackupState and GatherWriterMetadata.
+  backup_session gathered_session(bool select_components = false,
+                                  std::optional<snapshot_context> context = std::nullopt) {
     auto s = engine_->create_backup_session();
     EXPECT_FALSE(s.initialize_for_backup());
-    EXPECT_FALSE(s.set_backup_state(false, false, backup_type::full));
+    if (context) {
+      EXPECT_FALSE(s.set_context(static_cast<std::uint32_t>(*context)));
+    }
+    EXPECT_FALSE(s.set_backup_state(select_components, false, backup_type::full));
     auto g = s.async_gather_writer_metadata(use_async_op);
     EXPECT_EQ(finish(g), errc::async_finished);
+    return s;
+  }
+
+  /// AddComponent for the one component a test_writer declares ("<name>-data").
+  std::error_code select(backup_session& s, const writer& w) {
+    const auto& id = w.identity();
+    return s.add_component(id.instance_id, id.class_id, component_type::file_group, "",
+                           id.name + "-data");
+  }
+
+  /// StartSnapshotSet with one volume, then PrepareForBackup; returns the prepare's status.
+  std::error_code prepare(backup_session& s, const std::string& volume = "/data") {
     EXPECT_FALSE(s.start_snapshot_set(set_));
     EXPECT_FALSE(s.add_to_snapshot_set(volume, provider_id{}, snapshot_));
     auto p = s.async_prepare_for_backup(use_async_op);
-    EXPECT_EQ(finish(p), errc::async_finished);
+    return finish(p);
+  }
+
+  /// Initialize, gather, start a set with one volume, prepare: ready for DoSnapshotSet.
+  backup_session prepared_session(const std::string& volume = "/data") {
+    auto s = gathered_session();
+    EXPECT_EQ(prepare(s, volume), errc::async_finished);
     return s;
   }
 

@@ -15,16 +15,8 @@ class ConcurrencyTest : public engine_test {
   /// A session whose participants are exactly `mine` (component mode) on `volume`.
   backup_session session_for(const std::vector<std::shared_ptr<test_writer>>& mine,
                              const std::string& volume, async_op* prepare = nullptr) {
-    auto s = engine_->create_backup_session();
-    EXPECT_FALSE(s.initialize_for_backup());
-    EXPECT_FALSE(s.set_backup_state(true, false, backup_type::full));
-    auto g = s.async_gather_writer_metadata(use_async_op);
-    EXPECT_EQ(finish(g), errc::async_finished);
-    for (const auto& w : mine) {
-      const auto& id = w->identity();
-      EXPECT_FALSE(s.add_component(id.instance_id, id.class_id, component_type::file_group, "",
-                                   id.name + "-data"));
-    }
+    auto s = gathered_session(true);
+    for (const auto& w : mine) EXPECT_FALSE(select(s, *w));
     snapshot_set_id set;
     snapshot_id snap;
     EXPECT_FALSE(s.start_snapshot_set(set));

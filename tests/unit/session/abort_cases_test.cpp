@@ -42,11 +42,7 @@ class AbortCasesTest : public engine_test {
 
 TEST_F(AbortCasesTest, CaseA_BeforePrepareForBackupNoWriterHearsAnything) {
   auto w = add_writer("db");
-  auto s = engine_->create_backup_session();
-  ASSERT_FALSE(s.initialize_for_backup());
-  ASSERT_FALSE(s.set_backup_state(false, false, backup_type::full));
-  auto g = s.async_gather_writer_metadata(use_async_op);
-  ASSERT_EQ(finish(g), errc::async_finished);
+  auto s = gathered_session();
   ASSERT_FALSE(s.start_snapshot_set(set_));
   ASSERT_FALSE(s.add_to_snapshot_set("/data", {}, snapshot_));
   EXPECT_FALSE(abort_async(s));
@@ -65,11 +61,7 @@ TEST_F(AbortCasesTest, CaseAPrime_AbortDuringPrepareForBackupCancelsItAndAbortsW
   auto fast = add_writer("fast");
   auto slow = add_writer("slow");
   slow->script(E::prepare_backup, {action::hold});
-  auto s = engine_->create_backup_session();
-  ASSERT_FALSE(s.initialize_for_backup());
-  ASSERT_FALSE(s.set_backup_state(false, false, backup_type::full));
-  auto g = s.async_gather_writer_metadata(use_async_op);
-  ASSERT_EQ(finish(g), errc::async_finished);
+  auto s = gathered_session();
   ASSERT_FALSE(s.start_snapshot_set(set_));
   auto p = s.async_prepare_for_backup(use_async_op);
   settle();

@@ -129,16 +129,8 @@ TEST_F(BackupFlowTest, AsyncReleaseCompletesWhenWritersAreFreeForTheNextSession)
 
 TEST_F(BackupFlowTest, PersistentSnapshotsSurviveRelease) {
   add_writer("db");
-  auto s = engine_->create_backup_session();
-  ASSERT_FALSE(s.initialize_for_backup());
-  ASSERT_FALSE(s.set_context(static_cast<std::uint32_t>(snapshot_context::app_rollback)));
-  ASSERT_FALSE(s.set_backup_state(false, false, backup_type::full));
-  auto g = s.async_gather_writer_metadata(use_async_op);
-  ASSERT_EQ(finish(g), errc::async_finished);
-  ASSERT_FALSE(s.start_snapshot_set(set_));
-  ASSERT_FALSE(s.add_to_snapshot_set("/data", {}, snapshot_));
-  auto p = s.async_prepare_for_backup(use_async_op);
-  ASSERT_EQ(finish(p), errc::async_finished);
+  auto s = gathered_session(false, snapshot_context::app_rollback);
+  ASSERT_EQ(prepare(s), errc::async_finished);
   auto op = s.async_do_snapshot_set(use_async_op);
   ASSERT_EQ(finish(op), errc::async_finished);
   s.release();
@@ -149,24 +141,14 @@ TEST_F(BackupFlowTest, PersistentSnapshotsSurviveRelease) {
 TEST_F(BackupFlowTest, ComponentModeTakesOnlyWritersWithASelectedComponent) {
   auto chosen = add_writer("chosen");
   auto other = add_writer("other");
-  auto s = engine_->create_backup_session();
-  ASSERT_FALSE(s.initialize_for_backup());
-  ASSERT_FALSE(s.set_backup_state(true, false, backup_type::full));
-  auto g = s.async_gather_writer_metadata(use_async_op);
-  ASSERT_EQ(finish(g), errc::async_finished);
+  auto s = gathered_session(true);
   const auto& id = chosen->identity();
   EXPECT_EQ(s.add_component(id.instance_id, id.class_id, component_type::file_group, "",
                             "missing"),
             errc::object_not_found);
-  ASSERT_FALSE(
-      s.add_component(id.instance_id, id.class_id, component_type::file_group, "", "chosen-data"));
-  EXPECT_EQ(
-      s.add_component(id.instance_id, id.class_id, component_type::file_group, "", "chosen-data"),
-      errc::object_already_exists);
-  ASSERT_FALSE(s.start_snapshot_set(set_));
-  ASSERT_FALSE(s.add_to_snapshot_set("/data", {}, snapshot_));
-  auto p = s.async_prepare_for_backup(use_async_op);
-  ASSERT_EQ(finish(p), errc::async_finished);
+  ASSERT_FALSE(select(s, *chosen));
+  EXPECT_EQ(select(s, *chosen), errc::object_already_exists);
+  ASSERT_EQ(prepare(s), errc::async_finished);
   auto op = s.async_do_snapshot_set(use_async_op);
   ASSERT_EQ(finish(op), errc::async_finished);
   EXPECT_EQ(chosen->count(E::freeze), 1u);
@@ -192,18 +174,10 @@ TEST_F(BackupFlowTest, WriterSeesItsSelectedComponentsAndBackupSucceeded) {
   };
   auto c = std::make_shared<capture>("capture");
   regs_.push_back(engine_->register_writer(c));
-  auto s = engine_->create_backup_session();
-  ASSERT_FALSE(s.initialize_for_backup());
-  ASSERT_FALSE(s.set_backup_state(true, false, backup_type::full));
-  auto g = s.async_gather_writer_metadata(use_async_op);
-  ASSERT_EQ(finish(g), errc::async_finished);
+  auto s = gathered_session(true);
   const auto& id = c->identity();
-  ASSERT_FALSE(
-      s.add_component(id.instance_id, id.class_id, component_type::file_group, "", "capture-data"));
-  ASSERT_FALSE(s.start_snapshot_set(set_));
-  ASSERT_FALSE(s.add_to_snapshot_set("/data", {}, snapshot_));
-  auto p = s.async_prepare_for_backup(use_async_op);
-  ASSERT_EQ(finish(p), errc::async_finished);
+  ASSERT_FALSE(select(s, *c));
+  ASSERT_EQ(prepare(s), errc::async_finished);
   auto op = s.async_do_snapshot_set(use_async_op);
   ASSERT_EQ(finish(op), errc::async_finished);
   ASSERT_FALSE(s.set_backup_succeeded(id.instance_id, id.class_id, component_type::file_group, "",
