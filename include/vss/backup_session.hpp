@@ -37,14 +37,13 @@
 // deleted, implicit AbortBackup if one is due) when the last handle is destroyed or release()
 // is called.
 
+#include <asio/async_result.hpp>
 #include <cstdint>
 #include <memory>
 #include <string_view>
 #include <system_error>
 #include <utility>
 #include <vector>
-
-#include <asio/async_result.hpp>
 
 #include "vss/async_op.hpp"
 #include "vss/detail/session_ops.hpp"
@@ -90,8 +89,7 @@ class backup_session {
   /// VSS_S_ASYNC_CANCELLED.
   template <class CompletionToken>
   auto async_gather_writer_metadata(CompletionToken&& token) {
-    return start(detail::op_kind::gather_writer_metadata,
-                 std::forward<CompletionToken>(token));
+    return start(detail::op_kind::gather_writer_metadata, std::forward<CompletionToken>(token));
   }
 
   /// GetWriterMetadataCount / GetWriterMetadata: the writers that answered Identify.

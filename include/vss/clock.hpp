@@ -7,11 +7,10 @@
 // A timer's members must be called from one strand at a time (the engine calls them from
 // the owning session's strand).
 
+#include <asio/any_io_executor.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
-
-#include <asio/any_io_executor.hpp>
 
 namespace vss {
 

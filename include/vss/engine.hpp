@@ -23,12 +23,11 @@
 // engine's internals alive, so destroying the engine while sessions exist is safe (they are
 // aborted).
 
+#include <asio/any_io_executor.hpp>
+#include <asio/async_result.hpp>
 #include <memory>
 #include <system_error>
 #include <vector>
-
-#include <asio/any_io_executor.hpp>
-#include <asio/async_result.hpp>
 
 #include "vss/backup_session.hpp"
 #include "vss/detail/session_ops.hpp"

@@ -12,14 +12,13 @@
 //
 // Thread-safety: engine() may be used from any thread; construct and destroy from one thread.
 
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/thread_pool.hpp>
 #include <cstddef>
 #include <memory>
 #include <thread>
 #include <vector>
-
-#include <asio/executor_work_guard.hpp>
-#include <asio/io_context.hpp>
-#include <asio/thread_pool.hpp>
 
 #include "vss/engine.hpp"
 

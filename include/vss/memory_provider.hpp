@@ -39,8 +39,7 @@ class memory_provider : public provider {
   provider_properties properties() const override;
   bool is_volume_supported(std::string_view volume) const override;
   std::error_code begin_prepare_snapshot(const snapshot_set_id& set, const snapshot_id& snapshot,
-                                         std::string_view volume,
-                                         std::uint32_t context) override;
+                                         std::string_view volume, std::uint32_t context) override;
   void end_prepare_snapshots(const snapshot_set_id& set, completion done) override;
   void pre_commit_snapshots(const snapshot_set_id& set, completion done) override;
   void commit_snapshots(const snapshot_set_id& set, completion done) override;

@@ -2,11 +2,10 @@
 // Engine configuration. Every option has an in-class default that follows the VSS defaults of
 // spec §7 (or the openvss CHOICE where VSS publishes no number).
 
+#include <asio/any_io_executor.hpp>
 #include <chrono>
 #include <cstddef>
 #include <memory>
-
-#include <asio/any_io_executor.hpp>
 
 #include "vss/clock.hpp"
 

@@ -52,25 +52,25 @@ namespace vss {
 
 /// VSS_SNAPSHOT_PROP: one snapshot as a requester sees it.
 struct snapshot_properties {
-  snapshot_id id;                        ///< m_SnapshotId.
-  snapshot_set_id set_id;                ///< m_SnapshotSetId.
-  std::int32_t snapshots_count = 0;      ///< m_lSnapshotsCount: volumes in the set at creation.
-  std::string device;                    ///< m_pwszSnapshotDeviceObject: where to read it.
-  std::string original_volume;           ///< m_pwszOriginalVolumeName.
-  std::string originating_machine;       ///< m_pwszOriginatingMachine.
-  std::string service_machine;           ///< m_pwszServiceMachine.
-  provider_id provider;                  ///< m_ProviderId.
-  std::uint32_t attributes = 0;          ///< m_lSnapshotAttributes (context | attribute bits).
-  std::chrono::system_clock::time_point created;  ///< m_tsCreationTimestamp.
+  snapshot_id id;                    ///< m_SnapshotId.
+  snapshot_set_id set_id;            ///< m_SnapshotSetId.
+  std::int32_t snapshots_count = 0;  ///< m_lSnapshotsCount: volumes in the set at creation.
+  std::string device;                ///< m_pwszSnapshotDeviceObject: where to read it.
+  std::string original_volume;       ///< m_pwszOriginalVolumeName.
+  std::string originating_machine;   ///< m_pwszOriginatingMachine.
+  std::string service_machine;       ///< m_pwszServiceMachine.
+  provider_id provider;              ///< m_ProviderId.
+  std::uint32_t attributes = 0;      ///< m_lSnapshotAttributes (context | attribute bits).
+  std::chrono::system_clock::time_point created;   ///< m_tsCreationTimestamp.
   snapshot_state state = snapshot_state::unknown;  ///< m_eStatus (requesters see `created`).
 };
 
 /// VSS_PROVIDER_PROP.
 struct provider_properties {
-  provider_id id;                           ///< m_ProviderId.
-  std::string name;                         ///< m_pwszProviderName.
+  provider_id id;                                ///< m_ProviderId.
+  std::string name;                              ///< m_pwszProviderName.
   provider_type type = provider_type::software;  ///< m_eProviderType.
-  std::string version = "1.0";              ///< m_pwszProviderVersion.
+  std::string version = "1.0";                   ///< m_pwszProviderVersion.
 };
 
 /// Base class of every snapshot provider.

@@ -112,7 +112,7 @@ struct component_info {
 
 /// A writer's metadata document (WMD), filled in OnIdentify.
 struct writer_metadata {
-  writer_identity identity;               ///< Filled by the engine from the writer.
+  writer_identity identity;                ///< Filled by the engine from the writer.
   std::vector<component_info> components;  ///< Filled by the writer in on_identify.
   std::vector<std::string> excludes;       ///< Excluded file specifications.
 };

@@ -6,11 +6,16 @@ namespace vss {
 
 std::string_view to_string(writer_outcome o) noexcept {
   switch (o) {
-    case writer_outcome::completed: return "completed";
-    case writer_outcome::failed: return "failed";
-    case writer_outcome::timed_out: return "timed out";
-    case writer_outcome::abandoned: return "abandoned";
-    case writer_outcome::not_delivered: return "not delivered";
+    case writer_outcome::completed:
+      return "completed";
+    case writer_outcome::failed:
+      return "failed";
+    case writer_outcome::timed_out:
+      return "timed out";
+    case writer_outcome::abandoned:
+      return "abandoned";
+    case writer_outcome::not_delivered:
+      return "not delivered";
   }
   return "?";
 }
@@ -22,9 +27,12 @@ std::size_t phase_report::count(writer_outcome o) const noexcept {
 
 std::string_view to_string(consistency_grade g) noexcept {
   switch (g) {
-    case consistency_grade::none: return "none";
-    case consistency_grade::application: return "application-consistent";
-    case consistency_grade::crash: return "crash-consistent";
+    case consistency_grade::none:
+      return "none";
+    case consistency_grade::application:
+      return "application-consistent";
+    case consistency_grade::crash:
+      return "crash-consistent";
   }
   return "?";
 }

@@ -1,8 +1,9 @@
+#include "vss/clock.hpp"
+
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <vector>
 
-#include "vss/clock.hpp"
 #include "vss/manual_clock.hpp"
 
 namespace vss {

@@ -58,9 +58,7 @@ std::error_code engine::register_provider(std::shared_ptr<provider> p) {
   return core_->register_provider(std::move(p));
 }
 
-backup_session engine::create_backup_session() {
-  return backup_session(core_->create_session());
-}
+backup_session engine::create_backup_session() { return backup_session(core_->create_session()); }
 
 std::vector<writer_identity> engine::registered_writers() const {
   std::vector<writer_identity> out;

@@ -39,8 +39,8 @@ std::shared_ptr<writer_entry> engine_core::register_writer(std::shared_ptr<vss::
   auto entry = std::make_shared<writer_entry>();
   entry->w = std::move(w);
   if (entry->w->identity().execution == handler_execution::blocking) {
-    entry->blocking_strand.emplace(asio::make_strand(
-        options_.blocking_executor ? options_.blocking_executor : executor_));
+    entry->blocking_strand.emplace(
+        asio::make_strand(options_.blocking_executor ? options_.blocking_executor : executor_));
   }
   std::lock_guard lock(mutex_);
   if (shutting_down_) {

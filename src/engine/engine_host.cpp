@@ -5,10 +5,12 @@
 namespace vss {
 
 engine_host::engine_host(host_options options)
-    : work_(asio::make_work_guard(io_)), blocking_(std::max<std::size_t>(1, options.blocking_threads)) {
+    : work_(asio::make_work_guard(io_)),
+      blocking_(std::max<std::size_t>(1, options.blocking_threads)) {
   const std::size_t threads = std::max<std::size_t>(1, options.io_threads);
   if (options.engine.shard_count == 0) options.engine.shard_count = threads;
-  if (!options.engine.blocking_executor) options.engine.blocking_executor = blocking_.get_executor();
+  if (!options.engine.blocking_executor)
+    options.engine.blocking_executor = blocking_.get_executor();
   engine_ = std::make_unique<vss::engine>(io_.get_executor(), std::move(options.engine));
   for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { io_.run(); });
 }

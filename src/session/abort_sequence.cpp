@@ -1,13 +1,12 @@
 // AbortBackup and every other way a session aborts (spec §10.3): superseding the phase,
 // the writer leg, the provider leg, and the drain.
-#include "session/session_impl.hpp"
-
 #include <algorithm>
 #include <asio/dispatch.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 
 #include "session/session_helpers.hpp"
+#include "session/session_impl.hpp"
 #include "vss/error.hpp"
 
 namespace vss::detail {
@@ -257,8 +256,8 @@ std::error_code session_impl::abort_backup() {
   // Bounded: the abort sequence itself is bounded by the abort deadline and the hold budget,
   // both measured on the engine clock; this real-time bound only guards against a stalled
   // executor or a virtual clock nobody advances.
-  const auto bound = core_->options().deadlines.abort + core_->options().hold_budget +
-                     std::chrono::seconds(5);
+  const auto bound =
+      core_->options().deadlines.abort + core_->options().hold_budget + std::chrono::seconds(5);
   drained_cv_.wait_for(lock, bound, [this] { return !abort_in_progress(); });
   return {};
 }

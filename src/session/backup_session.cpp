@@ -42,9 +42,8 @@ std::error_code backup_session::set_context(std::uint32_t context) {
   return impl_->set_context(context);
 }
 
-std::error_code backup_session::set_backup_state(bool select_components,
-                                                 bool bootable_system_state, backup_type type,
-                                                 bool partial_file_support) {
+std::error_code backup_session::set_backup_state(bool select_components, bool bootable_system_state,
+                                                 backup_type type, bool partial_file_support) {
   VSS_IMPL_OR_BAD_STATE;
   return impl_->set_backup_state(select_components, bootable_system_state, type,
                                  partial_file_support);
@@ -115,9 +114,8 @@ std::error_code backup_session::is_volume_supported(const provider_id& provider,
   return impl_->is_volume_supported(provider, volume, supported);
 }
 
-std::error_code backup_session::delete_snapshots(const guid& source, object_type type,
-                                                 bool force, std::int32_t& deleted,
-                                                 snapshot_id& not_deleted) {
+std::error_code backup_session::delete_snapshots(const guid& source, object_type type, bool force,
+                                                 std::int32_t& deleted, snapshot_id& not_deleted) {
   VSS_IMPL_OR_BAD_STATE;
   return impl_->delete_snapshots(source, type, force, deleted, not_deleted);
 }

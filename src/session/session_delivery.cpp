@@ -1,13 +1,12 @@
 // Delivering one event to writers and collecting their answers: slot maps, one post per
 // shard, deadlines, and how answers become writer states (spec §6.2).
-#include "session/session_impl.hpp"
-
 #include <algorithm>
 #include <asio/dispatch.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 
 #include "session/session_helpers.hpp"
+#include "session/session_impl.hpp"
 #include "vss/error.hpp"
 
 namespace vss::detail {
@@ -158,12 +157,12 @@ void session_impl::arm_deadline(phase_state& phase) {
   }
   if (earliest == timer::time_point::max()) return;
   if (!phase.deadline_timer) phase.deadline_timer = core_->clock().create_timer(strand_);
-  phase.deadline_timer->async_wait_until(
-      earliest, [weak = weak_from_this(), id = phase.id](bool expired) {
-        engine_thread_scope scope;
-        if (!expired) return;
-        if (auto s = weak.lock()) s->on_deadline(id);
-      });
+  phase.deadline_timer->async_wait_until(earliest,
+                                         [weak = weak_from_this(), id = phase.id](bool expired) {
+                                           engine_thread_scope scope;
+                                           if (!expired) return;
+                                           if (auto s = weak.lock()) s->on_deadline(id);
+                                         });
 }
 
 void session_impl::on_deadline(std::uint64_t phase_id) {
@@ -215,8 +214,13 @@ void session_impl::apply_results(phase_state& phase) {
     }
     status_.clear();
     for (const auto& m : metadata_) {
-      status_.push_back({m.identity.instance_id, m.identity.class_id, m.identity.name,
-                         m.identity.level, writer_state::stable, {}, {}});
+      status_.push_back({m.identity.instance_id,
+                         m.identity.class_id,
+                         m.identity.name,
+                         m.identity.level,
+                         writer_state::stable,
+                         {},
+                         {}});
     }
     record(phase);
     return;
@@ -277,9 +281,8 @@ std::vector<phase_report> session_impl::reports() const {
     const auto& c = *h.collector;
     r.results.reserve(c.size());
     for (std::uint32_t slot = 0; slot < c.size(); ++slot) {
-      const auto& w = h.event == writer_event::identify
-                          ? *h.registered[slot]->w
-                          : *participants_[h.targets[slot]].entry->w;
+      const auto& w = h.event == writer_event::identify ? *h.registered[slot]->w
+                                                        : *participants_[h.targets[slot]].entry->w;
       const auto outcome = c.outcome(slot);
       writer_result res{w.identity().instance_id, w.identity().name, to_outcome(outcome), {}, {}};
       if (outcome == slot_outcome::failed || outcome == slot_outcome::timed_out) {

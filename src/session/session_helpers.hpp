@@ -41,50 +41,69 @@ inline std::error_code map_provider_error(std::error_code ec) {
 
 inline writer_outcome to_outcome(slot_outcome o) {
   switch (o) {
-    case slot_outcome::completed: return writer_outcome::completed;
-    case slot_outcome::failed: return writer_outcome::failed;
-    case slot_outcome::timed_out: return writer_outcome::timed_out;
-    case slot_outcome::not_delivered: return writer_outcome::not_delivered;
-    default: return writer_outcome::abandoned;
+    case slot_outcome::completed:
+      return writer_outcome::completed;
+    case slot_outcome::failed:
+      return writer_outcome::failed;
+    case slot_outcome::timed_out:
+      return writer_outcome::timed_out;
+    case slot_outcome::not_delivered:
+      return writer_outcome::not_delivered;
+    default:
+      return writer_outcome::abandoned;
   }
 }
 
 inline writer_state failed_state(writer_event e) {
   switch (e) {
-    case writer_event::identify: return writer_state::failed_at_identify;
-    case writer_event::prepare_backup: return writer_state::failed_at_prepare_backup;
-    case writer_event::prepare_snapshot: return writer_state::failed_at_prepare_snapshot;
-    case writer_event::freeze: return writer_state::failed_at_freeze;
-    case writer_event::thaw: return writer_state::failed_at_thaw;
-    case writer_event::post_snapshot: return writer_state::failed_at_post_snapshot;
-    case writer_event::backup_complete: return writer_state::failed_at_backup_complete;
-    case writer_event::backup_shutdown: return writer_state::failed_at_backup_shutdown;
-    case writer_event::abort: break;
+    case writer_event::identify:
+      return writer_state::failed_at_identify;
+    case writer_event::prepare_backup:
+      return writer_state::failed_at_prepare_backup;
+    case writer_event::prepare_snapshot:
+      return writer_state::failed_at_prepare_snapshot;
+    case writer_event::freeze:
+      return writer_state::failed_at_freeze;
+    case writer_event::thaw:
+      return writer_state::failed_at_thaw;
+    case writer_event::post_snapshot:
+      return writer_state::failed_at_post_snapshot;
+    case writer_event::backup_complete:
+      return writer_state::failed_at_backup_complete;
+    case writer_event::backup_shutdown:
+      return writer_state::failed_at_backup_shutdown;
+    case writer_event::abort:
+      break;
   }
   return writer_state::unknown;
 }
 
 inline writer_state success_state(writer_event e, writer_state current) {
   switch (e) {
-    case writer_event::prepare_backup: return writer_state::stable;
-    case writer_event::prepare_snapshot: return writer_state::waiting_for_freeze;
-    case writer_event::freeze: return writer_state::waiting_for_thaw;
-    case writer_event::thaw: return writer_state::waiting_for_post_snapshot;
-    case writer_event::post_snapshot: return writer_state::waiting_for_backup_complete;
+    case writer_event::prepare_backup:
+      return writer_state::stable;
+    case writer_event::prepare_snapshot:
+      return writer_state::waiting_for_freeze;
+    case writer_event::freeze:
+      return writer_state::waiting_for_thaw;
+    case writer_event::thaw:
+      return writer_state::waiting_for_post_snapshot;
+    case writer_event::post_snapshot:
+      return writer_state::waiting_for_backup_complete;
     case writer_event::backup_complete:
     case writer_event::backup_shutdown:
     case writer_event::abort:
       // Spec §3.4 CHOICE: a failed writer keeps its failure state after OnAbort.
       return is_failed(current) ? current : writer_state::stable;
-    case writer_event::identify: break;
+    case writer_event::identify:
+      break;
   }
   return current;
 }
 
 inline bool names_match(const component_info& c, component_type type, std::string_view path,
-                 std::string_view name) {
+                        std::string_view name) {
   return c.type == type && c.logical_path == path && c.name == name;
 }
-
 
 }  // namespace vss::detail

@@ -32,15 +32,24 @@ session_state session_impl::state() const {
 std::chrono::milliseconds session_impl::deadline_for(writer_event e) const noexcept {
   const auto& d = core_->options().deadlines;
   switch (e) {
-    case writer_event::identify: return d.identify;
-    case writer_event::prepare_backup: return d.prepare_backup;
-    case writer_event::prepare_snapshot: return d.prepare_snapshot;
-    case writer_event::freeze: return std::chrono::milliseconds::zero();  // per writer
-    case writer_event::thaw: return d.thaw;
-    case writer_event::post_snapshot: return d.post_snapshot;
-    case writer_event::abort: return d.abort;
-    case writer_event::backup_complete: return d.backup_complete;
-    case writer_event::backup_shutdown: return d.backup_shutdown;
+    case writer_event::identify:
+      return d.identify;
+    case writer_event::prepare_backup:
+      return d.prepare_backup;
+    case writer_event::prepare_snapshot:
+      return d.prepare_snapshot;
+    case writer_event::freeze:
+      return std::chrono::milliseconds::zero();  // per writer
+    case writer_event::thaw:
+      return d.thaw;
+    case writer_event::post_snapshot:
+      return d.post_snapshot;
+    case writer_event::abort:
+      return d.abort;
+    case writer_event::backup_complete:
+      return d.backup_complete;
+    case writer_event::backup_shutdown:
+      return d.backup_shutdown;
   }
   return d.abort;
 }

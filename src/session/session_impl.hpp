@@ -71,8 +71,8 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   void cancel(op_kind kind, std::uint64_t id);
 
   // Lifetime.
-  void release();              // the last handle went away, or release() was called
-  void abort_for_shutdown();   // engine shutdown
+  void release();             // the last handle went away, or release() was called
+  void abort_for_shutdown();  // engine shutdown
   void when_drained(std::function<void()> fn);  // runs fn once no abort work is pending
 
  private:
@@ -83,22 +83,22 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
     std::string message;
     std::shared_ptr<const std::vector<selected_component>> components;
     timer::time_point freeze_deadline{};
-    bool failed = false;             // excluded from the following phases (spec §10.2)
+    bool failed = false;  // excluded from the following phases (spec §10.2)
     bool got_prepare_backup = false;
     bool got_freeze = false;
     bool thaw_sent = false;
     bool abort_sent = false;
     bool past_post_snapshot = false;
-    bool quiesced = false;           // froze and thawed successfully
+    bool quiesced = false;  // froze and thawed successfully
   };
 
   struct phase_state {
     std::uint64_t id = 0;
     writer_event event = writer_event::identify;
     std::shared_ptr<phase_collector> collector;
-    std::vector<std::uint32_t> targets;                      // participant index per slot
+    std::vector<std::uint32_t> targets;                     // participant index per slot
     std::vector<std::shared_ptr<writer_entry>> registered;  // Identify: entry per slot
-    std::vector<timer::time_point> deadlines;                // per slot
+    std::vector<timer::time_point> deadlines;               // per slot
     std::unique_ptr<timer> deadline_timer;
     timer::time_point started{};
     std::function<void()> then;  // continuation on the strand, lock not held
@@ -153,8 +153,8 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
 
   bool request_abort(bool from_requester, std::error_code& ec);
   bool abort_in_progress() const;  // mutex_ held
-  std::vector<std::uint32_t> targets_where(const std::function<bool(const participant&)>& pred)
-      const;  // mutex_ held
+  std::vector<std::uint32_t> targets_where(
+      const std::function<bool(const participant&)>& pred) const;  // mutex_ held
   std::shared_ptr<provider> provider_by_id(const provider_id& id) const;
   std::vector<std::shared_ptr<provider>> set_providers() const;  // mutex_ held
   std::chrono::milliseconds deadline_for(writer_event e) const noexcept;
@@ -192,7 +192,7 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
     timer::time_point started{};
     timer::time_point settled{};
     std::shared_ptr<phase_collector> collector;
-    std::vector<std::uint32_t> targets;                      // participant index per slot
+    std::vector<std::uint32_t> targets;                     // participant index per slot
     std::vector<std::shared_ptr<writer_entry>> registered;  // Identify: entry per slot
   };
   std::vector<recorded_phase> history_;
@@ -220,14 +220,14 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   std::unique_ptr<timer> hold_timer_;
   std::unique_ptr<timer> freeze_watchdog_;
   bool end_prepare_called_ = false;
-  bool set_created_ = false;       // PostFinalCommit succeeded
+  bool set_created_ = false;  // PostFinalCommit succeeded
   bool snapshots_deleted_ = false;
   int side_aborts_in_flight_ = 0;
 
-  bool abort_due_ = false;         // AbortBackup was called; the strand has not seen it yet
-  bool abort_requested_ = false;   // an abort (requested, cancel, failure, release) is running
+  bool abort_due_ = false;        // AbortBackup was called; the strand has not seen it yet
+  bool abort_requested_ = false;  // an abort (requested, cancel, failure, release) is running
   bool provider_rollback_started_ = false;
-  bool abort_started_ = false;     // the abort legs were started
+  bool abort_started_ = false;  // the abort legs were started
   bool abort_waits_for_commit_ = false;
   abort_reason abort_reason_ = abort_reason::requested;
   bool writer_leg_done_ = false;

@@ -1,13 +1,12 @@
 // Asynchronous requester operations: entry, cancellation, PrepareForBackup,
 // GatherWriterStatus, BackupComplete and release.
-#include "session/session_impl.hpp"
-
 #include <algorithm>
 #include <asio/dispatch.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 
 #include "session/session_helpers.hpp"
+#include "session/session_impl.hpp"
 #include "vss/error.hpp"
 
 namespace vss::detail {
@@ -21,13 +20,24 @@ void session_impl::start(op_kind kind, std::uint64_t id, erased_handler handler)
   // aborted (VSS_S_ASYNC_CANCELLED), never overtaken and refused (VSS_E_BAD_STATE).
   std::optional<session_call> call;
   switch (kind) {
-    case op_kind::gather_writer_metadata: call = session_call::gather_writer_metadata; break;
-    case op_kind::prepare_for_backup: call = session_call::prepare_for_backup; break;
-    case op_kind::do_snapshot_set: call = session_call::do_snapshot_set; break;
-    case op_kind::gather_writer_status: call = session_call::gather_writer_status; break;
-    case op_kind::backup_complete: call = session_call::backup_complete; break;
+    case op_kind::gather_writer_metadata:
+      call = session_call::gather_writer_metadata;
+      break;
+    case op_kind::prepare_for_backup:
+      call = session_call::prepare_for_backup;
+      break;
+    case op_kind::do_snapshot_set:
+      call = session_call::do_snapshot_set;
+      break;
+    case op_kind::gather_writer_status:
+      call = session_call::gather_writer_status;
+      break;
+    case op_kind::backup_complete:
+      call = session_call::backup_complete;
+      break;
     case op_kind::abort_backup:
-    case op_kind::release: break;
+    case op_kind::release:
+      break;
   }
   if (kind == op_kind::abort_backup) {
     std::error_code ec;
@@ -38,8 +48,8 @@ void session_impl::start(op_kind kind, std::uint64_t id, erased_handler handler)
   }
   std::unique_lock lock(mutex_);
   if (call) {
-    const auto r = released_ ? step_result{errc::bad_state, machine_, false}
-                             : step(machine_, *call);
+    const auto r =
+        released_ ? step_result{errc::bad_state, machine_, false} : step(machine_, *call);
     if (r.code != errc::ok) {
       lock.unlock();
       std::move(handler).post_complete(r.code);
@@ -270,8 +280,7 @@ void session_impl::gather_status(pending_op op) {
   std::vector<writer_status> out;
   for (const auto& entry : identified_) {
     const auto& id = entry->w->identity();
-    writer_status st{id.instance_id, id.class_id, id.name, id.level, writer_state::stable, {},
-                     {}};
+    writer_status st{id.instance_id, id.class_id, id.name, id.level, writer_state::stable, {}, {}};
     for (const auto& p : participants_) {
       if (p.entry != entry) continue;
       st.state = p.state;
@@ -289,9 +298,8 @@ void session_impl::backup_complete(std::uint64_t) {
   std::unique_lock lock(mutex_);
   // Every writer that went through PostSnapshot, also one whose PostSnapshot failed: it has
   // no other end for the session (invariant 2), and reads GetBackupSucceeded to decide.
-  auto targets = targets_where([](const participant& p) {
-    return p.past_post_snapshot && !p.abort_sent;
-  });
+  auto targets =
+      targets_where([](const participant& p) { return p.past_post_snapshot && !p.abort_sent; });
   deliver(writer_event::backup_complete, std::move(targets), [this] {
     std::unique_lock l(mutex_);
     const auto r = step(machine_, session_call::backup_complete_done);

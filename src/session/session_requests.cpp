@@ -1,12 +1,11 @@
 // The synchronous requester calls of a session (run on the caller's thread).
-#include "session/session_impl.hpp"
-
 #include <algorithm>
 #include <asio/dispatch.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 
 #include "session/session_helpers.hpp"
+#include "session/session_impl.hpp"
 #include "vss/error.hpp"
 
 namespace vss::detail {
@@ -14,9 +13,9 @@ namespace vss::detail {
 // ---------------------------------------------------------------------------------------------
 // Synchronous requester calls.
 
-#define VSS_STEP_OR_RETURN(call)                                 \
-  if (released_) return errc::bad_state;                         \
-  const auto step_ = step(machine_, session_call::call);         \
+#define VSS_STEP_OR_RETURN(call)                         \
+  if (released_) return errc::bad_state;                 \
+  const auto step_ = step(machine_, session_call::call); \
   if (step_.code != errc::ok) return step_.code;
 
 std::error_code session_impl::initialize_for_backup() {
@@ -59,8 +58,7 @@ std::vector<writer_metadata> session_impl::metadata() const {
 
 std::error_code session_impl::add_component(const writer_instance_id& instance,
                                             const writer_class_id& cls, component_type type,
-                                            std::string_view logical_path,
-                                            std::string_view name) {
+                                            std::string_view logical_path, std::string_view name) {
   if (name.empty()) return errc::invalid_arg;
   std::lock_guard lock(mutex_);
   VSS_STEP_OR_RETURN(add_component)
@@ -150,8 +148,7 @@ std::vector<writer_status> session_impl::status() const {
 }
 
 std::error_code session_impl::set_backup_succeeded(const writer_instance_id& instance,
-                                                   const writer_class_id& cls,
-                                                   component_type type,
+                                                   const writer_class_id& cls, component_type type,
                                                    std::string_view logical_path,
                                                    std::string_view name, bool succeeded) {
   if (name.empty()) return errc::invalid_arg;
@@ -222,8 +219,7 @@ std::error_code session_impl::query_providers(std::vector<provider_properties>& 
 }
 
 std::error_code session_impl::is_volume_supported(const provider_id& provider_choice,
-                                                  std::string_view volume,
-                                                  bool& supported) const {
+                                                  std::string_view volume, bool& supported) const {
   {
     std::lock_guard lock(mutex_);
     if (released_) return errc::bad_state;
@@ -257,8 +253,8 @@ std::error_code session_impl::delete_snapshots(const guid& source, object_type t
   bool found = false;
   for (auto& p : core_->providers()) {
     for (const auto& s : p->query()) {
-      const bool match = type == object_type::snapshot ? s.id.value() == source
-                                                       : s.set_id.value() == source;
+      const bool match =
+          type == object_type::snapshot ? s.id.value() == source : s.set_id.value() == source;
       if (!match) continue;
       found = true;
       if (auto ec = p->delete_snapshot(s.id)) {

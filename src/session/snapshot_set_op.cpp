@@ -1,13 +1,12 @@
 // DoSnapshotSet (spec §10.1): the step loop, provider calls, the hold budget and the freeze
 // watchdog.
-#include "session/session_impl.hpp"
-
 #include <algorithm>
 #include <asio/dispatch.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 
 #include "session/session_helpers.hpp"
+#include "session/session_impl.hpp"
 #include "vss/error.hpp"
 
 namespace vss::detail {
@@ -36,13 +35,12 @@ void session_impl::advance_snapshot() {
       provider_call_step_ = s;
       if (s == snapshot_step::commit) {
         if (!hold_timer_) hold_timer_ = core_->clock().create_timer(strand_);
-        hold_timer_->async_wait_until(
-            core_->clock().now() + core_->options().hold_budget,
-            [weak = weak_from_this()](bool expired) {
-              engine_thread_scope scope;
-              if (!expired) return;
-              if (auto self = weak.lock()) self->on_hold_expired();
-            });
+        hold_timer_->async_wait_until(core_->clock().now() + core_->options().hold_budget,
+                                      [weak = weak_from_this()](bool expired) {
+                                        engine_thread_scope scope;
+                                        if (!expired) return;
+                                        if (auto self = weak.lock()) self->on_hold_expired();
+                                      });
       }
       lock.unlock();
       call_providers(s);
@@ -150,13 +148,27 @@ void session_impl::call_providers(snapshot_step step_kind) {
     };
     try {
       switch (step_kind) {
-        case snapshot_step::end_prepare: p->end_prepare_snapshots(set, done); break;
-        case snapshot_step::pre_commit: p->pre_commit_snapshots(set, done); break;
-        case snapshot_step::commit: p->commit_snapshots(set, done); break;
-        case snapshot_step::post_commit: p->post_commit_snapshots(set, count, done); break;
-        case snapshot_step::pre_final_commit: p->pre_final_commit_snapshots(set, done); break;
-        case snapshot_step::post_final_commit: p->post_final_commit_snapshots(set, done); break;
-        default: done({}); break;
+        case snapshot_step::end_prepare:
+          p->end_prepare_snapshots(set, done);
+          break;
+        case snapshot_step::pre_commit:
+          p->pre_commit_snapshots(set, done);
+          break;
+        case snapshot_step::commit:
+          p->commit_snapshots(set, done);
+          break;
+        case snapshot_step::post_commit:
+          p->post_commit_snapshots(set, count, done);
+          break;
+        case snapshot_step::pre_final_commit:
+          p->pre_final_commit_snapshots(set, done);
+          break;
+        case snapshot_step::post_final_commit:
+          p->post_final_commit_snapshots(set, done);
+          break;
+        default:
+          done({});
+          break;
       }
     } catch (...) {
       done(errc::unexpected_provider_error);
@@ -188,8 +200,7 @@ void session_impl::on_freeze_watchdog() {
   if (abort_requested_) return;
   const auto now = core_->clock().now();
   auto expired = targets_where([now](const participant& p) {
-    return p.got_freeze && !p.thaw_sent && !p.abort_sent && !p.failed &&
-           p.freeze_deadline <= now;
+    return p.got_freeze && !p.thaw_sent && !p.abort_sent && !p.failed && p.freeze_deadline <= now;
   });
   for (auto t : expired) {
     auto& p = participants_[t];

@@ -13,21 +13,21 @@
 namespace vss::detail {
 
 enum class snapshot_step : std::uint8_t {
-  end_prepare,        // provider EndPrepareSnapshots
-  prepare_snapshot,   // writers OnPrepareSnapshot
-  freeze_front_end,   // writers OnFreeze, by level (spec §5.4)
+  end_prepare,       // provider EndPrepareSnapshots
+  prepare_snapshot,  // writers OnPrepareSnapshot
+  freeze_front_end,  // writers OnFreeze, by level (spec §5.4)
   freeze_back_end,
   freeze_system,
-  pre_commit,         // provider PreCommitSnapshots
-  commit,             // provider CommitSnapshots, inside the hold budget
-  post_commit,        // provider PostCommitSnapshots
-  thaw_system,        // writers OnThaw, reverse level order (spec §5.4 CHOICE)
+  pre_commit,   // provider PreCommitSnapshots
+  commit,       // provider CommitSnapshots, inside the hold budget
+  post_commit,  // provider PostCommitSnapshots
+  thaw_system,  // writers OnThaw, reverse level order (spec §5.4 CHOICE)
   thaw_back_end,
   thaw_front_end,
-  pre_final_commit,   // provider PreFinalCommitSnapshots
-  post_snapshot,      // writers OnPostSnapshot
-  post_final_commit,  // provider PostFinalCommitSnapshots
-  settle_side_aborts, // wait for per-writer aborts (freeze/thaw vetoes, freeze timeouts)
+  pre_final_commit,    // provider PreFinalCommitSnapshots
+  post_snapshot,       // writers OnPostSnapshot
+  post_final_commit,   // provider PostFinalCommitSnapshots
+  settle_side_aborts,  // wait for per-writer aborts (freeze/thaw vetoes, freeze timeouts)
   done,
 };
 

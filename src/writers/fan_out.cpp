@@ -9,15 +9,24 @@ thread_local int engine_thread_depth = 0;
 
 void call_handler(vss::writer& w, writer_context ctx, writer_event event) {
   switch (event) {
-    case writer_event::identify: return w.on_identify(std::move(ctx));
-    case writer_event::prepare_backup: return w.on_prepare_backup(std::move(ctx));
-    case writer_event::prepare_snapshot: return w.on_prepare_snapshot(std::move(ctx));
-    case writer_event::freeze: return w.on_freeze(std::move(ctx));
-    case writer_event::thaw: return w.on_thaw(std::move(ctx));
-    case writer_event::post_snapshot: return w.on_post_snapshot(std::move(ctx));
-    case writer_event::abort: return w.on_abort(std::move(ctx));
-    case writer_event::backup_complete: return w.on_backup_complete(std::move(ctx));
-    case writer_event::backup_shutdown: return w.on_backup_shutdown(std::move(ctx));
+    case writer_event::identify:
+      return w.on_identify(std::move(ctx));
+    case writer_event::prepare_backup:
+      return w.on_prepare_backup(std::move(ctx));
+    case writer_event::prepare_snapshot:
+      return w.on_prepare_snapshot(std::move(ctx));
+    case writer_event::freeze:
+      return w.on_freeze(std::move(ctx));
+    case writer_event::thaw:
+      return w.on_thaw(std::move(ctx));
+    case writer_event::post_snapshot:
+      return w.on_post_snapshot(std::move(ctx));
+    case writer_event::abort:
+      return w.on_abort(std::move(ctx));
+    case writer_event::backup_complete:
+      return w.on_backup_complete(std::move(ctx));
+    case writer_event::backup_shutdown:
+      return w.on_backup_shutdown(std::move(ctx));
   }
 }
 
@@ -41,10 +50,13 @@ bool on_engine_thread() noexcept { return engine_thread_depth > 0; }
 
 int freeze_group(application_level level) noexcept {
   switch (level) {
-    case application_level::back_end: return 1;
+    case application_level::back_end:
+      return 1;
     case application_level::system:
-    case application_level::system_rm: return 2;
-    default: return 0;
+    case application_level::system_rm:
+      return 2;
+    default:
+      return 0;
   }
 }
 
@@ -52,11 +64,11 @@ void invoke_writer(const std::shared_ptr<writer_entry>& entry,
                    std::shared_ptr<phase_collector> collector, std::uint32_t slot,
                    std::shared_ptr<const event_info> info) {
   if (entry->blocking_strand) {
-    asio::post(*entry->blocking_strand, [entry, collector = std::move(collector), slot,
-                                         info = std::move(info)]() mutable {
-      engine_thread_scope scope;
-      run_guarded(*entry->w, std::move(collector), slot, std::move(info));
-    });
+    asio::post(*entry->blocking_strand,
+               [entry, collector = std::move(collector), slot, info = std::move(info)]() mutable {
+                 engine_thread_scope scope;
+                 run_guarded(*entry->w, std::move(collector), slot, std::move(info));
+               });
     return;
   }
   run_guarded(*entry->w, std::move(collector), slot, std::move(info));

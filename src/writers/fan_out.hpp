@@ -10,15 +10,14 @@
 // shard; the shard emits its signal there, and each slot looks its writer up in the delivery
 // to see whether it is addressed. Never one post per writer (perf-anchors.md §3.2).
 
+#include <asio/any_io_executor.hpp>
+#include <asio/strand.hpp>
+#include <boost/signals2.hpp>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <unordered_map>
 #include <vector>
-
-#include <asio/any_io_executor.hpp>
-#include <asio/strand.hpp>
-#include <boost/signals2.hpp>
 
 #include "vss/writer.hpp"
 #include "writers/phase_collector.hpp"

@@ -13,8 +13,7 @@ phase_collector::phase_collector(writer_event event, std::size_t slots,
       outstanding_(slots + 1),  // +1 held by start(), so an early settle cannot finish us
       on_settled_(std::move(on_settled)) {
   for (std::size_t i = 0; i < slots; ++i) {
-    outcomes_[i].store(static_cast<std::uint8_t>(slot_outcome::pending),
-                       std::memory_order_relaxed);
+    outcomes_[i].store(static_cast<std::uint8_t>(slot_outcome::pending), std::memory_order_relaxed);
     codes_[i] = errc::ok;
   }
 }
@@ -32,9 +31,8 @@ bool phase_collector::settle(std::uint32_t slot, slot_outcome outcome, errc code
                              std::string message, std::unique_ptr<writer_metadata> metadata) {
   if (slot >= size_) return false;
   auto expected = static_cast<std::uint8_t>(slot_outcome::pending);
-  if (!outcomes_[slot].compare_exchange_strong(expected,
-                                               static_cast<std::uint8_t>(slot_outcome::claimed),
-                                               std::memory_order_acq_rel)) {
+  if (!outcomes_[slot].compare_exchange_strong(
+          expected, static_cast<std::uint8_t>(slot_outcome::claimed), std::memory_order_acq_rel)) {
     return false;  // late, duplicate, or superseded answer
   }
   codes_[slot] = code;

@@ -24,12 +24,12 @@ namespace vss::detail {
 
 enum class slot_outcome : std::uint8_t {
   pending,
-  claimed,         // transient: a thread is writing the payload
-  completed,       // complete()
-  failed,          // fail() or a throwing handler
-  timed_out,       // the engine's deadline passed first
-  abandoned,       // superseded by an abort, or the operation was cancelled
-  not_delivered,   // the writer went away before the event reached it
+  claimed,        // transient: a thread is writing the payload
+  completed,      // complete()
+  failed,         // fail() or a throwing handler
+  timed_out,      // the engine's deadline passed first
+  abandoned,      // superseded by an abort, or the operation was cancelled
+  not_delivered,  // the writer went away before the event reached it
 };
 
 class phase_collector {

@@ -28,15 +28,24 @@ const std::vector<std::string> no_volumes;
 
 std::string_view to_string(writer_event e) noexcept {
   switch (e) {
-    case writer_event::identify: return "Identify";
-    case writer_event::prepare_backup: return "PrepareBackup";
-    case writer_event::prepare_snapshot: return "PrepareSnapshot";
-    case writer_event::freeze: return "Freeze";
-    case writer_event::thaw: return "Thaw";
-    case writer_event::post_snapshot: return "PostSnapshot";
-    case writer_event::abort: return "Abort";
-    case writer_event::backup_complete: return "BackupComplete";
-    case writer_event::backup_shutdown: return "BackupShutdown";
+    case writer_event::identify:
+      return "Identify";
+    case writer_event::prepare_backup:
+      return "PrepareBackup";
+    case writer_event::prepare_snapshot:
+      return "PrepareSnapshot";
+    case writer_event::freeze:
+      return "Freeze";
+    case writer_event::thaw:
+      return "Thaw";
+    case writer_event::post_snapshot:
+      return "PostSnapshot";
+    case writer_event::abort:
+      return "Abort";
+    case writer_event::backup_complete:
+      return "BackupComplete";
+    case writer_event::backup_shutdown:
+      return "BackupShutdown";
   }
   return "?";
 }

@@ -11,7 +11,13 @@
 namespace vss::test {
 
 enum class provider_call {
-  end_prepare, pre_commit, commit, post_commit, pre_final_commit, post_final_commit, abort
+  end_prepare,
+  pre_commit,
+  commit,
+  post_commit,
+  pre_final_commit,
+  post_final_commit,
+  abort
 };
 
 class holding_provider : public memory_provider {
@@ -60,16 +66,18 @@ class holding_provider : public memory_provider {
          [this, s](completion c) { memory_provider::commit_snapshots(s, std::move(c)); });
   }
   void post_commit_snapshots(const snapshot_set_id& s, std::int32_t n, completion d) override {
-    step(provider_call::post_commit, std::move(d),
-         [this, s, n](completion c) { memory_provider::post_commit_snapshots(s, n, std::move(c)); });
+    step(provider_call::post_commit, std::move(d), [this, s, n](completion c) {
+      memory_provider::post_commit_snapshots(s, n, std::move(c));
+    });
   }
   void pre_final_commit_snapshots(const snapshot_set_id& s, completion d) override {
     step(provider_call::pre_final_commit, std::move(d),
          [this, s](completion c) { memory_provider::pre_final_commit_snapshots(s, std::move(c)); });
   }
   void post_final_commit_snapshots(const snapshot_set_id& s, completion d) override {
-    step(provider_call::post_final_commit, std::move(d),
-         [this, s](completion c) { memory_provider::post_final_commit_snapshots(s, std::move(c)); });
+    step(provider_call::post_final_commit, std::move(d), [this, s](completion c) {
+      memory_provider::post_final_commit_snapshots(s, std::move(c));
+    });
   }
   void abort_snapshots(const snapshot_set_id& s, completion d) override {
     step(provider_call::abort, std::move(d),

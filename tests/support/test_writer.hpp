@@ -33,9 +33,8 @@ class test_writer : public writer {
  public:
   explicit test_writer(std::string name, application_level level = application_level::front_end,
                        std::chrono::milliseconds freeze_timeout = std::chrono::seconds(60))
-      : writer(writer_identity{.name = std::move(name),
-                               .level = level,
-                               .freeze_timeout = freeze_timeout}) {}
+      : writer(writer_identity{
+            .name = std::move(name), .level = level, .freeze_timeout = freeze_timeout}) {}
 
   void script(writer_event e, reaction r) {
     std::lock_guard lock(mutex_);
@@ -77,8 +76,13 @@ class test_writer : public writer {
 
   void on_identify(writer_context ctx) override {
     if (auto* md = ctx.metadata()) {
-      md->components.push_back({component_type::file_group, "", identity().name + "-data", "",
-                                true, {"/data/" + identity().name + "/*"}, {"/data"}});
+      md->components.push_back({component_type::file_group,
+                                "",
+                                identity().name + "-data",
+                                "",
+                                true,
+                                {"/data/" + identity().name + "/*"},
+                                {"/data"}});
     }
     handle(writer_event::identify, std::move(ctx));
   }
@@ -113,15 +117,21 @@ class test_writer : public writer {
     }
     if (hook) hook(e);
     switch (r.what) {
-      case action::complete: ctx.complete(); break;
-      case action::fail: ctx.fail(r.code, "scripted failure"); break;
+      case action::complete:
+        ctx.complete();
+        break;
+      case action::fail:
+        ctx.fail(r.code, "scripted failure");
+        break;
       case action::hold: {
         std::lock_guard lock(mutex_);
         held_.push_back(std::move(ctx));
         break;
       }
-      case action::throw_exception: throw std::runtime_error("scripted throw");
-      case action::drop: break;
+      case action::throw_exception:
+        throw std::runtime_error("scripted throw");
+      case action::drop:
+        break;
     }
   }
 

@@ -3,13 +3,12 @@
 // compiled engine. The engine stores every handler type-erased, so the operations themselves
 // live in src/ (see docs/decisions.md, "Compiled operations instead of header async_compose").
 
-#include <cstdint>
-#include <memory>
-#include <utility>
-
 #include <asio/any_io_executor.hpp>
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/system_executor.hpp>
+#include <cstdint>
+#include <memory>
+#include <utility>
 
 #include "vss/async_op.hpp"
 #include "vss/detail/erased_handler.hpp"

@@ -168,9 +168,9 @@ TEST_F(ConcurrencyTest, RegistrationValidatesTheWriter) {
   EXPECT_EQ(ec, errc::invalid_arg);
   engine_->register_writer(std::make_shared<test_writer>("x", application_level::auto_level), ec);
   EXPECT_EQ(ec, errc::invalid_arg);
-  engine_->register_writer(
-      std::make_shared<test_writer>("x", application_level::front_end, std::chrono::milliseconds(0)),
-      ec);
+  engine_->register_writer(std::make_shared<test_writer>("x", application_level::front_end,
+                                                         std::chrono::milliseconds(0)),
+                           ec);
   EXPECT_EQ(ec, errc::invalid_arg);
   auto w = std::make_shared<test_writer>("dup");
   auto r1 = engine_->register_writer(w, ec);

@@ -1,10 +1,11 @@
 // The in-memory provider follows the provider contract of spec §11: state per step, no partial
 // sets, abort discards everything of the set, a new set discards stale preparation.
 
+#include "vss/memory_provider.hpp"
+
 #include <gtest/gtest.h>
 
 #include "vss/error.hpp"
-#include "vss/memory_provider.hpp"
 
 namespace vss {
 namespace {
@@ -90,7 +91,8 @@ TEST_F(MemoryProviderTest, DeleteRemovesOneSnapshotAndReportsUnknownIds) {
 }
 
 TEST_F(MemoryProviderTest, SupportPredicateAndDuplicatesAreChecked) {
-  memory_provider picky({.name = "picky", .supports = [](std::string_view v) { return v == "/x"; }});
+  memory_provider picky(
+      {.name = "picky", .supports = [](std::string_view v) { return v == "/x"; }});
   EXPECT_TRUE(picky.is_volume_supported("/x"));
   EXPECT_FALSE(picky.is_volume_supported("/y"));
   EXPECT_FALSE(picky.is_volume_supported(""));

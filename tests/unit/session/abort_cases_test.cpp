@@ -33,8 +33,7 @@ class AbortCasesTest : public engine_test {
     auto abort_at = std::find(events.begin(), events.end(), E::abort);
     if (abort_at != events.end()) {
       for (auto it = abort_at + 1; it != events.end(); ++it) {
-        EXPECT_EQ(*it, E::backup_shutdown) << w.identity().name << " got " << *it
-                                           << " after Abort";
+        EXPECT_EQ(*it, E::backup_shutdown) << w.identity().name << " got " << *it << " after Abort";
       }
     }
   }

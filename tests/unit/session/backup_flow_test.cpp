@@ -24,8 +24,7 @@ TEST_F(BackupFlowTest, FullBackupDeliversEveryEventInVssOrder) {
   s.release();
   run_until([&] { return w->count(E::backup_shutdown) == 1; });
   EXPECT_EQ(w->events(), ev({E::identify, E::prepare_backup, E::prepare_snapshot, E::freeze,
-                             E::thaw, E::post_snapshot, E::backup_complete,
-                             E::backup_shutdown}));
+                             E::thaw, E::post_snapshot, E::backup_complete, E::backup_shutdown}));
 }
 
 TEST_F(BackupFlowTest, FreezeGoesFrontEndFirstAndThawGoesSystemFirst) {
@@ -143,8 +142,7 @@ TEST_F(BackupFlowTest, ComponentModeTakesOnlyWritersWithASelectedComponent) {
   auto other = add_writer("other");
   auto s = gathered_session(true);
   const auto& id = chosen->identity();
-  EXPECT_EQ(s.add_component(id.instance_id, id.class_id, component_type::file_group, "",
-                            "missing"),
+  EXPECT_EQ(s.add_component(id.instance_id, id.class_id, component_type::file_group, "", "missing"),
             errc::object_not_found);
   ASSERT_FALSE(select(s, *chosen));
   EXPECT_EQ(select(s, *chosen), errc::object_already_exists);

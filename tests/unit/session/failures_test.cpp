@@ -65,8 +65,8 @@ TEST_F(FailuresTest, FreezeVetoAbortsThatWriterAloneAndCreationContinues) {
   bad->script(E::freeze, {action::fail, errc::writer_error_retryable});
   auto s = prepared_session();
   EXPECT_EQ(snapshot(s), errc::async_finished);
-  EXPECT_EQ(bad->events(), ev({E::identify, E::prepare_backup, E::prepare_snapshot, E::freeze,
-                               E::abort}));
+  EXPECT_EQ(bad->events(),
+            ev({E::identify, E::prepare_backup, E::prepare_snapshot, E::freeze, E::abort}));
   EXPECT_EQ(good->count(E::thaw), 1u);
   auto st = status_of(s, bad);
   EXPECT_EQ(st.state, writer_state::failed_at_freeze);
@@ -232,8 +232,8 @@ TEST_F(FailuresTest, ProviderVetoAtCommitFailsTheSetAndAbortsEveryWriter) {
 }
 
 TEST_F(FailuresTest, ProviderFailureAtEachStepFailsTheSetAndLeavesNothing) {
-  for (auto call : {P::end_prepare, P::pre_commit, P::commit, P::post_commit,
-                    P::pre_final_commit, P::post_final_commit}) {
+  for (auto call : {P::end_prepare, P::pre_commit, P::commit, P::post_commit, P::pre_final_commit,
+                    P::post_final_commit}) {
     SCOPED_TRACE(static_cast<int>(call));
     make_engine({});
     writers_.clear();
@@ -262,7 +262,7 @@ TEST_F(FailuresTest, HoldBudgetFailsTheSetWithoutWaitingForTheCommit) {
   EXPECT_EQ(finish(op), errc::hold_writes_timeout);
   EXPECT_GE(clock_->now() - t0, 10s);
   EXPECT_LT(clock_->now() - t0, 11s);
-  EXPECT_EQ(w->count(E::abort), 1u);  // released now, not when the commit returns
+  EXPECT_EQ(w->count(E::abort), 1u);       // released now, not when the commit returns
   EXPECT_EQ(memory_->calls(P::abort), 0);  // the provider is rolled back after its commit
   memory_->release(P::commit);
   settle();

@@ -1,8 +1,8 @@
 // The DoSnapshotSet pipeline as data (spec §10.1), checked step by step.
 
-#include <gtest/gtest.h>
-
 #include "session/snapshot_steps.hpp"
+
+#include <gtest/gtest.h>
 
 namespace vss::detail {
 namespace {
@@ -10,11 +10,22 @@ namespace {
 using S = snapshot_step;
 
 TEST(SnapshotSteps, FollowTheVssSequenceFromEndPrepareToDone) {
-  const std::vector<S> expected = {
-      S::end_prepare,   S::prepare_snapshot, S::freeze_front_end,   S::freeze_back_end,
-      S::freeze_system, S::pre_commit,       S::commit,             S::post_commit,
-      S::thaw_system,   S::thaw_back_end,    S::thaw_front_end,     S::pre_final_commit,
-      S::post_snapshot, S::post_final_commit, S::settle_side_aborts, S::done};
+  const std::vector<S> expected = {S::end_prepare,
+                                   S::prepare_snapshot,
+                                   S::freeze_front_end,
+                                   S::freeze_back_end,
+                                   S::freeze_system,
+                                   S::pre_commit,
+                                   S::commit,
+                                   S::post_commit,
+                                   S::thaw_system,
+                                   S::thaw_back_end,
+                                   S::thaw_front_end,
+                                   S::pre_final_commit,
+                                   S::post_snapshot,
+                                   S::post_final_commit,
+                                   S::settle_side_aborts,
+                                   S::done};
   ASSERT_EQ(expected.size(), snapshot_step_count);
   std::vector<S> walked{S::end_prepare};
   while (walked.back() != S::done) walked.push_back(next_step(walked.back()));
