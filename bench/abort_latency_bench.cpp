@@ -1,0 +1,1339 @@
+// openvss-bench-abort — how fast AbortBackup wins (issue 4, DESIGN.md §5, perf-anchors.md §4).
+//
+// For each abort it measures, from std::chrono::steady_clock:
+//   t_cancel  AbortBackup called -> the in-flight DoSnapshotSet (PrepareForBackup in the
+//             prepare_backup phase) completion handler ran with VSS_S_ASYNC_CANCELLED (stamped
+//             inside the handler);
+//   t_drain   call -> every writer's OnAbort finished and the provider's AbortSnapshots
+//             answered (stamped inside the last of them);
+//   t_return  call -> the blocking abort_backup() returned (caller-seen). Burst cells (M
+//             sessions) use async_abort_backup and stamp its handler instead;
+//   t_done    max(t_cancel, t_return): "abort done", the metric of the targets.
+// Each sample: a fresh session driven into the phase (untimed), a 200 us idle gap, the timed
+// abort, then release (untimed). Baselines run in the same process, on the engine's own
+// io_context, interleaved with the engine in a random order each iteration (baselines.hpp).
+//
+// Usage: see usage() below, or run with --help.
+
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <asio/version.hpp>
+#include <boost/version.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "baselines.hpp"
+#include "bench_rig.hpp"
+#include "histogram.hpp"
+#include "vss/vss.hpp"
+
+namespace vss::bench {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto idle_gap = 200us;  // perf-anchors §4.3: worker threads parked before each sample
+constexpr std::chrono::milliseconds step_bound{10'000};  // any setup step; longer = a hang
+
+// ---------------------------------------------------------------------------------------------
+// Options.
+
+struct options {
+  bool quick = false;
+  std::size_t samples = 0;  // 0: 300 (quick) or 10,000 (full)
+  double budget_s = 0;      // per cell; 0: 3 s (quick) or 25 s (full)
+  std::string json_path;
+  std::string plot_path;
+  std::vector<std::size_t> writers;
+  std::vector<std::size_t> sessions;
+  std::vector<std::size_t> io_threads;
+  std::vector<phase_kind> phases;  // phase sweep (N = 100); empty: none
+  bool behaviours = false;         // behaviour sweep (N = 10)
+  std::size_t race_iterations = 0;
+  std::uint64_t seed = 1;
+};
+
+void usage(std::ostream& os) {
+  os << "usage: openvss-bench-abort [options]\n"
+        "\n"
+        "Measures AbortBackup latency of the openvss engine (t_cancel, t_drain, t_return, t_done)\n"
+        "against same-run baselines (floor, loop, signals2, signals2_post_each,\n"
+        "thread_per_writer, cancel_leg), and counts lost cancellations in a race mode.\n"
+        "\n"
+        "  --quick              CI smoke run: N in {1,100,1000}, M in {1,10}, 2 io threads,\n"
+        "                       300 samples per cell, 3 s per cell (well under a minute)\n"
+        "  --samples N          samples per cell (default 10000; --quick: 300)\n"
+        "  --budget SECONDS     wall-time cap per cell (default 25; --quick: 3)\n"
+        "  --writers LIST       writer counts, e.g. 1,10,100 (default 1,10,100,1000,10000)\n"
+        "  --sessions LIST      concurrent sessions per burst (default 1,10,100; 1000 works but\n"
+        "                       needs minutes and GBs: every session's GatherWriterMetadata\n"
+        "                       keeps the metadata of all 10,000 registered writers)\n"
+        "  --io-threads LIST    io threads of the engine (default 1,2)\n"
+        "  --phases LIST        phase sweep at N=100: prepare_backup,prepare_snapshot,frozen,\n"
+        "                       commit,after_thaw, or 'all', or 'none' (default all; --quick:\n"
+        "                       none); these cells get a third of the budget\n"
+        "  --behaviours on|off  writer behaviour sweep at N=10: async_1ms, blocking_1ms (default\n"
+        "                       on; --quick: off); a third of the budget each\n"
+        "  --race N             race-mode iterations (default 3000; --quick: 300; 0 = off)\n"
+        "  --seed N             seed of the interleaving order and race skews (default 1)\n"
+        "  --json FILE          write the results as JSON\n"
+        "  --plot FILE.png      draw percentiles against writer count (needs gnuplot)\n"
+        "  --help               print this text\n";
+}
+
+[[noreturn]] void bad_argument(const std::string& what) {
+  std::cerr << "openvss-bench-abort: " << what << "\n(try --help)\n";
+  std::exit(2);
+}
+
+std::uint64_t parse_number(std::string_view flag, const std::string& text, std::uint64_t max) {
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) {
+    bad_argument(std::string(flag) + " expects a non-negative integer, got '" + text + "'");
+  }
+  errno = 0;
+  const auto v = std::strtoull(text.c_str(), nullptr, 10);
+  if (errno != 0 || v > max) {
+    bad_argument(std::string(flag) + " value '" + text + "' is out of range (max " +
+                 std::to_string(max) + ")");
+  }
+  return v;
+}
+
+std::vector<std::size_t> parse_list(std::string_view flag, const std::string& text,
+                                    std::uint64_t min, std::uint64_t max) {
+  std::vector<std::size_t> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const auto v = parse_number(flag, item, max);
+    if (v < min) {
+      bad_argument(std::string(flag) + " values must be >= " + std::to_string(min) + ", got " +
+                   item);
+    }
+    out.push_back(static_cast<std::size_t>(v));
+  }
+  if (out.empty()) bad_argument(std::string(flag) + " expects a comma-separated list");
+  return out;
+}
+
+std::vector<phase_kind> parse_phases(const std::string& text) {
+  const std::vector<phase_kind> all = {phase_kind::prepare_backup, phase_kind::prepare_snapshot,
+                                       phase_kind::frozen, phase_kind::commit,
+                                       phase_kind::after_thaw};
+  if (text == "all") return all;
+  if (text == "none") return {};
+  std::vector<phase_kind> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const auto it =
+        std::find_if(all.begin(), all.end(), [&](phase_kind p) { return to_string(p) == item; });
+    if (it == all.end()) bad_argument("--phases: unknown phase '" + item + "'");
+    out.push_back(*it);
+  }
+  return out;
+}
+
+options parse(int argc, char** argv) {
+  options o;
+  bool samples_set = false, budget_set = false, writers_set = false, sessions_set = false,
+       io_set = false, phases_set = false, behaviours_set = false, race_set = false;
+  std::string phases_text, behaviours_text;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) bad_argument(std::string(arg) + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "--help" || arg == "-h") {
+      usage(std::cout);
+      std::exit(0);
+    } else if (arg == "--quick") {
+      o.quick = true;
+    } else if (arg == "--samples") {
+      o.samples = parse_number(arg, value(), 10'000'000);
+      if (o.samples == 0) bad_argument("--samples must be at least 1");
+      samples_set = true;
+    } else if (arg == "--budget") {
+      const auto v = value();
+      char* end = nullptr;
+      o.budget_s = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end != '\0' || !(o.budget_s > 0) || o.budget_s > 86400) {
+        bad_argument("--budget expects seconds > 0, got '" + v + "'");
+      }
+      budget_set = true;
+    } else if (arg == "--writers") {
+      o.writers = parse_list(arg, value(), 1, 1'000'000);
+      writers_set = true;
+    } else if (arg == "--sessions") {
+      o.sessions = parse_list(arg, value(), 1, 100'000);
+      sessions_set = true;
+    } else if (arg == "--io-threads") {
+      o.io_threads = parse_list(arg, value(), 1, 64);
+      io_set = true;
+    } else if (arg == "--phases") {
+      phases_text = value();
+      phases_set = true;
+    } else if (arg == "--behaviours") {
+      behaviours_text = value();
+      if (behaviours_text != "on" && behaviours_text != "off") {
+        bad_argument("--behaviours expects on or off, got '" + behaviours_text + "'");
+      }
+      behaviours_set = true;
+    } else if (arg == "--race") {
+      o.race_iterations = parse_number(arg, value(), 10'000'000);
+      race_set = true;
+    } else if (arg == "--seed") {
+      o.seed = parse_number(arg, value(), UINT64_MAX);
+    } else if (arg == "--json") {
+      o.json_path = value();
+    } else if (arg == "--plot") {
+      o.plot_path = value();
+    } else {
+      bad_argument("unknown argument '" + std::string(arg) + "'");
+    }
+  }
+  if (!samples_set) o.samples = o.quick ? 300 : 10'000;
+  if (!budget_set) o.budget_s = o.quick ? 3.0 : 25.0;
+  if (!writers_set) {
+    o.writers = o.quick ? std::vector<std::size_t>{1, 100, 1000}
+                        : std::vector<std::size_t>{1, 10, 100, 1000, 10000};
+  }
+  if (!sessions_set) {
+    o.sessions = o.quick ? std::vector<std::size_t>{1, 10} : std::vector<std::size_t>{1, 10, 100};
+  }
+  if (!io_set)
+    o.io_threads = o.quick ? std::vector<std::size_t>{2} : std::vector<std::size_t>{1, 2};
+  o.phases = phases_set ? parse_phases(phases_text)
+                        : (o.quick ? std::vector<phase_kind>{} : parse_phases("all"));
+  o.behaviours = behaviours_set ? behaviours_text == "on" : !o.quick;
+  if (!race_set) o.race_iterations = o.quick ? 300 : 3000;
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results.
+
+struct series {
+  std::string system;
+  std::string metric;
+  std::size_t writers = 0;
+  std::size_t sessions = 1;
+  std::string phase;
+  std::string behaviour;
+  std::size_t io_threads = 0;
+  int cell = 0;  // which table block it is printed in
+  histogram hist;
+};
+
+class results {
+ public:
+  series& get(int cell, std::string_view system, std::string_view metric, std::size_t writers,
+              std::size_t sessions, std::string_view phase, std::string_view behaviour,
+              std::size_t io) {
+    for (auto& s : all_) {
+      if (s->cell == cell && s->system == system && s->metric == metric && s->writers == writers &&
+          s->sessions == sessions && s->phase == phase && s->behaviour == behaviour &&
+          s->io_threads == io) {
+        return *s;
+      }
+    }
+    auto s = std::make_unique<series>();
+    s->system = system;
+    s->metric = metric;
+    s->writers = writers;
+    s->sessions = sessions;
+    s->phase = phase;
+    s->behaviour = behaviour;
+    s->io_threads = io;
+    s->cell = cell;
+    all_.push_back(std::move(s));
+    return *all_.back();
+  }
+  series* find(int cell, std::string_view system, std::string_view metric) {
+    for (auto& s : all_) {
+      if (s->cell == cell && s->system == system && s->metric == metric) return s.get();
+    }
+    return nullptr;
+  }
+  std::vector<std::unique_ptr<series>>& all() { return all_; }
+
+  int new_cell(std::string title) {
+    titles_.push_back(std::move(title));
+    return static_cast<int>(titles_.size()) - 1;
+  }
+  const std::vector<std::string>& titles() const { return titles_; }
+
+ private:
+  std::vector<std::unique_ptr<series>> all_;
+  std::vector<std::string> titles_;
+};
+
+/// Anomalies seen while measuring (a sample whose outcome was not the expected one).
+struct anomalies {
+  std::size_t count = 0;
+  std::vector<std::string> first;
+  void add(std::string what) {
+    ++count;
+    if (first.size() < 10) first.push_back(std::move(what));
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// The machine.
+
+std::string read_first_line(const std::string& path) {
+  std::ifstream f(path);
+  std::string line;
+  if (f) std::getline(f, line);
+  return line;
+}
+
+std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  }
+  return "unknown";
+}
+
+bool cpu_is_virtualised() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("flags", 0) == 0) return line.find(" hypervisor") != std::string::npos;
+  }
+  return false;
+}
+
+std::string compiler() {
+#if defined(__clang__)
+  return "clang++ " __clang_version__;
+#elif defined(__GNUC__)
+  return "g++ " __VERSION__;
+#else
+  return "unknown";
+#endif
+}
+
+std::string utc_now() {
+  const auto t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::vector<std::pair<std::string, std::string>> machine_info(const options& o,
+                                                              const std::string& command,
+                                                              const std::string& load_start) {
+  std::vector<std::pair<std::string, std::string>> m;
+  utsname u{};
+  uname(&u);
+  m.emplace_back("cpu_model", cpu_model());
+  m.emplace_back("cores", std::to_string(std::thread::hardware_concurrency()));
+  m.emplace_back("virtualised", cpu_is_virtualised() ? "yes" : "no");
+  m.emplace_back("cpuidle_driver",
+                 read_first_line("/sys/devices/system/cpu/cpuidle/current_driver"));
+  m.emplace_back("kernel", std::string(u.sysname) + " " + u.release);
+  m.emplace_back("compiler", compiler());
+#ifdef NDEBUG
+  m.emplace_back("build", "NDEBUG (optimised)");
+#else
+  m.emplace_back("build", "assertions on (not a release build: numbers are not representative)");
+#endif
+  m.emplace_back("asio_version", std::to_string(ASIO_VERSION));
+  m.emplace_back("boost_version", std::to_string(BOOST_VERSION));
+  m.emplace_back("date_utc", utc_now());
+  m.emplace_back("load_average_start", load_start);
+  m.emplace_back("load_average_end", read_first_line("/proc/loadavg"));
+  m.emplace_back("command", command);
+  m.emplace_back("mode", o.quick ? "quick" : "full");
+  m.emplace_back("samples_per_cell_target", std::to_string(o.samples));
+  m.emplace_back("budget_s_per_cell", std::to_string(o.budget_s));
+  m.emplace_back("idle_gap_us", "200");
+  m.emplace_back("seed", std::to_string(o.seed));
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The engine rig: an engine_host (its io_context also runs the baselines), a second engine with
+// no writers on the same io_context for the cancellation leg, and the helper threads.
+
+class rig {
+ public:
+  explicit rig(std::size_t io_threads)
+      : io_threads_(io_threads),
+        host_(host_options_for(io_threads)),
+        bare_(host_.io_context().get_executor(), engine_options_for(io_threads)) {}
+
+  ~rig() {
+    // The cancel-leg engine drains on the host's threads, so it goes first.
+    auto op = bare_.async_shutdown(vss::use_async_op);
+    op.wait_for(step_bound);
+  }
+  rig(const rig&) = delete;
+  rig& operator=(const rig&) = delete;
+
+  std::size_t io_threads() const { return io_threads_; }
+  vss::engine& engine() { return host_.engine(); }
+  vss::engine& bare_engine() { return bare_; }
+  asio::io_context& io() { return host_.io_context(); }
+  timer_thread& timers() { return timers_; }
+  void quiesce() { bench::quiesce(host_.io_context(), io_threads_); }
+  releaser& provider_releaser() { return releaser_; }
+
+  /// A new group (writers registered with the main engine, unless `bare`).
+  group& add_group(std::size_t writers, phase_kind phase, behaviour_kind behaviour, bool bare) {
+    auto& eng = bare ? bare_ : host_.engine();
+    groups_.push_back(make_group(eng, writers, phase, behaviour, &timers_,
+                                 "/bench/vol-" + std::to_string(next_volume_++)));
+    return *groups_.back();
+  }
+
+  /// The group of the cancellation leg: no writers, on the engine without writers.
+  group& cancel_leg_group() {
+    if (cancel_leg_ == nullptr) {
+      cancel_leg_ = &add_group(0, phase_kind::end_prepare, behaviour_kind::immediate, true);
+    }
+    return *cancel_leg_;
+  }
+
+  /// Unregisters a group's writers; the group itself lives on (the engine may still hold its
+  /// provider and, until released sessions are gone, its writers).
+  void retire(group& g) { g.registrations.clear(); }
+
+ private:
+  static vss::host_options host_options_for(std::size_t io_threads) {
+    vss::host_options h;
+    h.io_threads = io_threads;
+    h.blocking_threads = 2;
+    h.engine.shard_count = io_threads;
+    return h;
+  }
+  static vss::engine_options engine_options_for(std::size_t io_threads) {
+    vss::engine_options e;
+    e.shard_count = io_threads;
+    return e;
+  }
+
+  std::size_t io_threads_;
+  std::vector<std::unique_ptr<group>> groups_;  // outlive the engines that call into them
+  timer_thread timers_;
+  releaser releaser_;
+  vss::engine_host host_;
+  vss::engine bare_;
+  std::size_t next_volume_ = 0;
+  group* cancel_leg_ = nullptr;
+};
+
+// ---------------------------------------------------------------------------------------------
+// One timed abort of a session already in its phase (blocking abort_backup).
+
+struct abort_sample {
+  std::int64_t cancel_ns = 0;
+  std::int64_t drain_ns = 0;
+  std::int64_t return_ns = 0;
+  std::int64_t done_ns = 0;
+};
+
+/// Waits (bounded) until the stamps the abort must leave are all there.
+bool wait_stamps(group& g, bool expect_writers) {
+  const auto give_up = bench_clock::now() + step_bound;
+  while (bench_clock::now() < give_up) {
+    const bool op = g.op_done_ns.load(std::memory_order_acquire) != 0;
+    const bool writers = !expect_writers || g.writers_done_ns.load(std::memory_order_acquire) != 0;
+    const bool provider = g.provider_abort_ns.load(std::memory_order_acquire) != 0;
+    if (op && writers && provider) return true;
+    std::this_thread::sleep_for(20us);
+  }
+  return false;
+}
+
+std::optional<abort_sample> timed_abort(group& g, vss::backup_session& s, releaser* rel,
+                                        anomalies& bad, std::string_view what) {
+  if (rel != nullptr) rel->arm(&s, g.provider.get());
+  std::this_thread::sleep_for(idle_gap);
+  const auto t0 = now_ns();
+  if (rel != nullptr) rel->fire();
+  const auto ec = s.abort_backup();
+  const auto t1 = now_ns();
+  if (ec) {
+    bad.add(std::string(what) + ": abort_backup returned " + ec.message());
+    return std::nullopt;
+  }
+  if (!wait_stamps(g, !g.writers.empty())) {
+    bad.add(std::string(what) + ": the abort left a stamp missing (op/writers/provider)");
+    return std::nullopt;
+  }
+  if (g.op_ec() != vss::errc::async_cancelled) {
+    bad.add(std::string(what) + ": the in-flight op completed with " + g.op_ec().message());
+    return std::nullopt;
+  }
+  abort_sample a;
+  a.cancel_ns = g.op_done_ns.load() - t0;
+  const auto drained =
+      std::max(g.writers.empty() ? 0 : g.writers_done_ns.load(), g.provider_abort_ns.load());
+  a.drain_ns = drained - t0;
+  a.return_ns = t1 - t0;
+  a.done_ns = std::max(a.cancel_ns, a.return_ns);
+  return a;
+}
+
+void record_abort(results& r, int cell, std::string_view system, std::size_t writers,
+                  std::size_t sessions, std::string_view phase, std::string_view behaviour,
+                  std::size_t io, const abort_sample& a) {
+  using std::chrono::nanoseconds;
+  r.get(cell, system, "t_cancel", writers, sessions, phase, behaviour, io)
+      .hist.record(nanoseconds(a.cancel_ns));
+  r.get(cell, system, "t_drain", writers, sessions, phase, behaviour, io)
+      .hist.record(nanoseconds(a.drain_ns));
+  r.get(cell, system, "t_return", writers, sessions, phase, behaviour, io)
+      .hist.record(nanoseconds(a.return_ns));
+  r.get(cell, system, "t_done", writers, sessions, phase, behaviour, io)
+      .hist.record(nanoseconds(a.done_ns));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cells.
+
+using seconds_d = std::chrono::duration<double>;
+
+/// Interleaves systems in a random order per iteration until the engine has its samples or
+/// the budget is spent. A baseline drops out once it has its samples or used its share of the
+/// budget (thread_per_writer at N = 1,000 costs ~50 ms a sample).
+class interleaver {
+ public:
+  struct system {
+    std::string name;
+    std::function<bool()> run_one;  // false: the system failed and leaves the cell
+    bool primary = false;           // the engine: decides when the cell ends
+    std::size_t samples = 0;
+    seconds_d spent{0};
+    bool out = false;
+  };
+
+  /// `settle` runs after every sample, untimed (rig::quiesce).
+  interleaver(std::size_t target, double budget_s, double baseline_share, std::mt19937_64& rng,
+              std::function<void()> settle)
+      : target_(target),
+        budget_(budget_s),
+        share_(baseline_share),
+        rng_(rng),
+        settle_(std::move(settle)) {}
+
+  void add(std::string name, std::function<bool()> run_one, bool primary = false) {
+    systems_.push_back({std::move(name), std::move(run_one), primary});
+  }
+
+  void run() {
+    const auto start = bench_clock::now();
+    std::vector<std::size_t> order(systems_.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    bool first = true;
+    for (;;) {
+      const seconds_d elapsed = bench_clock::now() - start;
+      const bool primary_left = std::any_of(systems_.begin(), systems_.end(), [&](auto& s) {
+        return s.primary && !s.out && s.samples < target_;
+      });
+      if (!primary_left || (!first && elapsed.count() > budget_)) break;
+      first = false;
+      std::shuffle(order.begin(), order.end(), rng_);
+      for (auto i : order) {
+        auto& s = systems_[i];
+        if (s.out || s.samples >= target_) continue;
+        if (!s.primary && s.spent.count() > share_ * budget_) continue;
+        const auto t = bench_clock::now();
+        const bool ok = s.run_one();
+        settle_();
+        s.spent += bench_clock::now() - t;
+        if (!ok) {
+          s.out = true;
+          continue;
+        }
+        ++s.samples;
+      }
+    }
+  }
+
+ private:
+  std::size_t target_;
+  double budget_;
+  double share_;
+  std::mt19937_64& rng_;
+  std::function<void()> settle_;
+  std::vector<system> systems_;
+};
+
+struct context {
+  options opt;
+  results res;
+  anomalies bad;
+  std::mt19937_64 rng;
+  std::map<std::size_t, int> cancel_leg_cell;  // io threads -> cell holding merged cancel_leg
+  std::vector<int> main_cells;  // the N sweep with every baseline: the summary and the plot
+};
+
+void record_fanout(results& r, int cell, std::string_view system, std::size_t writers,
+                   std::size_t io, const fanout_times& t, bool stamped) {
+  using std::chrono::nanoseconds;
+  if (stamped) {
+    r.get(cell, system, "t_drain", writers, 1, "none", "immediate", io)
+        .hist.record(nanoseconds(t.stamped_ns));
+  }
+  r.get(cell, system, "t_return", writers, 1, "none", "immediate", io)
+      .hist.record(nanoseconds(t.caller_seen_ns));
+}
+
+/// The cancellation leg alone: a session of an engine with no writers, aborted while its
+/// provider's EndPrepareSnapshots is in flight.
+std::function<bool()> cancel_leg_runner(context& ctx, rig& rg, group& bare_group, int cell) {
+  return [&ctx, &rg, &bare_group, cell] {
+    vss::backup_session s;
+    const auto err = setup_session(rg.bare_engine(), bare_group, false, s, step_bound);
+    if (!err.empty()) {
+      ctx.bad.add("cancel_leg setup: " + err);
+      return false;
+    }
+    const auto a = timed_abort(bare_group, s, nullptr, ctx.bad, "cancel_leg");
+    release_session(s, step_bound);
+    if (!a) return false;
+    record_abort(ctx.res, cell, "cancel_leg", 0, 1, "end_prepare", "immediate", rg.io_threads(),
+                 *a);
+    return true;
+  };
+}
+
+/// N writers, one session, the engine and every baseline interleaved.
+void run_writer_cell(context& ctx, rig& rg, std::size_t n, phase_kind phase,
+                     behaviour_kind behaviour, bool with_baselines, double budget_s) {
+  std::ostringstream title;
+  title << "N=" << n << " writers, M=1 session, io_threads=" << rg.io_threads()
+        << ", phase=" << to_string(phase) << ", behaviour=" << to_string(behaviour);
+  std::cerr << "[bench] " << title.str() << " ..." << std::flush;
+  const int cell = ctx.res.new_cell(title.str());
+  if (with_baselines) ctx.main_cells.push_back(cell);
+  const auto io = rg.io_threads();
+  const auto cell_start = bench_clock::now();
+
+  auto& g = rg.add_group(n, phase, behaviour, /*bare=*/false);
+  releaser* rel = (phase == phase_kind::commit || phase == phase_kind::after_thaw)
+                      ? &rg.provider_releaser()
+                      : nullptr;
+  const std::string ph(to_string(phase));
+  const std::string bh(to_string(behaviour));
+
+  interleaver il(ctx.opt.samples, budget_s, 0.12, ctx.rng, [&rg] { rg.quiesce(); });
+  il.add(
+      "openvss",
+      [&] {
+        vss::backup_session s;
+        const auto err = setup_session(rg.engine(), g, false, s, step_bound);
+        if (!err.empty()) {
+          ctx.bad.add(title.str() + ": setup: " + err);
+          release_session(s, step_bound);
+          return false;
+        }
+        const auto a = timed_abort(g, s, rel, ctx.bad, title.str());
+        release_session(s, step_bound);
+        if (!a) return true;  // counted as an anomaly; keep measuring
+        record_abort(ctx.res, cell, "openvss", n, 1, ph, bh, io, *a);
+        return true;
+      },
+      /*primary=*/true);
+
+  floor_baseline floor(rg.io());
+  il.add("floor", [&] {
+    std::this_thread::sleep_for(idle_gap);
+    record_fanout(ctx.res, cell, "floor", n, io, floor.run(), true);
+    return true;
+  });
+
+  std::unique_ptr<loop_baseline> loop;
+  std::unique_ptr<signals2_baseline> sig;
+  std::unique_ptr<signals2_post_each_baseline> naive;
+  std::unique_ptr<thread_per_writer_baseline> tpw;
+  if (with_baselines) {
+    loop = std::make_unique<loop_baseline>(n);
+    sig = std::make_unique<signals2_baseline>(n);
+    naive = std::make_unique<signals2_post_each_baseline>(rg.io(), n);
+    il.add("loop", [&] {
+      std::this_thread::sleep_for(idle_gap);
+      record_fanout(ctx.res, cell, "loop", n, io, loop->run(), false);
+      return true;
+    });
+    il.add("signals2", [&] {
+      std::this_thread::sleep_for(idle_gap);
+      record_fanout(ctx.res, cell, "signals2", n, io, sig->run(), false);
+      return true;
+    });
+    il.add("signals2_post_each", [&] {
+      std::this_thread::sleep_for(idle_gap);
+      record_fanout(ctx.res, cell, "signals2_post_each", n, io, naive->run(), true);
+      return true;
+    });
+    if (n <= 1000) {
+      tpw = std::make_unique<thread_per_writer_baseline>(n);
+      il.add("thread_per_writer", [&] {
+        std::this_thread::sleep_for(idle_gap);
+        record_fanout(ctx.res, cell, "thread_per_writer", n, io, tpw->run(), true);
+        return true;
+      });
+    }
+    // The cancellation leg does not depend on N: its samples from every cell of one io-thread
+    // count are merged into one series (reported with writers = 0).
+    auto [it, inserted] = ctx.cancel_leg_cell.try_emplace(io, -1);
+    if (inserted) {
+      it->second = ctx.res.new_cell(
+          "cancel_leg (N=0: a session with no writers aborted during "
+          "EndPrepareSnapshots), io_threads=" +
+          std::to_string(io) + ", merged over every N cell");
+    }
+    il.add("cancel_leg", cancel_leg_runner(ctx, rg, rg.cancel_leg_group(), it->second));
+  }
+
+  il.run();
+  rg.retire(g);
+  std::cerr << " " << std::fixed << std::setprecision(1)
+            << seconds_d(bench_clock::now() - cell_start).count() << " s\n";
+}
+
+/// M sessions of 10 writers each, all frozen, aborted in one burst (async_abort_backup, each
+/// timed from its own call); the floor interleaved once per burst.
+void run_session_cell(context& ctx, rig& rg, std::size_t m) {
+  constexpr std::size_t writers_per_session = 10;
+  std::ostringstream title;
+  title << "M=" << m << " sessions x " << writers_per_session
+        << " writers, one burst, io_threads=" << rg.io_threads()
+        << ", phase=frozen, behaviour=immediate (async_abort_backup per session)";
+  std::cerr << "[bench] " << title.str() << " ..." << std::flush;
+  const int cell = ctx.res.new_cell(title.str());
+  const auto io = rg.io_threads();
+  const auto cell_start = bench_clock::now();
+
+  std::vector<group*> groups;
+  for (std::size_t k = 0; k < m; ++k) {
+    groups.push_back(
+        &rg.add_group(writers_per_session, phase_kind::frozen, behaviour_kind::immediate, false));
+  }
+  floor_baseline floor(rg.io());
+  const std::size_t target_bursts = std::max<std::size_t>(1, (ctx.opt.samples + m - 1) / m);
+  std::vector<vss::backup_session> sessions(m);
+  std::vector<std::int64_t> t0(m);
+
+  auto burst = [&]() -> bool {
+    for (std::size_t k = 0; k < m; ++k) {
+      const auto err = setup_session(rg.engine(), *groups[k], true, sessions[k], step_bound);
+      if (!err.empty()) {
+        ctx.bad.add(title.str() + ": setup of session " + std::to_string(k) + ": " + err);
+        for (auto& s : sessions) release_session(s, step_bound);
+        return false;
+      }
+    }
+    std::this_thread::sleep_for(idle_gap);
+    countdown all;
+    all.arm(m);
+    for (std::size_t k = 0; k < m; ++k) {
+      t0[k] = now_ns();
+      sessions[k].async_abort_backup(groups[k]->abort_handler(all));
+    }
+    all.wait();
+    for (std::size_t k = 0; k < m; ++k) {
+      auto& g = *groups[k];
+      if (!wait_stamps(g, true) || g.op_ec() != vss::errc::async_cancelled || g.abort_ec()) {
+        ctx.bad.add(title.str() + ": session " + std::to_string(k) + " op " + g.op_ec().message() +
+                    ", abort " + g.abort_ec().message());
+        continue;
+      }
+      abort_sample a;
+      a.cancel_ns = g.op_done_ns.load() - t0[k];
+      a.drain_ns = std::max(g.writers_done_ns.load(), g.provider_abort_ns.load()) - t0[k];
+      a.return_ns = g.abort_done_ns.load() - t0[k];
+      a.done_ns = std::max(a.cancel_ns, a.return_ns);
+      record_abort(ctx.res, cell, "openvss", writers_per_session, m, "frozen", "immediate", io, a);
+    }
+    std::vector<vss::async_op> released;
+    released.reserve(m);
+    for (auto& s : sessions) released.push_back(s.async_release(vss::use_async_op));
+    for (auto& op : released) op.wait_for(step_bound);
+    for (auto& s : sessions) s = vss::backup_session{};
+    return true;
+  };
+
+  interleaver il(target_bursts, ctx.opt.budget_s, 0.05, ctx.rng, [&rg] { rg.quiesce(); });
+  il.add("openvss", burst, /*primary=*/true);
+  il.add("floor", [&] {
+    std::this_thread::sleep_for(idle_gap);
+    const auto t = floor.run();
+    using std::chrono::nanoseconds;
+    ctx.res.get(cell, "floor", "t_return", writers_per_session, m, "none", "immediate", io)
+        .hist.record(nanoseconds(t.caller_seen_ns));
+    return true;
+  });
+  il.run();
+  for (auto* g : groups) rg.retire(*g);
+  std::cerr << " " << std::fixed << std::setprecision(1)
+            << seconds_d(bench_clock::now() - cell_start).count() << " s\n";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Race mode: AbortBackup from another thread at a random moment right after DoSnapshotSet
+// starts. Lost = abort_backup returned S_OK before DoSnapshotSet completed, and DoSnapshotSet
+// then completed VSS_S_ASYNC_FINISHED (the set was created although the abort had won).
+
+struct race_report {
+  std::size_t iterations = 0;
+  std::size_t writers = 10;
+  std::size_t io_threads = 2;
+  double window_us = 0;  // aborts land uniformly in [0, window] after the DoSnapshotSet call
+  std::size_t cancelled = 0;
+  std::size_t rejected = 0;  // DoSnapshotSet refused: the abort came first (VSS_E_BAD_STATE)
+  std::size_t finished_before_abort = 0;
+  std::size_t finished_during_abort = 0;
+  std::size_t lost = 0;
+  std::size_t other = 0;
+  bool ran = false;
+};
+
+class aborter {
+ public:
+  aborter() : thread_([this] { run(); }) {}
+  ~aborter() {
+    stop_.store(true);
+    go_.store(1);
+    go_.notify_one();
+    at_ns_.store(1);
+    thread_.join();
+  }
+  aborter(const aborter&) = delete;
+  aborter& operator=(const aborter&) = delete;
+
+  /// Wakes the aborter for session `s` and returns once it is spinning (so that the moment
+  /// given to fire_at() is not delayed by its wake-up).
+  void arm(vss::backup_session* s) {
+    session_ = s;
+    done_.store(false);
+    spinning_.store(false);
+    at_ns_.store(0);
+    go_.store(1, std::memory_order_release);
+    go_.notify_one();
+    while (!spinning_.load(std::memory_order_acquire)) std::this_thread::yield();
+  }
+  /// The aborter calls abort_backup() at `at_ns` (steady clock, ns).
+  void fire_at(std::int64_t at_ns) { at_ns_.store(at_ns, std::memory_order_release); }
+  void wait() {
+    while (!done_.load(std::memory_order_acquire)) std::this_thread::yield();
+  }
+  std::int64_t called_ns() const { return called_ns_; }
+  std::int64_t returned_ns() const { return returned_ns_; }
+  std::error_code result() const { return ec_; }
+
+ private:
+  void run() {
+    for (;;) {
+      go_.wait(0, std::memory_order_acquire);
+      go_.store(0);
+      if (stop_.load()) return;
+      spinning_.store(true, std::memory_order_release);
+      std::int64_t at = 0;
+      while ((at = at_ns_.load(std::memory_order_acquire)) == 0 || now_ns() < at) {
+      }
+      if (stop_.load()) return;
+      called_ns_ = now_ns();
+      ec_ = session_->abort_backup();
+      returned_ns_ = now_ns();
+      done_.store(true, std::memory_order_release);
+    }
+  }
+
+  std::atomic<std::uint32_t> go_{0};
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> spinning_{false};
+  std::atomic<bool> done_{false};
+  std::atomic<std::int64_t> at_ns_{0};
+  vss::backup_session* session_ = nullptr;
+  std::int64_t called_ns_ = 0;
+  std::int64_t returned_ns_ = 0;
+  std::error_code ec_;
+  std::thread thread_;  // last
+};
+
+race_report run_race(context& ctx, rig& rg) {
+  race_report rep;
+  rep.io_threads = rg.io_threads();
+  rep.ran = true;
+  std::cerr << "[bench] race mode, " << ctx.opt.race_iterations << " iterations ..." << std::flush;
+  const auto start = bench_clock::now();
+  auto& g = rg.add_group(rep.writers, phase_kind::frozen, behaviour_kind::immediate, false);
+  g.hold = false;
+
+  // Calibration: how long an unaborted DoSnapshotSet takes here.
+  std::vector<std::int64_t> durations;
+  for (int i = 0; i < 20; ++i) {
+    vss::backup_session s;
+    if (!setup_session(rg.engine(), g, false, s, step_bound).empty()) break;
+    const auto t = now_ns();
+    s.async_do_snapshot_set(g.op_handler());
+    if (g.wait_op(step_bound)) durations.push_back(g.op_done_ns.load() - t);
+    release_session(s, step_bound);
+  }
+  std::sort(durations.begin(), durations.end());
+  const std::int64_t median = durations.empty() ? 200'000 : durations[durations.size() / 2];
+  const std::int64_t window = median + median / 2;
+  rep.window_us = static_cast<double>(window) / 1000.0;
+  std::uniform_int_distribution<std::int64_t> skew(0, window);
+
+  aborter ab;
+  const auto deadline = start + std::chrono::duration_cast<bench_clock::duration>(
+                                    seconds_d(std::max(ctx.opt.budget_s, 10.0)));
+  for (std::size_t i = 0; i < ctx.opt.race_iterations && bench_clock::now() < deadline; ++i) {
+    vss::backup_session s;
+    const auto err = setup_session(rg.engine(), g, false, s, step_bound);
+    if (!err.empty()) {
+      ctx.bad.add("race setup: " + err);
+      release_session(s, step_bound);
+      break;
+    }
+    const auto delay = skew(ctx.rng);
+    ab.arm(&s);
+    const auto t_start = now_ns();
+    ab.fire_at(t_start + delay);
+    s.async_do_snapshot_set(g.op_handler());
+    ab.wait();
+    const bool completed = g.wait_op(step_bound);
+    ++rep.iterations;
+    const auto op_ec = g.op_ec();
+    const auto done = g.op_done_ns.load();
+    if (!completed || ab.result()) {
+      ++rep.other;
+      ctx.bad.add("race: " + std::string(completed ? "" : "DoSnapshotSet never completed; ") +
+                  "abort_backup returned " + ab.result().message());
+    } else if (op_ec == vss::errc::async_cancelled) {
+      ++rep.cancelled;
+    } else if (op_ec == vss::errc::bad_state) {
+      ++rep.rejected;
+    } else if (op_ec == vss::errc::async_finished || !op_ec) {
+      if (done < ab.called_ns()) {
+        ++rep.finished_before_abort;
+      } else if (done <= ab.returned_ns()) {
+        ++rep.finished_during_abort;
+      } else {
+        ++rep.lost;
+      }
+    } else {
+      ++rep.other;
+      ctx.bad.add("race: DoSnapshotSet completed with " + op_ec.message());
+    }
+    release_session(s, step_bound);
+    rg.quiesce();
+  }
+  rg.retire(g);
+  std::cerr << " " << std::fixed << std::setprecision(1)
+            << seconds_d(bench_clock::now() - start).count() << " s\n";
+  return rep;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output.
+
+std::string fmt_us(double us) {
+  std::ostringstream os;
+  if (us >= 1000) {
+    os << std::fixed << std::setprecision(0) << us;
+  } else if (us >= 100) {
+    os << std::fixed << std::setprecision(1) << us;
+  } else {
+    os << std::fixed << std::setprecision(2) << us;
+  }
+  return os.str();
+}
+
+std::string fmt_ratio(double a, double b) {
+  if (!(b > 0) || !std::isfinite(a / b)) return "-";
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(a / b >= 10 ? 1 : 2) << a / b << "x";
+  return os.str();
+}
+
+std::string pad(std::string s, std::size_t w, bool right = false) {
+  if (s.size() >= w) return s;
+  return right ? std::string(w - s.size(), ' ') + s : s + std::string(w - s.size(), ' ');
+}
+
+constexpr std::string_view system_order[] = {
+    "openvss",          "cancel_leg", "floor", "loop", "signals2", "signals2_post_each",
+    "thread_per_writer"};
+constexpr std::string_view metric_order[] = {"t_cancel", "t_drain", "t_return", "t_done"};
+
+template <std::size_t N>
+std::size_t rank_of(const std::string_view (&order)[N], std::string_view name) {
+  return static_cast<std::size_t>(std::find(std::begin(order), std::end(order), name) -
+                                  std::begin(order));
+}
+
+void print_tables(context& ctx) {
+  auto& res = ctx.res;
+  for (std::size_t c = 0; c < res.titles().size(); ++c) {
+    const int cell = static_cast<int>(c);
+    std::cout << "\n== " << res.titles()[c] << "\n";
+    std::cout << pad("system", 20) << pad("metric", 10) << pad("samples", 8, true)
+              << pad("p50", 10, true) << pad("p99", 10, true) << pad("p99.9", 10, true)
+              << pad("max", 10, true) << "   x floor p50/p99    x naive p50/p99\n";
+    series* floor_rt = res.find(cell, "floor", "t_return");
+    series* naive_rt = res.find(cell, "signals2_post_each", "t_return");
+    const auto fl = floor_rt ? floor_rt->hist.summarise() : summary{};
+    const auto nv = naive_rt ? naive_rt->hist.summarise() : summary{};
+    std::vector<series*> rows;
+    for (auto& sp : res.all()) {
+      if (sp->cell == cell) rows.push_back(sp.get());
+    }
+    std::stable_sort(rows.begin(), rows.end(), [](const series* a, const series* b) {
+      return std::pair(rank_of(system_order, a->system), rank_of(metric_order, a->metric)) <
+             std::pair(rank_of(system_order, b->system), rank_of(metric_order, b->metric));
+    });
+    for (series* sp : rows) {
+      const auto s = sp->hist.summarise();
+      std::cout << pad(sp->system, 20) << pad(sp->metric, 10)
+                << pad(std::to_string(s.samples), 8, true) << pad(fmt_us(s.p50_us), 10, true)
+                << pad(fmt_us(s.p99_us), 10, true) << pad(fmt_us(s.p999_us), 10, true)
+                << pad(fmt_us(s.max_us), 10, true);
+      if (sp->system == "openvss" || sp->system == "cancel_leg") {
+        std::cout << "   "
+                  << pad(fmt_ratio(s.p50_us, fl.p50_us) + " / " + fmt_ratio(s.p99_us, fl.p99_us),
+                         19);
+        if (naive_rt) {
+          std::cout << pad(fmt_ratio(s.p50_us, nv.p50_us) + " / " + fmt_ratio(s.p99_us, nv.p99_us),
+                           19);
+        }
+      }
+      std::cout << "\n";
+    }
+    // The headline figure against every baseline of the cell.
+    if (series* done = res.find(cell, "openvss", "t_done"); done && naive_rt) {
+      const auto d = done->hist.summarise();
+      std::cout << "   openvss t_done vs each baseline's caller-seen time (p50 / p99):";
+      for (const char* b :
+           {"floor", "loop", "signals2", "signals2_post_each", "thread_per_writer"}) {
+        if (series* bs = res.find(cell, b, "t_return")) {
+          const auto x = bs->hist.summarise();
+          std::cout << "  " << b << " " << fmt_ratio(d.p50_us, x.p50_us) << "/"
+                    << fmt_ratio(d.p99_us, x.p99_us);
+        }
+      }
+      std::cout << "\n";
+    }
+  }
+}
+
+struct target {
+  std::size_t n;
+  double p50, p99;
+};
+constexpr target targets[] = {{1, 30, 150}, {100, 35, 200}, {1000, 50, 250}, {10000, 150, 450}};
+
+bool is_main_cell(const context& ctx, int cell) {
+  return std::find(ctx.main_cells.begin(), ctx.main_cells.end(), cell) != ctx.main_cells.end();
+}
+
+void print_summary(context& ctx) {
+  auto& res = ctx.res;
+  std::cout
+      << "\n== Summary: M=1, phase=frozen, trivial writers; openvss t_done (caller-seen abort "
+         "done) vs same-run floor and naive (signals2_post_each), p50 / p99 in us\n";
+  std::cout << pad("io", 4) << pad("N", 7, true) << pad("openvss", 18, true)
+            << pad("t_return", 18, true) << pad("floor", 18, true) << pad("naive", 18, true)
+            << pad("x floor", 16, true) << pad("x naive", 16, true) << pad("target", 14, true)
+            << "\n";
+  for (auto& sp : res.all()) {
+    if (sp->system != "openvss" || sp->metric != "t_done" || !is_main_cell(ctx, sp->cell)) {
+      continue;
+    }
+    const auto d = sp->hist.summarise();
+    auto get = [&](const char* sys, const char* metric) {
+      series* s = res.find(sp->cell, sys, metric);
+      return s ? s->hist.summarise() : summary{};
+    };
+    const auto ret = get("openvss", "t_return");
+    const auto fl = get("floor", "t_return");
+    const auto nv = get("signals2_post_each", "t_return");
+    auto pair = [](const summary& s) {
+      return s.samples ? fmt_us(s.p50_us) + " / " + fmt_us(s.p99_us) : std::string("-");
+    };
+    std::string tgt = "-";
+    for (const auto& t : targets) {
+      if (t.n == sp->writers) {
+        tgt = fmt_us(t.p50) + " / " + fmt_us(t.p99);
+        tgt += (d.p50_us <= t.p50 && d.p99_us <= t.p99) ? " ok" : " MISS";
+      }
+    }
+    std::cout << pad(std::to_string(sp->io_threads), 4) << pad(std::to_string(sp->writers), 7, true)
+              << pad(pair(d), 18, true) << pad(pair(ret), 18, true) << pad(pair(fl), 18, true)
+              << pad(pair(nv), 18, true)
+              << pad(fmt_ratio(d.p50_us, fl.p50_us) + "/" + fmt_ratio(d.p99_us, fl.p99_us), 16,
+                     true)
+              << pad(nv.samples
+                         ? fmt_ratio(d.p50_us, nv.p50_us) + "/" + fmt_ratio(d.p99_us, nv.p99_us)
+                         : std::string("-"),
+                     16, true)
+              << pad(tgt, 14 + 5, true) << "\n";
+  }
+}
+
+void print_race(const race_report& r) {
+  if (!r.ran) return;
+  std::cout << "\n== Race mode: AbortBackup from another thread 0-" << fmt_us(r.window_us)
+            << " us after DoSnapshotSet is called (N=" << r.writers
+            << ", io_threads=" << r.io_threads << ")\n"
+            << "   iterations " << r.iterations << ": cancelled " << r.cancelled
+            << ", rejected (abort first) " << r.rejected << ", finished before the abort call "
+            << r.finished_before_abort << ", finished while abort_backup ran "
+            << r.finished_during_abort << ", LOST " << r.lost << ", other " << r.other << "\n";
+}
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  for (const char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+std::string json_number(double v) {
+  if (!std::isfinite(v)) v = 0;
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(3) << v;
+  return os.str();
+}
+
+bool write_json(context& ctx, const std::string& path,
+                const std::vector<std::pair<std::string, std::string>>& machine,
+                const race_report& race) {
+  std::ofstream f(path);
+  if (!f) return false;
+  f << "{\n  \"machine\": {";
+  for (std::size_t i = 0; i < machine.size(); ++i) {
+    f << (i ? ",\n    " : "\n    ") << '"' << json_escape(machine[i].first) << "\": \""
+      << json_escape(machine[i].second) << '"';
+  }
+  f << "\n  },\n  \"results\": [";
+  bool first = true;
+  for (auto& sp : ctx.res.all()) {
+    const auto s = sp->hist.summarise();
+    if (s.samples == 0) continue;
+    f << (first ? "\n    " : ",\n    ");
+    first = false;
+    f << "{\"system\": \"" << json_escape(sp->system) << "\", \"metric\": \""
+      << json_escape(sp->metric) << "\", \"writers\": " << sp->writers
+      << ", \"sessions\": " << sp->sessions << ", \"phase\": \"" << json_escape(sp->phase)
+      << "\", \"behaviour\": \"" << json_escape(sp->behaviour)
+      << "\", \"io_threads\": " << sp->io_threads << ", \"samples\": " << s.samples
+      << ", \"p50_us\": " << json_number(s.p50_us) << ", \"p99_us\": " << json_number(s.p99_us)
+      << ", \"p999_us\": " << json_number(s.p999_us) << ", \"max_us\": " << json_number(s.max_us)
+      << "}";
+  }
+  f << "\n  ]";
+  if (race.ran) {
+    f << ",\n  \"race\": {\"iterations\": " << race.iterations << ", \"writers\": " << race.writers
+      << ", \"io_threads\": " << race.io_threads
+      << ", \"window_us\": " << json_number(race.window_us) << ", \"cancelled\": " << race.cancelled
+      << ", \"rejected\": " << race.rejected
+      << ", \"finished_before_abort\": " << race.finished_before_abort
+      << ", \"finished_during_abort\": " << race.finished_during_abort
+      << ", \"lost\": " << race.lost << ", \"other\": " << race.other << "}";
+  }
+  f << ",\n  \"anomalies\": " << ctx.bad.count << "\n}\n";
+  return static_cast<bool>(f);
+}
+
+/// Percentiles against writer count, io_threads = the largest measured, with gnuplot.
+void write_plot(context& ctx, const std::string& png) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    std::cout << "\n--plot: gnuplot is not on PATH (Debian: apt-get install gnuplot-nox); "
+                 "no plot written\n";
+    return;
+  }
+  std::size_t io = 0;
+  for (const auto& i : ctx.opt.io_threads) io = std::max(io, i);
+  const std::vector<std::pair<std::string, std::string>> lines = {
+      {"openvss", "t_done"},
+      {"floor", "t_return"},
+      {"loop", "t_return"},
+      {"signals2", "t_return"},
+      {"signals2_post_each", "t_return"},
+      {"thread_per_writer", "t_return"}};
+  std::map<std::size_t, std::map<std::string, summary>> by_n;
+  for (auto& sp : ctx.res.all()) {
+    if (sp->io_threads != io || !is_main_cell(ctx, sp->cell)) continue;
+    for (const auto& [sys, metric] : lines) {
+      if (sp->system == sys && sp->metric == metric) by_n[sp->writers][sys] = sp->hist.summarise();
+    }
+  }
+  if (by_n.empty()) {
+    std::cout << "\n--plot: nothing to plot\n";
+    return;
+  }
+  const auto dir = std::filesystem::temp_directory_path();
+  const auto stem = "openvss-bench-plot-" + std::to_string(::getpid());
+  const auto dat = dir / (stem + ".dat");
+  const auto gp = dir / (stem + ".gp");
+  {
+    std::ofstream d(dat);
+    d << "# N";
+    for (const auto& l : lines) d << " " << l.first << "_p50 " << l.first << "_p99";
+    d << "\n";
+    for (const auto& [n, row] : by_n) {
+      d << n;
+      for (const auto& l : lines) {
+        auto it = row.find(l.first);
+        if (it == row.end() || it->second.samples == 0) {
+          d << " ? ?";
+        } else {
+          d << " " << std::max(0.01, it->second.p50_us) << " " << std::max(0.01, it->second.p99_us);
+        }
+      }
+      d << "\n";
+    }
+  }
+  {
+    std::ofstream g(gp);
+    g << "set terminal pngcairo size 1400,600 noenhanced\n"
+      << "set output '" << png << "'\n"
+      << "set datafile missing '?'\n"
+      << "set logscale xy\nset grid\nset key top left\n"
+      << "set xlabel 'writers N'\nset ylabel 'microseconds'\n"
+      << "set multiplot layout 1,2 title 'openvss abort latency vs same-run baselines, " << io
+      << " io threads, M=1, frozen, trivial writers'\n";
+    for (int pct = 0; pct < 2; ++pct) {
+      g << "set title '" << (pct == 0 ? "p50" : "p99") << "'\n"
+        << "plot ";
+      for (std::size_t i = 0; i < lines.size(); ++i) {
+        const auto col = 2 + 2 * i + static_cast<std::size_t>(pct);
+        g << (i ? ", " : "") << "'" << dat.string() << "' using 1:" << col
+          << " with linespoints lw 2 title '" << lines[i].first << " " << lines[i].second << "'";
+      }
+      g << "\n";
+    }
+    g << "unset multiplot\n";
+  }
+  const auto cmd = "gnuplot '" + gp.string() + "' 2>&1";
+  const int rc = std::system(cmd.c_str());
+  std::filesystem::remove(dat);
+  std::filesystem::remove(gp);
+  if (rc != 0) {
+    std::cout << "\n--plot: gnuplot failed (exit " << rc << "); no plot written\n";
+  } else {
+    std::cout << "\nplot written to " << png << "\n";
+  }
+}
+
+int run(int argc, char** argv) {
+  context ctx;
+  ctx.opt = parse(argc, argv);
+  ctx.rng.seed(ctx.opt.seed);
+  std::string command;
+  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
+  const auto load_start = read_first_line("/proc/loadavg");
+  const auto start = bench_clock::now();
+
+  std::cout << "openvss-bench-abort: " << (ctx.opt.quick ? "quick" : "full") << " run, "
+            << ctx.opt.samples << " samples per cell (capped at " << ctx.opt.budget_s
+            << " s per cell), load average at start: " << load_start << "\n";
+#ifndef NDEBUG
+  std::cout << "note: built without NDEBUG; use the release preset for real numbers\n";
+#endif
+
+  race_report race;
+  std::size_t max_io = 0;
+  for (const auto io : ctx.opt.io_threads) {
+    max_io = std::max(max_io, io);
+    rig rg(io);
+    for (const auto n : ctx.opt.writers) {
+      run_writer_cell(ctx, rg, n, phase_kind::frozen, behaviour_kind::immediate, true,
+                      ctx.opt.budget_s);
+    }
+  }
+  {
+    rig rg(max_io);
+    for (const auto m : ctx.opt.sessions) run_session_cell(ctx, rg, m);
+    for (const auto p : ctx.opt.phases) {
+      run_writer_cell(ctx, rg, 100, p, behaviour_kind::immediate, false, ctx.opt.budget_s / 3);
+    }
+    if (ctx.opt.behaviours) {
+      for (const auto b : {behaviour_kind::async_1ms, behaviour_kind::blocking_1ms}) {
+        run_writer_cell(ctx, rg, 10, phase_kind::frozen, b, false, ctx.opt.budget_s / 3);
+      }
+    }
+    if (ctx.opt.race_iterations > 0) race = run_race(ctx, rg);
+  }
+
+  print_tables(ctx);
+  print_summary(ctx);
+  print_race(race);
+  std::cout << "\nanomalies (samples not counted): " << ctx.bad.count << "\n";
+  for (const auto& a : ctx.bad.first) std::cout << "   " << a << "\n";
+  std::cout << "load average at end: " << read_first_line("/proc/loadavg") << "; total "
+            << std::fixed << std::setprecision(1) << seconds_d(bench_clock::now() - start).count()
+            << " s\n";
+
+  const auto machine = machine_info(ctx.opt, command, load_start);
+  if (!ctx.opt.json_path.empty()) {
+    if (!write_json(ctx, ctx.opt.json_path, machine, race)) {
+      std::cerr << "openvss-bench-abort: cannot write " << ctx.opt.json_path << "\n";
+      return 1;
+    }
+    std::cout << "results written to " << ctx.opt.json_path << "\n";
+  }
+  if (!ctx.opt.plot_path.empty()) write_plot(ctx, ctx.opt.plot_path);
+  return 0;
+}
+
+}  // namespace
+}  // namespace vss::bench
+
+int main(int argc, char** argv) { return vss::bench::run(argc, argv); }

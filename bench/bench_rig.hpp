@@ -1,0 +1,568 @@
+#pragma once
+// The engine side of the abort-latency harness: trivial writers and a memory provider that can
+// hold a session in a chosen phase, the per-session control block they report to, and the
+// helpers that drive one session up to that phase and time its abort.
+//
+// A "group" is the writers, provider and volume of one session. Writers and provider of a
+// group stamp into it; the harness reads the stamps once the abort is over. One writer of each
+// group (index 0, the "holder") keeps the context of the phase's event open until OnAbort, so
+// the session stays in that phase until the abort arrives; the provider does the same for the
+// provider phases (commit, after thaw, and EndPrepare for the cancellation leg).
+//
+// Thread-safety: writer and provider callbacks run on engine threads and touch only atomics
+// or state under the group's mutex; everything else runs on the harness thread.
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "baselines.hpp"
+#include "vss/vss.hpp"
+
+namespace vss::bench {
+
+/// Where the abort lands (issue 4's phases; "prepare backup" included).
+enum class phase_kind : std::uint8_t {
+  prepare_backup,    ///< the holder keeps OnPrepareBackup open; the PrepareForBackup op runs
+  prepare_snapshot,  ///< the holder keeps OnPrepareSnapshot open (DoSnapshotSet runs)
+  frozen,            ///< every writer got OnFreeze, the holder keeps its Freeze open
+  commit,            ///< the provider's CommitSnapshots is in flight (writers frozen)
+  after_thaw,        ///< writers thawed; the provider's PreFinalCommitSnapshots is in flight
+  end_prepare,       ///< the provider's EndPrepareSnapshots is in flight (cancel_leg only)
+};
+
+inline std::string_view to_string(phase_kind p) {
+  switch (p) {
+    case phase_kind::prepare_backup:
+      return "prepare_backup";
+    case phase_kind::prepare_snapshot:
+      return "prepare_snapshot";
+    case phase_kind::frozen:
+      return "frozen";
+    case phase_kind::commit:
+      return "commit";
+    case phase_kind::after_thaw:
+      return "after_thaw";
+    case phase_kind::end_prepare:
+      return "end_prepare";
+  }
+  return "?";
+}
+
+/// How a writer answers OnAbort.
+enum class behaviour_kind : std::uint8_t {
+  immediate,     ///< completes inline
+  async_1ms,     ///< completes 1 ms later from a timer thread of the harness
+  blocking_1ms,  ///< a blocking writer that sleeps 1 ms in OnAbort
+};
+
+inline std::string_view to_string(behaviour_kind b) {
+  switch (b) {
+    case behaviour_kind::immediate:
+      return "immediate";
+    case behaviour_kind::async_1ms:
+      return "async_1ms";
+    case behaviour_kind::blocking_1ms:
+      return "blocking_1ms";
+  }
+  return "?";
+}
+
+/// Which provider step the provider keeps open.
+enum class hold_step : std::uint8_t { none, end_prepare, commit, pre_final_commit };
+
+class bench_provider;
+class bench_writer;
+
+/// The control block of one session: configuration and the stamps of the current sample.
+struct group {
+  phase_kind phase = phase_kind::frozen;
+  behaviour_kind behaviour = behaviour_kind::immediate;
+  bool hold = true;  ///< false in race mode: nothing is held, the backup runs through
+  std::string volume;
+  std::shared_ptr<bench_provider> provider;
+  std::vector<std::shared_ptr<bench_writer>> writers;
+  std::vector<vss::writer_registration> registrations;
+
+  // Per sample (reset by begin_sample()).
+  std::atomic<std::uint32_t> arrived{0};
+  std::atomic<std::int64_t> aborts_remaining{0};
+  std::atomic<std::int64_t> writers_done_ns{0};    ///< stamped by the last OnAbort
+  std::atomic<std::int64_t> provider_abort_ns{0};  ///< stamped in AbortSnapshots
+  std::atomic<std::int64_t> op_done_ns{0};         ///< the in-flight op's handler ran
+  std::atomic<std::int64_t> abort_done_ns{0};      ///< async_abort_backup's handler ran
+  std::atomic<std::int64_t> op_started_ns{0};      ///< race mode: DoSnapshotSet called
+
+  /// The writer event the holder keeps open in this group's phase, if any.
+  std::optional<vss::writer_event> hold_event() const {
+    if (!hold) return std::nullopt;
+    switch (phase) {
+      case phase_kind::prepare_backup:
+        return vss::writer_event::prepare_backup;
+      case phase_kind::prepare_snapshot:
+        return vss::writer_event::prepare_snapshot;
+      case phase_kind::frozen:
+        return vss::writer_event::freeze;
+      default:
+        return std::nullopt;
+    }
+  }
+
+  /// The provider step held in this group's phase.
+  hold_step provider_hold() const {
+    if (!hold) return hold_step::none;
+    switch (phase) {
+      case phase_kind::commit:
+        return hold_step::commit;
+      case phase_kind::after_thaw:
+        return hold_step::pre_final_commit;
+      case phase_kind::end_prepare:
+        return hold_step::end_prepare;
+      default:
+        return hold_step::none;
+    }
+  }
+
+  void begin_sample() {
+    arrived.store(0);
+    aborts_remaining.store(static_cast<std::int64_t>(writers.size()));
+    writers_done_ns.store(0);
+    provider_abort_ns.store(0);
+    op_done_ns.store(0);
+    abort_done_ns.store(0);
+    op_started_ns.store(0);
+    std::lock_guard lock(mutex_);
+    ready_ = false;
+    op_ec_ = {};
+    abort_ec_ = {};
+  }
+
+  /// A writer received the held event (the holder after storing its context).
+  void arrive() {
+    if (arrived.fetch_add(1, std::memory_order_acq_rel) + 1 == writers.size()) set_ready();
+  }
+
+  /// The session reached its phase.
+  void set_ready() {
+    std::lock_guard lock(mutex_);
+    ready_ = true;
+    cv_.notify_all();
+  }
+
+  /// A writer finished OnAbort (called just before it completes its context, so the stamp
+  /// never comes after the engine saw the answer).
+  void writer_aborted() {
+    if (aborts_remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      writers_done_ns.store(now_ns(), std::memory_order_release);
+    }
+  }
+
+  /// Completion handler of the in-flight operation (DoSnapshotSet or PrepareForBackup).
+  auto op_handler() {
+    return [this](std::error_code ec) {
+      const auto t = now_ns();
+      std::lock_guard lock(mutex_);
+      op_ec_ = ec;
+      op_done_ns.store(t, std::memory_order_release);
+      cv_.notify_all();
+    };
+  }
+
+  /// Completion handler of async_abort_backup (burst mode).
+  auto abort_handler(countdown& burst) {
+    return [this, &burst](std::error_code ec) {
+      const auto t = now_ns();
+      {
+        std::lock_guard lock(mutex_);
+        abort_ec_ = ec;
+        abort_done_ns.store(t, std::memory_order_release);
+      }
+      burst.done_one();
+    };
+  }
+
+  /// Waits until the session reached its phase.
+  bool wait_ready(std::chrono::milliseconds bound) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, bound, [this] { return ready_; });
+  }
+
+  /// Waits until the in-flight operation completed.
+  bool wait_op(std::chrono::milliseconds bound) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, bound, [this] { return op_done_ns.load() != 0; });
+  }
+
+  std::error_code op_ec() const {
+    std::lock_guard lock(mutex_);
+    return op_ec_;
+  }
+  std::error_code abort_ec() const {
+    std::lock_guard lock(mutex_);
+    return abort_ec_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  bool ready_ = false;
+  std::error_code op_ec_;
+  std::error_code abort_ec_;
+};
+
+/// A harness-owned thread running timers, for the async_1ms writers.
+class timer_thread {
+ public:
+  timer_thread() : work_(asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
+  ~timer_thread() {
+    work_.reset();
+    thread_.join();
+  }
+  timer_thread(const timer_thread&) = delete;
+  timer_thread& operator=(const timer_thread&) = delete;
+
+  /// Runs `fn` on the timer thread after `delay`.
+  void after(std::chrono::microseconds delay, std::function<void()> fn) {
+    auto t = std::make_shared<asio::steady_timer>(io_, delay);
+    t->async_wait([t, fn = std::move(fn)](std::error_code) { fn(); });
+  }
+
+ private:
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::thread thread_;
+};
+
+/// A trivial writer: answers every event inline, except that the holder keeps the context of
+/// its group's held event until OnAbort.
+class bench_writer final : public vss::writer {
+ public:
+  bench_writer(group& g, std::size_t index, timer_thread* timers)
+      : vss::writer(identity_for(g, index)), group_(g), holder_(index == 0), timers_(timers) {}
+
+  void on_identify(vss::writer_context ctx) override {
+    if (auto* md = ctx.metadata()) {
+      vss::component_info c;
+      c.name = "c";
+      c.volumes = {group_.volume};
+      md->components.push_back(std::move(c));
+    }
+    ctx.complete();
+  }
+  void on_prepare_backup(vss::writer_context ctx) override { answer(std::move(ctx)); }
+  void on_prepare_snapshot(vss::writer_context ctx) override { answer(std::move(ctx)); }
+  void on_freeze(vss::writer_context ctx) override { answer(std::move(ctx)); }
+  void on_thaw(vss::writer_context ctx) override { ctx.complete(); }
+  void on_post_snapshot(vss::writer_context ctx) override { ctx.complete(); }
+  void on_backup_complete(vss::writer_context ctx) override { ctx.complete(); }
+  void on_backup_shutdown(vss::writer_context ctx) override {
+    held_.reset();  // a run that never aborted (race mode) lets go here
+    ctx.complete();
+  }
+
+  void on_abort(vss::writer_context ctx) override {
+    held_.reset();  // superseded: the engine ignores the late answer
+    switch (group_.behaviour) {
+      case behaviour_kind::immediate:
+        group_.writer_aborted();
+        ctx.complete();
+        return;
+      case behaviour_kind::blocking_1ms:
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        group_.writer_aborted();
+        ctx.complete();
+        return;
+      case behaviour_kind::async_1ms: {
+        auto held = std::make_shared<vss::writer_context>(std::move(ctx));
+        auto* g = &group_;
+        timers_->after(std::chrono::milliseconds(1), [g, held] {
+          g->writer_aborted();
+          held->complete();
+        });
+        return;
+      }
+    }
+  }
+
+ private:
+  static vss::writer_identity identity_for(const group& g, std::size_t index) {
+    vss::writer_identity id;
+    id.name = "bench-writer-" + std::to_string(index);
+    id.level = vss::application_level::front_end;
+    if (g.behaviour == behaviour_kind::blocking_1ms) {
+      id.execution = vss::handler_execution::blocking;
+    }
+    return id;
+  }
+
+  void answer(vss::writer_context ctx) {
+    const auto held = group_.hold_event();
+    if (!held || ctx.event() != *held) {
+      ctx.complete();
+      return;
+    }
+    if (holder_) {
+      held_.emplace(std::move(ctx));
+    } else {
+      ctx.complete();
+    }
+    group_.arrive();
+  }
+
+  group& group_;
+  const bool holder_;
+  timer_thread* timers_;
+  std::optional<vss::writer_context> held_;  // touched only by this writer's handlers
+};
+
+/// The memory provider, able to keep one step open until released (or, for EndPrepare, until
+/// AbortSnapshots arrives), and stamping its abort.
+class bench_provider final : public vss::memory_provider {
+ public:
+  explicit bench_provider(group& g) : group_(g) {}
+
+  void end_prepare_snapshots(const vss::snapshot_set_id& set, completion done) override {
+    if (hold(hold_step::end_prepare, set, done)) return;
+    memory_provider::end_prepare_snapshots(set, std::move(done));
+  }
+  void commit_snapshots(const vss::snapshot_set_id& set, completion done) override {
+    if (hold(hold_step::commit, set, done)) return;
+    memory_provider::commit_snapshots(set, std::move(done));
+  }
+  void pre_final_commit_snapshots(const vss::snapshot_set_id& set, completion done) override {
+    if (hold(hold_step::pre_final_commit, set, done)) return;
+    memory_provider::pre_final_commit_snapshots(set, std::move(done));
+  }
+  void abort_snapshots(const vss::snapshot_set_id& set, completion done) override {
+    // AbortSnapshots must stop a running preparation promptly (spec §11.2).
+    release_held();
+    memory_provider::abort_snapshots(
+        set, [g = &group_, done = std::move(done)](std::error_code ec) {
+          g->provider_abort_ns.store(now_ns(), std::memory_order_release);
+          done(ec);
+        });
+  }
+
+  /// Completes the held step, as if it had just finished. No-op if nothing is held.
+  void release_held() {
+    std::optional<held_call> call;
+    {
+      std::lock_guard lock(mutex_);
+      call.swap(held_);
+    }
+    if (!call) return;
+    switch (call->step) {
+      case hold_step::end_prepare:
+        memory_provider::end_prepare_snapshots(call->set, std::move(call->done));
+        break;
+      case hold_step::commit:
+        memory_provider::commit_snapshots(call->set, std::move(call->done));
+        break;
+      case hold_step::pre_final_commit:
+        memory_provider::pre_final_commit_snapshots(call->set, std::move(call->done));
+        break;
+      case hold_step::none:
+        break;
+    }
+  }
+
+ private:
+  struct held_call {
+    hold_step step = hold_step::none;
+    vss::snapshot_set_id set;
+    completion done;
+  };
+
+  bool hold(hold_step step, const vss::snapshot_set_id& set, completion& done) {
+    if (group_.provider_hold() != step) return false;
+    {
+      std::lock_guard lock(mutex_);
+      held_ = held_call{step, set, std::move(done)};
+    }
+    group_.set_ready();
+    return true;
+  }
+
+  group& group_;
+  std::mutex mutex_;
+  std::optional<held_call> held_;
+};
+
+/// Completes a held provider step once the session has registered the abort: the provider
+/// call returns "soon after AbortBackup", from its own thread (commit and after_thaw phases).
+class releaser {
+ public:
+  releaser() : thread_([this] { run(); }) {}
+  ~releaser() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    go_.store(1);
+    go_.notify_one();
+    thread_.join();
+  }
+  releaser(const releaser&) = delete;
+  releaser& operator=(const releaser&) = delete;
+
+  /// Prepares the next release: once fire() was called and `session` reports aborted,
+  /// `provider`'s held step is completed.
+  void arm(vss::backup_session* session, bench_provider* provider) {
+    std::lock_guard lock(mutex_);
+    session_ = session;
+    provider_ = provider;
+  }
+
+  /// Starts the release (call right before abort_backup()).
+  void fire() {
+    go_.store(1, std::memory_order_release);
+    go_.notify_one();
+  }
+
+ private:
+  void run() {
+    for (;;) {
+      go_.wait(0, std::memory_order_acquire);
+      go_.store(0, std::memory_order_relaxed);
+      vss::backup_session* s = nullptr;
+      bench_provider* p = nullptr;
+      {
+        std::lock_guard lock(mutex_);
+        if (stop_) return;
+        std::swap(s, session_);
+        std::swap(p, provider_);
+      }
+      if (s == nullptr || p == nullptr) continue;
+      const auto give_up = bench_clock::now() + std::chrono::seconds(2);
+      while (s->state() != vss::session_state::aborted && bench_clock::now() < give_up) {
+        std::this_thread::yield();
+      }
+      p->release_held();
+    }
+  }
+
+  std::mutex mutex_;
+  bool stop_ = false;
+  vss::backup_session* session_ = nullptr;
+  bench_provider* provider_ = nullptr;
+  std::atomic<std::uint32_t> go_{0};
+  std::thread thread_;  // last: starts after the members it uses exist
+};
+
+/// Creates a group of `writers` writers registered with `eng`, and its provider.
+inline std::unique_ptr<group> make_group(vss::engine& eng, std::size_t writers, phase_kind phase,
+                                         behaviour_kind behaviour, timer_thread* timers,
+                                         std::string volume) {
+  auto g = std::make_unique<group>();
+  g->phase = phase;
+  g->behaviour = behaviour;
+  g->volume = std::move(volume);
+  g->provider = std::make_shared<bench_provider>(*g);
+  if (auto ec = eng.register_provider(g->provider)) throw std::system_error(ec);
+  g->writers.reserve(writers);
+  g->registrations.reserve(writers);
+  for (std::size_t i = 0; i < writers; ++i) {
+    auto w = std::make_shared<bench_writer>(*g, i, timers);
+    g->registrations.push_back(eng.register_writer(w));
+    g->writers.push_back(std::move(w));
+  }
+  return g;
+}
+
+/// Drives a new session of `eng` for group `g` into the group's phase (component mode selects
+/// the group's own writers only; otherwise every registered writer takes part). Returns an
+/// empty string on success, else what went wrong.
+inline std::string setup_session(vss::engine& eng, group& g, bool component_mode,
+                                 vss::backup_session& s, std::chrono::milliseconds bound) {
+  auto failed = [](std::string_view what, std::error_code ec) {
+    return std::string(what) + ": " + ec.message();
+  };
+  s = eng.create_backup_session();
+  if (auto ec = s.initialize_for_backup()) return failed("InitializeForBackup", ec);
+  if (auto ec = s.set_backup_state(component_mode, false, vss::backup_type::full)) {
+    return failed("SetBackupState", ec);
+  }
+  {
+    auto op = s.async_gather_writer_metadata(vss::use_async_op);
+    if (!op.wait_for(bound)) return "GatherWriterMetadata: timed out";
+    if (op.query_status() != vss::errc::async_finished) {
+      return failed("GatherWriterMetadata", op.query_status());
+    }
+  }
+  if (component_mode) {
+    for (const auto& w : g.writers) {
+      const auto& id = w->identity();
+      if (auto ec = s.add_component(id.instance_id, id.class_id, vss::component_type::file_group,
+                                    "", "c")) {
+        return failed("AddComponent", ec);
+      }
+    }
+  }
+  vss::snapshot_set_id set;
+  if (auto ec = s.start_snapshot_set(set)) return failed("StartSnapshotSet", ec);
+  vss::snapshot_id snap;
+  if (auto ec = s.add_to_snapshot_set(g.volume, g.provider->properties().id, snap)) {
+    return failed("AddToSnapshotSet", ec);
+  }
+  g.begin_sample();
+  if (g.phase == phase_kind::prepare_backup && g.hold) {
+    s.async_prepare_for_backup(g.op_handler());
+  } else {
+    auto op = s.async_prepare_for_backup(vss::use_async_op);
+    if (!op.wait_for(bound)) return "PrepareForBackup: timed out";
+    if (op.query_status() != vss::errc::async_finished) {
+      return failed("PrepareForBackup", op.query_status());
+    }
+    if (!g.hold) return {};  // race mode starts DoSnapshotSet itself
+    s.async_do_snapshot_set(g.op_handler());
+  }
+  if (!g.wait_ready(bound))
+    return std::string("session did not reach ") + std::string(to_string(g.phase));
+  return {};
+}
+
+/// Releases `s` and waits (bounded) until its writers are free again.
+inline bool release_session(vss::backup_session& s, std::chrono::milliseconds bound) {
+  auto op = s.async_release(vss::use_async_op);
+  const bool ok = op.wait_for(bound);
+  s = vss::backup_session{};
+  return ok;
+}
+
+/// Returns once every one of the `threads` threads running `io` was free at the same moment:
+/// work the previous sample left queued (a released session is destroyed on an engine
+/// thread, which takes milliseconds with thousands of writers) must not land in the next
+/// sample. Untimed.
+inline void quiesce(asio::io_context& io, std::size_t threads) {
+  auto arrived = std::make_shared<std::atomic<std::size_t>>(0);
+  countdown done;
+  done.arm(threads);
+  for (std::size_t i = 0; i < threads; ++i) {
+    asio::post(io, [arrived, threads, &done] {
+      arrived->fetch_add(1, std::memory_order_acq_rel);
+      const auto give_up = bench_clock::now() + std::chrono::milliseconds(500);
+      while (arrived->load(std::memory_order_acquire) < threads && bench_clock::now() < give_up) {
+        std::this_thread::yield();
+      }
+      done.done_one();
+    });
+  }
+  done.wait();
+}
+
+}  // namespace vss::bench

@@ -1,0 +1,135 @@
+// openvss-bench-micro — Google Benchmark micro-costs of the pieces on the abort path, with no
+// thread hand-off (perf-anchors.md §3.3 measured the same for std::function and Signals2):
+//
+//   BM_phase_collector_settle/N   build a collector of N slots, settle every slot, fire it
+//   BM_shard_emit_abort/N         one shard's OnAbort fan-out: emit the session signal (N
+//                                 participants, Signals2 with dummy_mutex) to trivial writers
+//                                 that complete inline, plus the collector they settle
+//   BM_state_machine_step         one requester call through the call-order state machine
+//   BM_async_op_complete_query    create an IVssAsync state, complete it, query its status
+//   BM_async_op_query             query_status() of a completed operation
+//
+// Items/s is per slot, per writer or per step. Private headers from src/ are used on purpose.
+
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <iterator>
+#include <memory>
+#include <system_error>
+#include <vector>
+
+#include "session/state_machine.hpp"
+#include "vss/async_op.hpp"
+#include "vss/writer.hpp"
+#include "writers/fan_out.hpp"
+#include "writers/phase_collector.hpp"
+
+namespace {
+
+namespace vd = vss::detail;
+
+void BM_phase_collector_settle(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  std::int64_t fired = 0;
+  for (auto _ : state) {
+    vd::phase_collector c(vss::writer_event::abort, n, [&fired] { ++fired; });
+    for (std::uint32_t i = 0; i < n; ++i) c.settle(i, vd::slot_outcome::completed);
+    c.start();
+  }
+  if (fired != static_cast<std::int64_t>(state.iterations())) {
+    state.SkipWithError("a collector did not fire exactly once");
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
+}
+BENCHMARK(BM_phase_collector_settle)->RangeMultiplier(10)->Range(1, 10000);
+
+class trivial_writer final : public vss::writer {
+ public:
+  trivial_writer() : vss::writer({.name = "micro"}) {}
+  void on_prepare_snapshot(vss::writer_context ctx) override { ctx.complete(); }
+  void on_freeze(vss::writer_context ctx) override { ctx.complete(); }
+  void on_thaw(vss::writer_context ctx) override { ctx.complete(); }
+  void on_abort(vss::writer_context ctx) override { ctx.complete(); }
+};
+
+void BM_shard_emit_abort(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  vd::session_signal signal;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    auto entry = std::make_shared<vd::writer_entry>();
+    entry->w = std::make_shared<trivial_writer>();
+    entry->registration = i + 1;
+    vd::connect_participant(signal, i, std::move(entry));
+  }
+  auto info = std::make_shared<vd::event_info>();
+  info->event = vss::writer_event::abort;
+  info->components.resize(n);
+  auto slot_of = std::make_shared<std::vector<std::int32_t>>(n);
+  for (std::size_t i = 0; i < n; ++i) (*slot_of)[i] = static_cast<std::int32_t>(i);
+  std::int64_t fired = 0;
+  for (auto _ : state) {
+    auto collector =
+        std::make_shared<vd::phase_collector>(vss::writer_event::abort, n, [&fired] { ++fired; });
+    const vd::delivery d{collector, info, slot_of};
+    signal(d);
+    collector->start();
+  }
+  if (fired != static_cast<std::int64_t>(state.iterations())) {
+    state.SkipWithError("an abort delivery did not settle");
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
+}
+BENCHMARK(BM_shard_emit_abort)->RangeMultiplier(10)->Range(1, 10000);
+
+void BM_state_machine_step(benchmark::State& state) {
+  using c = vd::session_call;
+  // A backup aborted during DoSnapshotSet, from InitializeForBackup to the cancelled snapshot.
+  constexpr c path[] = {c::initialize_for_backup, c::set_backup_state,   c::gather_writer_metadata,
+                        c::gather_metadata_done,  c::start_snapshot_set, c::add_to_snapshot_set,
+                        c::prepare_for_backup,    c::prepare_done,       c::do_snapshot_set,
+                        c::abort_backup,          c::snapshot_cancelled};
+  vd::session_machine last;
+  for (auto _ : state) {
+    vd::session_machine m;
+    for (const auto call : path) {
+      const auto r = vd::step(m, call);
+      benchmark::DoNotOptimize(r);
+      m = r.next;
+    }
+    last = m;
+  }
+  if (last.state != vss::session_state::aborted) state.SkipWithError("path did not end aborted");
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(std::size(path)));
+}
+BENCHMARK(BM_state_machine_step);
+
+void BM_async_op_complete_query(benchmark::State& state) {
+  std::error_code last;
+  for (auto _ : state) {
+    auto st = std::make_shared<vd::async_op_state>();
+    vss::async_op op(st);
+    vd::async_op_handler handler(std::move(st));
+    handler(std::error_code{});
+    last = op.query_status();
+    benchmark::DoNotOptimize(last);
+  }
+  if (last != vss::errc::async_finished) state.SkipWithError("operation did not finish");
+}
+BENCHMARK(BM_async_op_complete_query);
+
+void BM_async_op_query(benchmark::State& state) {
+  auto st = std::make_shared<vd::async_op_state>();
+  vss::async_op op(st);
+  vd::async_op_handler handler(st);
+  handler(std::error_code{});
+  for (auto _ : state) {
+    auto s = op.query_status();
+    benchmark::DoNotOptimize(s);
+  }
+}
+BENCHMARK(BM_async_op_query);
+
+}  // namespace
+
+BENCHMARK_MAIN();
