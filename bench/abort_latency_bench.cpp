@@ -599,14 +599,17 @@ struct context {
   std::vector<int> main_cells;  // the N sweep with every baseline: the summary and the plot
 };
 
+/// Records a baseline sample. Baselines carry the phase and behaviour of the cell they were
+/// interleaved with, so that every JSON row has a unique key.
 void record_fanout(results& r, int cell, std::string_view system, std::size_t writers,
-                   std::size_t io, const fanout_times& t, bool stamped) {
+                   std::string_view phase, std::string_view behaviour, std::size_t io,
+                   const fanout_times& t, bool stamped) {
   using std::chrono::nanoseconds;
   if (stamped) {
-    r.get(cell, system, "t_drain", writers, 1, "none", "immediate", io)
+    r.get(cell, system, "t_drain", writers, 1, phase, behaviour, io)
         .hist.record(nanoseconds(t.stamped_ns));
   }
-  r.get(cell, system, "t_return", writers, 1, "none", "immediate", io)
+  r.get(cell, system, "t_return", writers, 1, phase, behaviour, io)
       .hist.record(nanoseconds(t.caller_seen_ns));
 }
 
@@ -670,7 +673,7 @@ void run_writer_cell(context& ctx, rig& rg, std::size_t n, phase_kind phase,
   floor_baseline floor(rg.io());
   il.add("floor", [&] {
     std::this_thread::sleep_for(idle_gap);
-    record_fanout(ctx.res, cell, "floor", n, io, floor.run(), true);
+    record_fanout(ctx.res, cell, "floor", n, ph, bh, io, floor.run(), true);
     return true;
   });
 
@@ -684,24 +687,24 @@ void run_writer_cell(context& ctx, rig& rg, std::size_t n, phase_kind phase,
     naive = std::make_unique<signals2_post_each_baseline>(rg.io(), n);
     il.add("loop", [&] {
       std::this_thread::sleep_for(idle_gap);
-      record_fanout(ctx.res, cell, "loop", n, io, loop->run(), false);
+      record_fanout(ctx.res, cell, "loop", n, ph, bh, io, loop->run(), false);
       return true;
     });
     il.add("signals2", [&] {
       std::this_thread::sleep_for(idle_gap);
-      record_fanout(ctx.res, cell, "signals2", n, io, sig->run(), false);
+      record_fanout(ctx.res, cell, "signals2", n, ph, bh, io, sig->run(), false);
       return true;
     });
     il.add("signals2_post_each", [&] {
       std::this_thread::sleep_for(idle_gap);
-      record_fanout(ctx.res, cell, "signals2_post_each", n, io, naive->run(), true);
+      record_fanout(ctx.res, cell, "signals2_post_each", n, ph, bh, io, naive->run(), true);
       return true;
     });
     if (n <= 1000) {
       tpw = std::make_unique<thread_per_writer_baseline>(n);
       il.add("thread_per_writer", [&] {
         std::this_thread::sleep_for(idle_gap);
-        record_fanout(ctx.res, cell, "thread_per_writer", n, io, tpw->run(), true);
+        record_fanout(ctx.res, cell, "thread_per_writer", n, ph, bh, io, tpw->run(), true);
         return true;
       });
     }
@@ -791,7 +794,7 @@ void run_session_cell(context& ctx, rig& rg, std::size_t m) {
     std::this_thread::sleep_for(idle_gap);
     const auto t = floor.run();
     using std::chrono::nanoseconds;
-    ctx.res.get(cell, "floor", "t_return", writers_per_session, m, "none", "immediate", io)
+    ctx.res.get(cell, "floor", "t_return", writers_per_session, m, "frozen", "immediate", io)
         .hist.record(nanoseconds(t.caller_seen_ns));
     return true;
   });
@@ -1298,10 +1301,27 @@ int run(int argc, char** argv) {
                       ctx.opt.budget_s);
     }
   }
+  // A JSON row is keyed by (system, metric, writers, sessions, phase, behaviour, io_threads):
+  // a cell the writer sweep already measured with the same key is not measured again. The
+  // M = 1 point of the session sweep is then the N = 10 cell (blocking abort_backup), and the
+  // frozen point of the phase sweep the N = 100 cell.
+  auto in_writer_sweep = [&](std::size_t n) {
+    return std::find(ctx.opt.writers.begin(), ctx.opt.writers.end(), n) != ctx.opt.writers.end();
+  };
   {
     rig rg(max_io);
-    for (const auto m : ctx.opt.sessions) run_session_cell(ctx, rg, m);
+    for (const auto m : ctx.opt.sessions) {
+      if (m == 1 && in_writer_sweep(10)) {
+        std::cerr << "[bench] M=1: the N=10 cell of the writer sweep is the M=1 point\n";
+        continue;
+      }
+      run_session_cell(ctx, rg, m);
+    }
     for (const auto p : ctx.opt.phases) {
+      if (p == phase_kind::frozen && in_writer_sweep(100)) {
+        std::cerr << "[bench] phase=frozen: the N=100 cell of the writer sweep is that point\n";
+        continue;
+      }
       run_writer_cell(ctx, rg, 100, p, behaviour_kind::immediate, false, ctx.opt.budget_s / 3);
     }
     if (ctx.opt.behaviours) {
