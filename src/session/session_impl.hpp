@@ -214,7 +214,6 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
     std::error_code failure;
   };
   std::optional<snapshot_op> snap_;
-  snapshot_step last_step_ = snapshot_step::end_prepare;
   bool provider_call_in_flight_ = false;
   snapshot_step provider_call_step_ = snapshot_step::end_prepare;
   std::unique_ptr<timer> hold_timer_;

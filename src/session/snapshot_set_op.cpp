@@ -28,7 +28,6 @@ void session_impl::advance_snapshot() {
   // start anything it would only have to undo.
   while (snap_ && !abort_requested_ && !abort_due_) {
     const auto s = snap_->step;
-    last_step_ = s;
     if (is_provider_step(s)) {
       if (s == snapshot_step::end_prepare) end_prepare_called_ = true;
       provider_call_in_flight_ = true;
