@@ -2,9 +2,9 @@
 // thread hand-off (perf-anchors.md §3.3 measured the same for std::function and Signals2):
 //
 //   BM_phase_collector_settle/N   build a collector of N slots, settle every slot, fire it
-//   BM_shard_emit_abort/N         one shard's OnAbort fan-out: emit the session signal (N
-//                                 participants, Signals2 with dummy_mutex) to trivial writers
-//                                 that complete inline, plus the collector they settle
+//   BM_shard_emit_abort/N         one shard's OnAbort fan-out: the shard loop over N
+//                                 participants (deliver_to_shard) to trivial writers that
+//                                 complete inline, plus the collector they settle
 //   BM_state_machine_step         one requester call through the call-order state machine
 //   BM_async_op_complete_query    create an IVssAsync state, complete it, query its status
 //   BM_async_op_query             query_status() of a completed operation
@@ -55,24 +55,23 @@ class trivial_writer final : public vss::writer {
 
 void BM_shard_emit_abort(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
-  vd::session_signal signal;
+  auto members = std::make_shared<std::vector<std::shared_ptr<vd::writer_entry>>>();
+  vd::shard_targets targets;
   for (std::uint32_t i = 0; i < n; ++i) {
     auto entry = std::make_shared<vd::writer_entry>();
     entry->w = std::make_shared<trivial_writer>();
     entry->registration = i + 1;
-    vd::connect_participant(signal, i, std::move(entry));
+    members->push_back(std::move(entry));
+    targets.emplace_back(i, i);
   }
   auto info = std::make_shared<vd::event_info>();
   info->event = vss::writer_event::abort;
-  info->components.resize(n);
-  auto slot_of = std::make_shared<std::vector<std::int32_t>>(n);
-  for (std::size_t i = 0; i < n; ++i) (*slot_of)[i] = static_cast<std::int32_t>(i);
   std::int64_t fired = 0;
   for (auto _ : state) {
     auto collector =
         std::make_shared<vd::phase_collector>(vss::writer_event::abort, n, [&fired] { ++fired; });
-    const vd::delivery d{collector, info, slot_of};
-    signal(d);
+    auto d = std::make_shared<const vd::delivery>(vd::delivery{collector, info, members});
+    vd::deliver_to_shard(d, targets);
     collector->start();
   }
   if (fired != static_cast<std::int64_t>(state.iterations())) {

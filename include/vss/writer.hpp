@@ -182,15 +182,23 @@ class writer_context {
   /// In on_identify only: the metadata document to fill. Null for every other event.
   writer_metadata* metadata() noexcept;
 
-  /// Engine use only.
-  writer_context(std::shared_ptr<detail::phase_collector> collector, std::uint32_t slot,
-                 std::shared_ptr<const detail::event_info> info) noexcept;
+  /// Engine use only. `owner` keeps `*collector` and `*info` alive. With `borrowed`, the
+  /// context only points at `owner` (which must outlive the handler call) and takes its own
+  /// reference when it is moved, i.e. when the writer keeps it beyond the handler.
+  writer_context(const std::shared_ptr<const void>& owner, detail::phase_collector* collector,
+                 std::uint32_t slot, const detail::event_info* info, bool borrowed) noexcept;
 
  private:
   void complete_as_dropped() noexcept;
+  void take_from(writer_context& other) noexcept;
 
-  std::shared_ptr<detail::phase_collector> collector_;
-  std::shared_ptr<const detail::event_info> info_;
+  // The engine's delivery loop lends the context its references: a writer that answers inside
+  // its handler then costs no reference-count traffic shared with other engine threads
+  // (docs/decisions.md §16). owner_ is set once the context may outlive the loop.
+  detail::phase_collector* collector_ = nullptr;
+  const detail::event_info* info_ = nullptr;
+  std::shared_ptr<const void> owner_;
+  const std::shared_ptr<const void>* borrowed_owner_ = nullptr;
   std::unique_ptr<writer_metadata> metadata_;
   std::uint32_t slot_ = 0;
   bool done_ = true;

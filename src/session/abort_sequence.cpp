@@ -47,6 +47,28 @@ void session_impl::request_abort_on_strand(abort_reason reason, std::error_code 
   if (abort_requested_) return;  // idempotent: one abort sequence per session
   abort_requested_ = true;
   abort_reason_ = reason;
+  if (snap_) {
+    if (reason == abort_reason::failed) {
+      snap_->failure = failure;
+      const auto r = step(machine_, session_call::snapshot_failed);
+      if (r.code == errc::ok) machine_ = r.next;
+    } else if (reason == abort_reason::cancelled) {
+      const auto r = step(machine_, session_call::snapshot_cancelled);
+      if (r.code == errc::ok) machine_ = r.next;
+    }
+  }
+  // t_cancel comes first: the DoSnapshotSet handle of an abort or cancel completes before the
+  // O(N) bookkeeping below (unless C4 makes it wait for the commit). A failure is reported
+  // after the drain instead (start_abort_legs), never with writers still frozen.
+  const bool commit_in_flight =
+      provider_call_in_flight_ && provider_call_step_ == snapshot_step::commit;
+  if (snap_ && reason != abort_reason::failed && !commit_in_flight) {
+    auto cancelled = std::move(snap_->handler);
+    snap_.reset();
+    lock.unlock();
+    complete(cancelled, errc::async_cancelled);
+    lock.lock();
+  }
   // (a) Stop delivering: supersede every writer phase still collecting. Answers already in
   // count (a writer that finished PostSnapshot is no longer abortable); the phase's
   // continuation is dropped, so the pipeline does not advance.
@@ -70,16 +92,6 @@ void session_impl::request_abort_on_strand(abort_reason reason, std::error_code 
     core_->withdraw(id_);
     const auto r = step(machine_, session_call::prepare_failed);
     if (r.code == errc::ok) machine_ = r.next;
-  }
-  if (snap_) {
-    if (reason == abort_reason::failed) {
-      snap_->failure = failure;
-      const auto r = step(machine_, session_call::snapshot_failed);
-      if (r.code == errc::ok) machine_ = r.next;
-    } else if (reason == abort_reason::cancelled) {
-      const auto r = step(machine_, session_call::snapshot_cancelled);
-      if (r.code == errc::ok) machine_ = r.next;
-    }
   }
   // C4: an abort requested during the provider commit waits for the commit to return.
   if (provider_call_in_flight_ && provider_call_step_ == snapshot_step::commit &&
@@ -106,10 +118,15 @@ void session_impl::start_abort_legs() {
     snap_.reset();
   }
   // (c) OnAbort to every writer with an open session that is not past PostSnapshot.
-  auto targets = targets_where([](const participant& p) {
-    return p.got_prepare_backup && !p.abort_sent && !p.past_post_snapshot;
-  });
-  for (auto t : targets) participants_[t].abort_sent = true;
+  std::vector<std::uint32_t> targets;
+  targets.reserve(participants_.size());
+  for (std::uint32_t i = 0; i < participants_.size(); ++i) {
+    auto& p = participants_[i];
+    if (p.got_prepare_backup && !p.abort_sent && !p.past_post_snapshot) {
+      p.abort_sent = true;
+      targets.push_back(i);
+    }
+  }
   if (targets.empty()) {
     writer_leg_done_ = true;
   } else {

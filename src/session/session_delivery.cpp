@@ -56,7 +56,11 @@ void session_impl::deliver_identify(std::vector<std::shared_ptr<writer_entry>> e
         });
       });
   auto d = std::make_shared<identify_delivery>(identify_delivery{
-      phase->collector, info, slot_of, std::make_shared<std::vector<char>>(n, 0)});
+      phase->collector, info, slot_of, std::make_shared<std::vector<char>>(n, 0), nullptr});
+  // What a context that outlives its handler keeps alive (not `d` itself: no cycle).
+  d->owner = std::make_shared<
+      const std::pair<std::shared_ptr<phase_collector>, std::shared_ptr<const event_info>>>(
+      phase->collector, info);
   for (std::size_t k = 0; k < by_shard.size(); ++k) {
     if (by_shard[k].empty()) continue;
     asio::post(core_->shard(k), [core = core_, k, d, mine = std::move(by_shard[k])] {
@@ -105,26 +109,47 @@ std::uint64_t session_impl::deliver(writer_event event, std::vector<std::uint32_
   info->backup_type = backup_type_;
   info->components_selected = select_components_;
   info->volumes = volume_names_;
-  auto slot_of = std::make_shared<std::vector<std::int32_t>>(participants_.size(), -1);
-  std::vector<char> shard_used(core_->shard_count(), 0);
-  info->components.resize(n);
-  phase->deadlines.resize(n);
+  if (!components_table_) {
+    auto table =
+        std::make_shared<std::vector<std::shared_ptr<const std::vector<selected_component>>>>();
+    table->reserve(participants_.size());
+    for (const auto& p : participants_) table->push_back(p.components);
+    components_table_ = std::move(table);
+  }
+  info->components = components_table_;
+
+  // Slots are numbered shard by shard, so that each shard's answers land on its own cache
+  // lines; within a shard, freeze groups in order (spec §5.4: front-end first).
+  const auto shards = core_->shard_count();
+  constexpr std::size_t groups = 3;
+  std::vector<std::uint32_t> bucket_size(shards * groups, 0);
+  for (auto t : targets) ++bucket_size[bucket_of_[t]];
+  std::vector<std::uint32_t> bucket_next(bucket_size.size(), 0);
+  for (std::size_t b = 1; b < bucket_size.size(); ++b) {
+    bucket_next[b] = bucket_next[b - 1] + bucket_size[b - 1];
+  }
+  std::vector<std::uint32_t> ordered(n);
+  for (auto t : targets) ordered[bucket_next[bucket_of_[t]]++] = t;
+  std::vector<shard_targets> by_shard(shards);
+  for (std::size_t k = 0; k < shards; ++k) {
+    by_shard[k].reserve(bucket_size[k * groups] + bucket_size[k * groups + 1] +
+                        bucket_size[k * groups + 2]);
+  }
   const auto common_deadline = phase->started + deadline_for(event);
+  phase->deadlines.assign(n, common_deadline);
   for (std::uint32_t slot = 0; slot < n; ++slot) {
-    auto& p = participants_[targets[slot]];
-    (*slot_of)[targets[slot]] = static_cast<std::int32_t>(slot);
-    shard_used[p.entry->shard] = 1;
-    info->components[slot] = p.components;
+    const auto index = ordered[slot];
+    by_shard[bucket_of_[index] / groups].emplace_back(slot, index);
     if (event == writer_event::freeze) {
+      auto& p = participants_[index];
       // The freeze window runs from Freeze delivery to Thaw/Abort delivery (spec §7.2); it
       // is armed before the event leaves, so a Thaw can never race its own timer (KB915331).
       p.freeze_deadline = phase->started + p.entry->w->identity().freeze_timeout;
       phase->deadlines[slot] = p.freeze_deadline;
-    } else {
-      phase->deadlines[slot] = common_deadline;
     }
   }
-  phase->targets = std::move(targets);
+  info->participant_of_slot = ordered;
+  phase->targets = std::move(ordered);
   phase->collector = std::make_shared<phase_collector>(
       event, n, [weak = weak_from_this(), id = phase->id, strand = strand_] {
         asio::post(strand, [weak, id] {
@@ -132,14 +157,11 @@ std::uint64_t session_impl::deliver(writer_event event, std::vector<std::uint32_
           if (auto s = weak.lock()) s->on_phase_settled(id);
         });
       });
-  auto d = std::make_shared<const delivery>(delivery{phase->collector, info, slot_of});
+  auto d = std::make_shared<const delivery>(delivery{phase->collector, info, members_});
   // One post per shard that has an addressed writer: never one post per writer.
-  for (std::size_t k = 0; k < shard_used.size(); ++k) {
-    if (!shard_used[k]) continue;
-    asio::post(core_->shard(k), [sig = shard_signals_[k], d] {
-      engine_thread_scope scope;
-      (*sig)(*d);
-    });
+  for (std::size_t k = 0; k < shards; ++k) {
+    if (by_shard[k].empty()) continue;
+    asio::post(core_->shard(k), [d, mine = std::move(by_shard[k])] { deliver_to_shard(d, mine); });
   }
   auto* raw = phase.get();
   const auto id = raw->id;
@@ -280,7 +302,14 @@ std::vector<phase_report> session_impl::reports() const {
     phase_report r{h.event, h.started, h.settled, {}};
     const auto& c = *h.collector;
     r.results.reserve(c.size());
-    for (std::uint32_t slot = 0; slot < c.size(); ++slot) {
+    // Slots are numbered shard by shard (deliver); report writers in participant order.
+    std::vector<std::uint32_t> slots(c.size());
+    for (std::uint32_t slot = 0; slot < c.size(); ++slot) slots[slot] = slot;
+    if (h.event != writer_event::identify) {
+      std::sort(slots.begin(), slots.end(),
+                [&](std::uint32_t a, std::uint32_t b) { return h.targets[a] < h.targets[b]; });
+    }
+    for (const auto slot : slots) {
       const auto& w = h.event == writer_event::identify ? *h.registered[slot]->w
                                                         : *participants_[h.targets[slot]].entry->w;
       const auto outcome = c.outcome(slot);

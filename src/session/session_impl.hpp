@@ -182,7 +182,15 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   std::vector<std::shared_ptr<writer_entry>> identified_;
   std::map<writer_instance_id, std::vector<selected_component>> selection_;
   std::vector<participant> participants_;
-  std::vector<std::shared_ptr<session_signal>> shard_signals_;
+  // The participants' entries, shared with every delivery (fixed at PrepareForBackup).
+  std::shared_ptr<const std::vector<std::shared_ptr<writer_entry>>> members_;
+  // Per participant: shard * 3 + freeze group, so a delivery orders its slots without
+  // touching every writer object (deliver).
+  std::vector<std::uint32_t> bucket_of_;
+  // The participants' selected components, shared with every delivery; rebuilt lazily after
+  // SetBackupSucceeded changes one (null = rebuild at the next delivery).
+  std::shared_ptr<const std::vector<std::shared_ptr<const std::vector<selected_component>>>>
+      components_table_;
   std::map<std::uint64_t, std::unique_ptr<phase_state>> phases_;
   std::uint64_t next_phase_ = 0;
   // Reports are built on demand from the collectors (reports()): building them while an

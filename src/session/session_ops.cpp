@@ -249,16 +249,21 @@ void session_impl::prepare_for_backup(std::uint64_t id) {
 
 void session_impl::begin_prepare_events() {
   std::unique_lock lock(mutex_);
-  // The participants are fixed now: build each shard's session signal (slots = participants,
-  // groups = freeze levels). Connected here, emitted only on the shard strands afterwards.
-  shard_signals_.assign(core_->shard_count(), nullptr);
+  // The participants are fixed now: every delivery shares their entries.
+  auto members = std::make_shared<std::vector<std::shared_ptr<writer_entry>>>();
+  members->reserve(participants_.size());
+  bucket_of_.clear();
+  std::vector<std::uint32_t> targets(participants_.size());
   for (std::uint32_t i = 0; i < participants_.size(); ++i) {
-    const auto shard = participants_[i].entry->shard;
-    if (!shard_signals_[shard]) shard_signals_[shard] = std::make_shared<session_signal>();
-    connect_participant(*shard_signals_[shard], i, participants_[i].entry);
+    members->push_back(participants_[i].entry);
+    bucket_of_.push_back(
+        participants_[i].entry->shard * 3 +
+        static_cast<std::uint32_t>(freeze_group(participants_[i].entry->w->identity().level)));
+    participants_[i].got_prepare_backup = true;
+    targets[i] = i;
   }
-  auto targets = targets_where([](const participant&) { return true; });
-  for (auto t : targets) participants_[t].got_prepare_backup = true;
+  members_ = std::move(members);
+  components_table_.reset();
   deliver(writer_event::prepare_backup, std::move(targets), [this] {
     std::unique_lock l(mutex_);
     if (!prepare_op_) return;

@@ -163,6 +163,7 @@ std::error_code session_impl::set_backup_succeeded(const writer_instance_id& ins
         c.backup_succeeded = succeeded;
         // Contexts already handed to writers keep the old vector; BackupComplete sees this.
         p.components = std::move(updated);
+        components_table_.reset();
         machine_ = step_.next;
         return {};
       }

@@ -7,36 +7,35 @@ namespace {
 
 thread_local int engine_thread_depth = 0;
 
-void call_handler(vss::writer& w, writer_context ctx, writer_event event) {
-  switch (event) {
-    case writer_event::identify:
-      return w.on_identify(std::move(ctx));
-    case writer_event::prepare_backup:
-      return w.on_prepare_backup(std::move(ctx));
-    case writer_event::prepare_snapshot:
-      return w.on_prepare_snapshot(std::move(ctx));
-    case writer_event::freeze:
-      return w.on_freeze(std::move(ctx));
-    case writer_event::thaw:
-      return w.on_thaw(std::move(ctx));
-    case writer_event::post_snapshot:
-      return w.on_post_snapshot(std::move(ctx));
-    case writer_event::abort:
-      return w.on_abort(std::move(ctx));
-    case writer_event::backup_complete:
-      return w.on_backup_complete(std::move(ctx));
-    case writer_event::backup_shutdown:
-      return w.on_backup_shutdown(std::move(ctx));
-  }
-}
-
-void run_guarded(vss::writer& w, std::shared_ptr<phase_collector> collector, std::uint32_t slot,
-                 std::shared_ptr<const event_info> info) {
-  const auto event = info->event;
+// The context is constructed directly in the handler's parameter (a prvalue argument), so a
+// writer that answers inside its handler never copies the delivery's references.
+void run_guarded(vss::writer& w, const std::shared_ptr<const void>& owner,
+                 phase_collector* collector, std::uint32_t slot, const event_info* info,
+                 bool borrowed) {
+  auto ctx = [&] { return writer_context(owner, collector, slot, info, borrowed); };
   try {
-    // The context is built inside the try: if the handler throws, it is destroyed during
-    // unwinding and records the failure itself (writer_context::complete_as_dropped).
-    call_handler(w, writer_context(std::move(collector), slot, std::move(info)), event);
+    // If the handler throws, its context is destroyed during unwinding and records the
+    // failure itself (writer_context::complete_as_dropped).
+    switch (info->event) {
+      case writer_event::identify:
+        return w.on_identify(ctx());
+      case writer_event::prepare_backup:
+        return w.on_prepare_backup(ctx());
+      case writer_event::prepare_snapshot:
+        return w.on_prepare_snapshot(ctx());
+      case writer_event::freeze:
+        return w.on_freeze(ctx());
+      case writer_event::thaw:
+        return w.on_thaw(ctx());
+      case writer_event::post_snapshot:
+        return w.on_post_snapshot(ctx());
+      case writer_event::abort:
+        return w.on_abort(ctx());
+      case writer_event::backup_complete:
+        return w.on_backup_complete(ctx());
+      case writer_event::backup_shutdown:
+        return w.on_backup_shutdown(ctx());
+    }
   } catch (...) {
     // Recorded by the context; a writer's exception must never escape into the engine.
   }
@@ -61,17 +60,27 @@ int freeze_group(application_level level) noexcept {
 }
 
 void invoke_writer(const std::shared_ptr<writer_entry>& entry,
-                   std::shared_ptr<phase_collector> collector, std::uint32_t slot,
-                   std::shared_ptr<const event_info> info) {
+                   const std::shared_ptr<const void>& owner, phase_collector* collector,
+                   std::uint32_t slot, const event_info* info) {
   if (entry->blocking_strand) {
-    asio::post(*entry->blocking_strand,
-               [entry, collector = std::move(collector), slot, info = std::move(info)]() mutable {
-                 engine_thread_scope scope;
-                 run_guarded(*entry->w, std::move(collector), slot, std::move(info));
-               });
+    asio::post(*entry->blocking_strand, [entry, owner, collector, slot, info] {
+      engine_thread_scope scope;
+      run_guarded(*entry->w, owner, collector, slot, info, /*borrowed=*/false);
+    });
     return;
   }
-  run_guarded(*entry->w, std::move(collector), slot, std::move(info));
+  run_guarded(*entry->w, owner, collector, slot, info, /*borrowed=*/true);
+}
+
+void deliver_to_shard(const std::shared_ptr<const delivery>& d, const shard_targets& targets) {
+  engine_thread_scope scope;
+  settle_batch batch(*d->collector);
+  // One reference for the whole loop; the contexts borrow it.
+  const std::shared_ptr<const void> owner = d;
+  const auto& members = *d->members;
+  for (const auto& [slot, index] : targets) {
+    invoke_writer(members[index], owner, d->collector.get(), slot, d->info.get());
+  }
 }
 
 bs2::connection connect_registered(registry_signal& signal,
@@ -83,21 +92,11 @@ bs2::connection connect_registered(registry_signal& signal,
     auto it = d.slot_of->find(e->registration);
     if (it == d.slot_of->end()) return;  // registered after this Identify started
     (*d.visited)[it->second] = 1;
-    invoke_writer(e, d.collector, it->second, d.info);
+    invoke_writer(e, d.owner, d.collector.get(), it->second, d.info.get());
   });
   // Lifetime tracking: the slot disconnects itself once the writer entry is gone.
   slot.track_foreign(weak);
   return signal.connect(freeze_group(entry->w->identity().level), slot);
-}
-
-void connect_participant(session_signal& signal, std::uint32_t index,
-                         std::shared_ptr<writer_entry> entry) {
-  const int group = freeze_group(entry->w->identity().level);
-  signal.connect(group, [index, entry = std::move(entry)](const delivery& d) {
-    const std::int32_t slot = (*d.slot_of)[index];
-    if (slot < 0) return;
-    invoke_writer(entry, d.collector, static_cast<std::uint32_t>(slot), d.info);
-  });
 }
 
 }  // namespace vss::detail

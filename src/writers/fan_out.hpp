@@ -1,14 +1,14 @@
 #pragma once
-// Writer fan-out over Boost.Signals2 (DESIGN.md §2).
+// Writer fan-out (DESIGN.md §2, docs/decisions.md §16).
 //
-// Writers are slots. The engine keeps one registry signal per shard, whose slots are every
-// registered writer of that shard (thread-safe signal, lifetime-tracked slots, used for
-// Identify). A session, when its participants are fixed, builds one signal per shard whose
-// slots are only its participants; those signals are touched only from their shard strand
-// (after the session strand built them), so they use Signals2's dummy_mutex. Slot groups are
-// the freeze levels: front-end, back-end, system. One event is delivered with ONE post per
-// shard; the shard emits its signal there, and each slot looks its writer up in the delivery
-// to see whether it is addressed. Never one post per writer (perf-anchors.md §3.2).
+// Registration is Boost.Signals2: the engine keeps one registry signal per shard whose slots
+// are every registered writer of that shard (thread-safe connect/disconnect while emitting,
+// lifetime-tracked slots); Identify is emitted through it. A session's events go only to its
+// participants, fixed at PrepareForBackup, so the session keeps them in a plain vector and
+// each delivery is a list of (slot, participant) per shard in freeze-group order (front-end,
+// back-end, system). One event is delivered with ONE post per shard, never one per writer
+// (perf-anchors.md §3.2); on the shard it is a plain loop, because per-slot Signals2 emission
+// measured 95-520 ns per writer on the abort path (docs/abort-latency-findings.md).
 
 #include <asio/any_io_executor.hpp>
 #include <asio/strand.hpp>
@@ -27,13 +27,19 @@ namespace vss::detail {
 namespace bs2 = boost::signals2;
 using strand_type = asio::strand<asio::any_io_executor>;
 
-/// One event delivery to some participants of a session.
+struct writer_entry;
+
+/// One event delivery to some participants of a session. Owned by shared_ptr; the writer
+/// contexts of the delivery borrow it while their handlers run (writer_context).
 struct delivery {
   std::shared_ptr<phase_collector> collector;
   std::shared_ptr<const event_info> info;
-  /// Per participant index: its collector slot, or -1 if not addressed.
-  std::shared_ptr<const std::vector<std::int32_t>> slot_of;
+  /// The session's participants' entries, by participant index (fixed at PrepareForBackup).
+  std::shared_ptr<const std::vector<std::shared_ptr<writer_entry>>> members;
 };
+
+/// One shard's part of a delivery: (collector slot, participant index), in freeze-group order.
+using shard_targets = std::vector<std::pair<std::uint32_t, std::uint32_t>>;
 
 /// An Identify delivery to registered writers, by registration id.
 struct identify_delivery {
@@ -43,11 +49,10 @@ struct identify_delivery {
   /// Per collector slot: set by the slot that reached the writer (only written on the slot's
   /// shard strand; each shard touches only its own writers' bytes).
   std::shared_ptr<std::vector<char>> visited;
+  /// Keeps collector and info alive for contexts that leave the handler (writer_context).
+  std::shared_ptr<const void> owner;
 };
 
-using session_signal =
-    bs2::signal_type<void(const delivery&), bs2::keywords::mutex_type<bs2::dummy_mutex>,
-                     bs2::keywords::group_type<int>>::type;
 using registry_signal =
     bs2::signal_type<void(const identify_delivery&), bs2::keywords::group_type<int>>::type;
 
@@ -65,18 +70,19 @@ struct writer_entry {
 /// Slot group of a level: Freeze is delivered front-end first (spec §5.4).
 int freeze_group(application_level level) noexcept;
 
-/// Runs the writer's handler for `info->event` (inline, or on its blocking strand).
+/// Runs the writer's handler for `info->event`: inline with a context that borrows `owner`
+/// (which must outlive the call), or on the writer's blocking strand with one that owns it.
 void invoke_writer(const std::shared_ptr<writer_entry>& entry,
-                   std::shared_ptr<phase_collector> collector, std::uint32_t slot,
-                   std::shared_ptr<const event_info> info);
+                   const std::shared_ptr<const void>& owner, phase_collector* collector,
+                   std::uint32_t slot, const event_info* info);
+
+/// Delivers `d` to one shard's targets, on that shard's strand: a plain loop over the
+/// participants (docs/decisions.md §16), answers counted once per batch (settle_batch).
+void deliver_to_shard(const std::shared_ptr<const delivery>& d, const shard_targets& targets);
 
 /// Connects `entry` to `signal` as a lifetime-tracked slot (registry).
 bs2::connection connect_registered(registry_signal& signal,
                                    const std::shared_ptr<writer_entry>& entry);
-
-/// Connects participant `index` to a session shard signal.
-void connect_participant(session_signal& signal, std::uint32_t index,
-                         std::shared_ptr<writer_entry> entry);
 
 /// Marks the current thread as running engine work (so blocking AbortBackup won't wait on it).
 class engine_thread_scope {

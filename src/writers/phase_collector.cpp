@@ -18,19 +18,52 @@ phase_collector::phase_collector(writer_event event, std::size_t slots,
   }
 }
 
-void phase_collector::start() { release_one(); }
+namespace {
+// The batch open on this thread, if any (settle_batch).
+thread_local settle_batch* current_batch = nullptr;
+}  // namespace
 
-void phase_collector::release_one() {
-  if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+settle_batch::settle_batch(phase_collector& c) noexcept : collector_(&c), outer_(current_batch) {
+  current_batch = this;
+}
+
+settle_batch::~settle_batch() {
+  current_batch = outer_;
+  if (deferred_ > 0) collector_->release(deferred_);
+}
+
+void phase_collector::start() { release(1); }
+
+void phase_collector::release(std::size_t n) {
+  if (outstanding_.fetch_sub(n, std::memory_order_acq_rel) == n) {
     auto fn = std::move(on_settled_);
     if (fn) fn();
   }
+}
+
+void phase_collector::release_one() {
+  // Inside this collector's delivery loop the count is decremented once for the whole batch,
+  // not once per writer: the counter is shared by every shard's thread.
+  if (current_batch != nullptr && current_batch->collector_ == this) {
+    ++current_batch->deferred_;
+    return;
+  }
+  release(1);
 }
 
 bool phase_collector::settle(std::uint32_t slot, slot_outcome outcome, errc code,
                              std::string message, std::unique_ptr<writer_metadata> metadata) {
   if (slot >= size_) return false;
   auto expected = static_cast<std::uint8_t>(slot_outcome::pending);
+  if (outcome == slot_outcome::completed && code == errc::ok && message.empty() && !metadata) {
+    // The common answer has no payload: one CAS publishes it (codes_[slot] is already ok).
+    if (!outcomes_[slot].compare_exchange_strong(expected, static_cast<std::uint8_t>(outcome),
+                                                 std::memory_order_acq_rel)) {
+      return false;
+    }
+    release_one();
+    return true;
+  }
   if (!outcomes_[slot].compare_exchange_strong(
           expected, static_cast<std::uint8_t>(slot_outcome::claimed), std::memory_order_acq_rel)) {
     return false;  // late, duplicate, or superseded answer
@@ -39,7 +72,10 @@ bool phase_collector::settle(std::uint32_t slot, slot_outcome outcome, errc code
   if (!message.empty() || metadata) {
     std::lock_guard lock(extras_mutex_);
     if (!message.empty()) messages_.emplace_back(slot, std::move(message));
-    if (metadata) metadata_.emplace_back(slot, std::move(metadata));
+    if (metadata) {
+      if (metadata_.empty()) metadata_.resize(size_);
+      metadata_[slot] = std::move(metadata);
+    }
   }
   outcomes_[slot].store(static_cast<std::uint8_t>(outcome), std::memory_order_release);
   release_one();
@@ -47,7 +83,11 @@ bool phase_collector::settle(std::uint32_t slot, slot_outcome outcome, errc code
 }
 
 void phase_collector::settle_all_pending(slot_outcome outcome, errc code) {
-  for (std::uint32_t i = 0; i < size_; ++i) settle(i, outcome, code);
+  // A plain load first: most slots are usually answered, and a failed CAS still takes the
+  // cache line exclusively.
+  for (std::uint32_t i = 0; i < size_; ++i) {
+    if (is_pending(i)) settle(i, outcome, code);
+  }
 }
 
 void phase_collector::abandon() {
@@ -65,10 +105,8 @@ std::string phase_collector::message(std::uint32_t slot) const {
 
 std::unique_ptr<writer_metadata> phase_collector::take_metadata(std::uint32_t slot) {
   std::lock_guard lock(extras_mutex_);
-  for (auto& [s, m] : metadata_) {
-    if (s == slot) return std::move(m);
-  }
-  return nullptr;
+  if (slot >= metadata_.size()) return nullptr;
+  return std::move(metadata_[slot]);
 }
 
 }  // namespace vss::detail

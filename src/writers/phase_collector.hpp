@@ -32,6 +32,26 @@ enum class slot_outcome : std::uint8_t {
   not_delivered,  // the writer went away before the event reached it
 };
 
+class phase_collector;
+
+/// Defers the collector's countdown while one thread delivers an event to a batch of writers:
+/// answers given inside the loop are counted once when the batch closes (same thread), so the
+/// shared counter is touched once per shard rather than once per writer. Answers for other
+/// collectors, or from other threads, are counted at once. Nestable.
+class settle_batch {
+ public:
+  explicit settle_batch(phase_collector& c) noexcept;
+  ~settle_batch();
+  settle_batch(const settle_batch&) = delete;
+  settle_batch& operator=(const settle_batch&) = delete;
+
+ private:
+  friend class phase_collector;
+  phase_collector* collector_;
+  settle_batch* outer_;
+  std::size_t deferred_ = 0;
+};
+
 class phase_collector {
  public:
   phase_collector(writer_event event, std::size_t slots, std::function<void()> on_settled);
@@ -66,7 +86,9 @@ class phase_collector {
   void start();
 
  private:
+  friend class settle_batch;
   void release_one();
+  void release(std::size_t n);
 
   writer_event event_;
   std::size_t size_;
@@ -80,7 +102,7 @@ class phase_collector {
   // case, a trivial answer, costs one CAS and one decrement.
   mutable std::mutex extras_mutex_;
   std::vector<std::pair<std::uint32_t, std::string>> messages_;
-  std::vector<std::pair<std::uint32_t, std::unique_ptr<writer_metadata>>> metadata_;
+  std::vector<std::unique_ptr<writer_metadata>> metadata_;  // by slot, sized on first use
 };
 
 /// What a writer_context can see about the event it handles. Shared by every context of one
@@ -91,8 +113,11 @@ struct event_info {
   vss::backup_type backup_type = vss::backup_type::undefined;
   bool components_selected = false;
   std::shared_ptr<const std::vector<std::string>> volumes;
-  /// Per slot: the writer's selected components (null = none). Empty for Identify.
-  std::vector<std::shared_ptr<const std::vector<selected_component>>> components;
+  /// Per participant: the writer's selected components (null = none). Null for Identify.
+  std::shared_ptr<const std::vector<std::shared_ptr<const std::vector<selected_component>>>>
+      components;
+  /// Per slot: the participant index into `components`.
+  std::vector<std::uint32_t> participant_of_slot;
   /// Per slot: the writer's identity, used to seed Identify metadata.
   std::vector<const writer_identity*> identities;
 };

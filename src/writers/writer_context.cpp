@@ -54,26 +54,36 @@ std::ostream& operator<<(std::ostream& os, writer_event e) { return os << to_str
 
 writer_context::writer_context() noexcept = default;
 
-writer_context::writer_context(std::shared_ptr<detail::phase_collector> collector,
-                               std::uint32_t slot,
-                               std::shared_ptr<const detail::event_info> info) noexcept
-    : collector_(std::move(collector)), info_(std::move(info)), slot_(slot), done_(false) {}
+writer_context::writer_context(const std::shared_ptr<const void>& owner,
+                               detail::phase_collector* collector, std::uint32_t slot,
+                               const detail::event_info* info, bool borrowed) noexcept
+    : collector_(collector), info_(info), slot_(slot), done_(false) {
+  if (borrowed) {
+    borrowed_owner_ = &owner;
+  } else {
+    owner_ = owner;
+  }
+}
 
-writer_context::writer_context(writer_context&& other) noexcept
-    : collector_(std::move(other.collector_)),
-      info_(std::move(other.info_)),
-      metadata_(std::move(other.metadata_)),
-      slot_(other.slot_),
-      done_(std::exchange(other.done_, true)) {}
+void writer_context::take_from(writer_context& other) noexcept {
+  collector_ = other.collector_;
+  info_ = other.info_;
+  // Leaving the delivery loop: from here on the context must keep its delivery alive.
+  owner_ = other.owner_ ? std::move(other.owner_)
+                        : (other.borrowed_owner_ ? *other.borrowed_owner_ : nullptr);
+  borrowed_owner_ = nullptr;
+  other.borrowed_owner_ = nullptr;
+  metadata_ = std::move(other.metadata_);
+  slot_ = other.slot_;
+  done_ = std::exchange(other.done_, true);
+}
+
+writer_context::writer_context(writer_context&& other) noexcept { take_from(other); }
 
 writer_context& writer_context::operator=(writer_context&& other) noexcept {
   if (this != &other) {
     if (!done_) complete_as_dropped();
-    collector_ = std::move(other.collector_);
-    info_ = std::move(other.info_);
-    metadata_ = std::move(other.metadata_);
-    slot_ = other.slot_;
-    done_ = std::exchange(other.done_, true);
+    take_from(other);
   }
   return *this;
 }
@@ -134,10 +144,12 @@ bool writer_context::components_selected() const noexcept {
 }
 
 const std::vector<selected_component>& writer_context::components() const noexcept {
-  if (!info_ || slot_ >= info_->components.size() || !info_->components[slot_]) {
+  if (!info_ || !info_->components || slot_ >= info_->participant_of_slot.size()) {
     return no_components;
   }
-  return *info_->components[slot_];
+  const auto index = info_->participant_of_slot[slot_];
+  const auto& table = *info_->components;
+  return index < table.size() && table[index] ? *table[index] : no_components;
 }
 
 const std::vector<std::string>& writer_context::volumes() const noexcept {

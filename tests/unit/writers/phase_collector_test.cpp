@@ -225,8 +225,8 @@ TEST(PhaseCollector, WriterContextCompleteSettlesItsSlot) {
   auto info = std::make_shared<event_info>();
   info->event = writer_event::freeze;
   {
-    writer_context ok(c.collector, 0, info);
-    writer_context veto(c.collector, 1, info);
+    writer_context ok(c.collector, c.collector.get(), 0, info.get(), false);
+    writer_context veto(c.collector, c.collector.get(), 1, info.get(), false);
     EXPECT_EQ(ok.event(), writer_event::freeze);
     EXPECT_FALSE(ok.abandoned());
     ok.complete();
@@ -249,7 +249,7 @@ TEST(PhaseCollector, ADroppedWriterContextSettlesItsSlotAsFailed) {
   c.collector->start();
   auto info = std::make_shared<event_info>();
   info->event = writer_event::thaw;
-  { writer_context forgotten(c.collector, 0, info); }
+  { writer_context forgotten(c.collector, c.collector.get(), 0, info.get(), false); }
   EXPECT_EQ(c.settled, 1);
   EXPECT_EQ(c.collector->outcome(0), slot_outcome::failed);
   EXPECT_EQ(c.collector->code(0), errc::writer_error_nonretryable);
@@ -261,13 +261,61 @@ TEST(PhaseCollector, AWriterContextSeesTheAbandonment) {
   c.collector->start();
   auto info = std::make_shared<event_info>();
   info->event = writer_event::prepare_snapshot;
-  writer_context ctx(c.collector, 0, info);
+  writer_context ctx(c.collector, c.collector.get(), 0, info.get(), false);
   EXPECT_FALSE(ctx.abandoned());
   c.collector->abandon();
   EXPECT_TRUE(ctx.abandoned());
   ctx.complete();  // late: ignored
   EXPECT_EQ(c.collector->outcome(0), slot_outcome::abandoned);
   EXPECT_EQ(c.settled, 1);
+}
+
+TEST(PhaseCollector, ASettleBatchCountsItsAnswersOnceWhenItCloses) {
+  counted c(3);
+  c.collector->start();
+  {
+    settle_batch batch(*c.collector);
+    EXPECT_TRUE(c.collector->settle(0, slot_outcome::completed));
+    EXPECT_TRUE(c.collector->settle(1, slot_outcome::failed, errc::writer_error_retryable));
+    EXPECT_TRUE(c.collector->settle(2, slot_outcome::completed));
+    EXPECT_EQ(c.settled, 0) << "counted only when the batch closes";
+  }
+  EXPECT_EQ(c.settled, 1);
+  EXPECT_EQ(c.collector->outcome(1), slot_outcome::failed);
+}
+
+TEST(PhaseCollector, ASettleBatchLeavesOtherCollectorsAlone) {
+  counted mine(1);
+  counted other(1);
+  mine.collector->start();
+  other.collector->start();
+  settle_batch batch(*mine.collector);
+  EXPECT_TRUE(other.collector->settle(0, slot_outcome::completed));
+  EXPECT_EQ(other.settled, 1);
+  EXPECT_TRUE(mine.collector->settle(0, slot_outcome::completed));
+  EXPECT_EQ(mine.settled, 0);
+}
+
+TEST(PhaseCollector, ABorrowedContextKeepsItsDeliveryAliveOnceMoved) {
+  counted c(1);
+  c.collector->start();
+  std::weak_ptr<phase_collector> weak = c.collector;
+  auto info = std::make_shared<event_info>();
+  info->event = writer_event::freeze;
+  writer_context kept;
+  {
+    // What the delivery loop does: the owner lives for the handler call only.
+    phase_collector* raw = c.collector.get();
+    std::shared_ptr<const void> owner = std::move(c.collector);
+    writer_context lent(owner, raw, 0, info.get(), true);
+    kept = std::move(lent);  // the writer keeps its context beyond the handler
+  }
+  EXPECT_FALSE(weak.expired()) << "the moved context must own its collector";
+  EXPECT_EQ(kept.event(), writer_event::freeze);
+  kept.complete();
+  EXPECT_EQ(c.settled, 1);
+  kept = writer_context{};
+  EXPECT_TRUE(weak.expired());
 }
 
 // ---------------------------------------------------------------------------------------------
