@@ -36,10 +36,11 @@
 //    (`writer_error_timeout` at Freeze, where VSS reports that code).
 //  - A provider that failed: `provider_veto`; a provider that returned a code outside its
 //    allowed list is translated to `unexpected_provider_error` (spec §11.3).
-//  - Cancelled on request (IVssAsync::Cancel, AbortBackup): report it as Asio does (the
-//    completion gets `asio::error::operation_aborted`, the IVssAsync-style handle reports
-//    `async_cancelled`); both compare equal to `condition::cancelled`. Cancellation is not
-//    failure: count it separately.
+//  - Cancelled on request (IVssAsync::Cancel, AbortBackup): the completion handler and the
+//    IVssAsync-style handle both get `async_cancelled` (VSS_S_ASYNC_CANCELLED, as VSS reports
+//    it). It compares equal to `condition::cancelled`, as do `asio::error::operation_aborted`
+//    and ECANCELED, so code written for Asio's convention can test `ec == condition::cancelled`.
+//    Cancellation is not failure: count it separately.
 //  - A broken invariant of openvss itself: `unexpected` (VSS_E_UNEXPECTED), and log why.
 //    `generic_unexpected` (E_UNEXPECTED) and `fail` (E_FAIL) only when passing on a code
 //    that came from outside.

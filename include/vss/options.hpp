@@ -23,6 +23,12 @@ struct phase_deadlines {
   std::chrono::milliseconds backup_complete{600'000};   ///< Default: 600 s.
   std::chrono::milliseconds abort{60'000};              ///< Default: 60 s.
   std::chrono::milliseconds backup_shutdown{60'000};    ///< Default: 60 s.
+  /// Longest a provider step other than the commit may take (EndPrepareSnapshots,
+  /// PreCommitSnapshots, PostCommitSnapshots, ...; the commit has engine_options::hold_budget).
+  /// On expiry the set fails: VSS_E_FLUSH_WRITES_TIMEOUT for PreCommitSnapshots (writers are
+  /// frozen then), VSS_E_UNEXPECTED_PROVIDER_ERROR otherwise. VSS has no such bound; without
+  /// one a hung provider hangs DoSnapshotSet forever (docs/decisions.md §17). Default: 600 s.
+  std::chrono::milliseconds provider_step{600'000};
 };
 
 /// What happens when a session wants a volume or writer that another session holds.

@@ -127,7 +127,8 @@ void session_impl::start_abort_legs() {
       targets.push_back(i);
     }
   }
-  if (targets.empty()) {
+  const bool targets_empty = targets.empty();
+  if (targets_empty) {
     writer_leg_done_ = true;
   } else {
     deliver(writer_event::abort, std::move(targets), [this] {
@@ -162,6 +163,9 @@ void session_impl::start_abort_legs() {
   lock.unlock();
   if (cancelled) complete(*cancelled, errc::async_cancelled);
   if (!wait_for_call) run_provider_rollback();
+  // With no writer left to abort, a failure can be reported now, even while the provider leg
+  // waits for a call to return.
+  if (targets_empty) check_drained();
 }
 
 void session_impl::run_provider_rollback() {
@@ -199,7 +203,9 @@ void session_impl::run_provider_rollback() {
       auto self = weak.lock();
       if (!self) return;
       // Whatever AbortSnapshots left (committed snapshots) is deleted one by one.
-      for (const auto& [p, id] : created) p->delete_snapshot(id);
+      for (const auto& [p, id] : created) {
+        (void)provider_call_or([&] { return p->delete_snapshot(id); }, provider_threw());
+      }
       {
         std::lock_guard lock(self->mutex_);
         self->provider_leg_done_ = true;

@@ -1,4 +1,7 @@
 #pragma once
+
+#include <type_traits>
+#include <utility>
 // Small pure helpers shared by the session's translation units.
 
 #include <string_view>
@@ -105,5 +108,20 @@ inline bool names_match(const component_info& c, component_type type, std::strin
                         std::string_view name) {
   return c.type == type && c.logical_path == path && c.name == name;
 }
+
+/// Runs a synchronous provider call outside the snapshot pipeline: a provider's exception must
+/// never escape into the engine or the requester (the pipeline maps it to
+/// VSS_E_UNEXPECTED_PROVIDER_ERROR, spec §11.3); `fallback` is returned instead.
+template <class F, class R = std::invoke_result_t<F>>
+R provider_call_or(F&& f, R fallback) noexcept {
+  try {
+    return std::forward<F>(f)();
+  } catch (...) {
+    return fallback;
+  }
+}
+
+/// The error a throwing provider call stands for.
+inline std::error_code provider_threw() noexcept { return errc::unexpected_provider_error; }
 
 }  // namespace vss::detail

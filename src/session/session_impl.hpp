@@ -125,7 +125,7 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   void advance_snapshot();
   void call_providers(snapshot_step step);
   void on_provider_step_done(snapshot_step step, std::error_code ec);
-  void on_hold_expired();
+  void on_hold_expired(snapshot_step step_kind);
   void arm_freeze_watchdog();  // mutex_ held
   void on_freeze_watchdog();
   void gather_status(pending_op op);

@@ -349,7 +349,10 @@ void session_impl::finish_release() {
     snapshots_deleted_ = true;
     auto vols = volumes_;
     lock.unlock();
-    for (const auto& v : vols) v.owner->delete_snapshot(v.snapshot);
+    for (const auto& v : vols) {
+      (void)provider_call_or([&] { return v.owner->delete_snapshot(v.snapshot); },
+                             provider_threw());
+    }
     lock.lock();
   }
   // Invariant 2: every writer that got PrepareBackup gets BackupShutdown on release.

@@ -104,7 +104,7 @@ std::error_code session_impl::add_to_snapshot_set(std::string_view volume,
   std::shared_ptr<provider> chosen;
   if (provider_choice.is_null()) {
     for (auto& p : core_->providers()) {
-      if (p->is_volume_supported(volume)) {
+      if (provider_call_or([&] { return p->is_volume_supported(volume); }, false)) {
         chosen = p;
         break;
       }
@@ -116,7 +116,8 @@ std::error_code session_impl::add_to_snapshot_set(std::string_view volume,
   VSS_STEP_OR_RETURN(add_to_snapshot_set)
   if (!provider_choice.is_null() && !chosen) return errc::provider_not_registered;
   if (!chosen) return errc::volume_not_supported;
-  if (!provider_choice.is_null() && !chosen->is_volume_supported(volume)) {
+  if (!provider_choice.is_null() &&
+      !provider_call_or([&] { return chosen->is_volume_supported(volume); }, false)) {
     return errc::volume_not_supported_by_provider;
   }
   for (const auto& v : volumes_) {
@@ -133,7 +134,9 @@ std::error_code session_impl::add_to_snapshot_set(std::string_view volume,
   const auto snap = snapshot_id::generate();
   // BeginPrepareSnapshot is quick by contract (spec §11.2); calling it under the session
   // mutex keeps the set and the provider's view of it in step.
-  if (auto ec = chosen->begin_prepare_snapshot(set_, snap, volume, context_)) {
+  if (auto ec = provider_call_or(
+          [&] { return chosen->begin_prepare_snapshot(set_, snap, volume, context_); },
+          provider_threw())) {
     return map_provider_error(ec);
   }
   volumes_.push_back({name, snap, chosen});
@@ -182,7 +185,9 @@ std::error_code session_impl::get_snapshot_properties(const snapshot_id& id,
     if (r.code != errc::ok) return r.code;
   }
   for (auto& p : core_->providers()) {
-    if (!p->get_snapshot_properties(id, out)) return {};
+    if (!provider_call_or([&] { return p->get_snapshot_properties(id, out); }, provider_threw())) {
+      return {};
+    }
   }
   return errc::object_not_found;
 }
@@ -197,7 +202,8 @@ std::error_code session_impl::query(std::vector<snapshot_properties>& out) {
   }
   out.clear();
   for (auto& p : core_->providers()) {
-    for (auto& s : p->query()) {
+    for (auto& s :
+         provider_call_or([&] { return p->query(); }, std::vector<snapshot_properties>{})) {
       // Spec §2.2 Query: only snapshots of the current context (VSS_CTX_ALL: every one).
       if (context == static_cast<std::uint32_t>(snapshot_context::all) ||
           context_base(s.attributes) == context_base(context)) {
@@ -230,12 +236,15 @@ std::error_code session_impl::is_volume_supported(const provider_id& provider_ch
   if (volume.empty()) return errc::invalid_arg;
   supported = false;
   if (provider_choice.is_null()) {
-    for (auto& p : core_->providers()) supported = supported || p->is_volume_supported(volume);
+    for (auto& p : core_->providers()) {
+      supported =
+          supported || provider_call_or([&] { return p->is_volume_supported(volume); }, false);
+    }
     return {};
   }
   auto p = provider_by_id(provider_choice);
   if (!p) return errc::provider_not_registered;
-  supported = p->is_volume_supported(volume);
+  supported = provider_call_or([&] { return p->is_volume_supported(volume); }, false);
   return {};
 }
 
@@ -253,12 +262,13 @@ std::error_code session_impl::delete_snapshots(const guid& source, object_type t
   }
   bool found = false;
   for (auto& p : core_->providers()) {
-    for (const auto& s : p->query()) {
+    for (const auto& s :
+         provider_call_or([&] { return p->query(); }, std::vector<snapshot_properties>{})) {
       const bool match =
           type == object_type::snapshot ? s.id.value() == source : s.set_id.value() == source;
       if (!match) continue;
       found = true;
-      if (auto ec = p->delete_snapshot(s.id)) {
+      if (auto ec = provider_call_or([&] { return p->delete_snapshot(s.id); }, provider_threw())) {
         not_deleted = s.id;
         return map_provider_error(ec);
       }

@@ -32,15 +32,19 @@ void session_impl::advance_snapshot() {
       if (s == snapshot_step::end_prepare) end_prepare_called_ = true;
       provider_call_in_flight_ = true;
       provider_call_step_ = s;
-      if (s == snapshot_step::commit) {
-        if (!hold_timer_) hold_timer_ = core_->clock().create_timer(strand_);
-        hold_timer_->async_wait_until(core_->clock().now() + core_->options().hold_budget,
-                                      [weak = weak_from_this()](bool expired) {
-                                        engine_thread_scope scope;
-                                        if (!expired) return;
-                                        if (auto self = weak.lock()) self->on_hold_expired();
-                                      });
-      }
+      // Every provider step is bounded: the commit by the hold budget (spec §7.1), the others
+      // by deadlines.provider_step (decision 17).
+      const auto& o = core_->options();
+      const auto limit = s == snapshot_step::commit
+                             ? o.hold_budget
+                             : std::chrono::milliseconds(o.deadlines.provider_step);
+      if (!hold_timer_) hold_timer_ = core_->clock().create_timer(strand_);
+      hold_timer_->async_wait_until(core_->clock().now() + limit,
+                                    [weak = weak_from_this(), s](bool expired) {
+                                      engine_thread_scope scope;
+                                      if (!expired) return;
+                                      if (auto self = weak.lock()) self->on_hold_expired(s);
+                                    });
       lock.unlock();
       call_providers(s);
       return;
@@ -212,20 +216,23 @@ void session_impl::on_freeze_watchdog() {
   arm_freeze_watchdog();
 }
 
-void session_impl::on_hold_expired() {
+void session_impl::on_hold_expired(snapshot_step step_kind) {
   {
     std::lock_guard lock(mutex_);
-    if (!provider_call_in_flight_ || provider_call_step_ != snapshot_step::commit) return;
+    if (!provider_call_in_flight_ || provider_call_step_ != step_kind) return;
   }
   // Spec §7.1: the hold window is never extended. Writers are released now; the provider is
-  // rolled back when its commit finally returns.
-  request_abort_on_strand(abort_reason::failed, errc::hold_writes_timeout);
+  // rolled back when its call finally returns.
+  const errc code = step_kind == snapshot_step::commit       ? errc::hold_writes_timeout
+                    : step_kind == snapshot_step::pre_commit ? errc::flush_writes_timeout
+                                                             : errc::unexpected_provider_error;
+  request_abort_on_strand(abort_reason::failed, code);
 }
 
 void session_impl::on_provider_step_done(snapshot_step step_kind, std::error_code ec) {
   std::unique_lock lock(mutex_);
   provider_call_in_flight_ = false;
-  if (step_kind == snapshot_step::commit && hold_timer_) hold_timer_->cancel();
+  if (hold_timer_) hold_timer_->cancel();
   if (abort_requested_) {
     const bool legs_waiting = abort_waits_for_commit_;
     abort_waits_for_commit_ = false;

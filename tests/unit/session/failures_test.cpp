@@ -270,5 +270,40 @@ TEST_F(FailuresTest, HoldBudgetFailsTheSetWithoutWaitingForTheCommit) {
   EXPECT_TRUE(memory_->all_records().empty());
 }
 
+TEST_F(FailuresTest, AHungPreCommitFailsTheSetAtTheProviderStepDeadline) {
+  auto w = add_writer("w");
+  memory_->hold(P::pre_commit);  // writers are frozen while PreCommitSnapshots runs
+  auto s = prepared_session();
+  const auto t0 = clock_->now();
+  auto op = s.async_do_snapshot_set(use_async_op);
+  EXPECT_EQ(finish(op), errc::flush_writes_timeout);
+  EXPECT_GE(clock_->now() - t0, 600s);
+  EXPECT_LT(clock_->now() - t0, 601s);
+  EXPECT_EQ(w->count(E::abort), 1u);
+  EXPECT_EQ(w->count(E::thaw), 0u);
+  memory_->release(P::pre_commit);
+  settle();
+  EXPECT_EQ(memory_->calls(P::abort), 1);  // rolled back once the call returned
+  EXPECT_TRUE(memory_->all_records().empty());
+}
+
+TEST_F(FailuresTest, AHungPostCommitFailsWithAnUnexpectedProviderErrorAtItsDeadline) {
+  engine_options o;
+  o.deadlines.provider_step = 5s;
+  make_engine(o);
+  auto w = add_writer("w");
+  memory_->hold(P::post_commit);
+  auto s = prepared_session();
+  const auto t0 = clock_->now();
+  auto op = s.async_do_snapshot_set(use_async_op);
+  EXPECT_EQ(finish(op), errc::unexpected_provider_error);
+  EXPECT_GE(clock_->now() - t0, 5s);
+  EXPECT_LT(clock_->now() - t0, 6s);
+  EXPECT_EQ(w->count(E::abort), 1u);
+  memory_->release(P::post_commit);
+  settle();
+  EXPECT_TRUE(memory_->all_records().empty());
+}
+
 }  // namespace
 }  // namespace vss::test
