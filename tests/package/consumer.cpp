@@ -5,7 +5,7 @@
 #include <vss/vss.hpp>
 
 #if defined(OPENVSS_CONSUMER_WITH_MOCKS)
-// The mocks issue adds a check here that the installed openvss::mocks headers and library work.
+#include <vss/mocks/mocks.hpp>
 #endif
 
 #include <iostream>
@@ -32,6 +32,17 @@ int main() {
         "make_error_code(errc::bad_state).message() names VSS_E_BAD_STATE; it is \"" + message +
             "\"");
   check(static_cast<bool>(ec), "make_error_code(errc::bad_state) is an error");
+
+#if defined(OPENVSS_CONSUMER_WITH_MOCKS)
+  // The installed openvss::mocks: a whole backup under a fault plan, in virtual time.
+  vss::mocks::backup_scenario scenario(
+      {.writers = 3, .plan = vss::mocks::fault_plan::from_text("writer[1].freeze=hang")});
+  const auto r = scenario.run();
+  check(r.finished, "openvss::mocks backup_scenario finished");
+  check(r.violations.empty(),
+        "openvss::mocks backup_scenario kept every invariant:\n" + r.timeline);
+  check(r.writers.size() == 3, "openvss::mocks backup_scenario reports three writers");
+#endif
 
   if (failures != 0) {
     return 1;
