@@ -146,23 +146,31 @@ void session_impl::start_abort_legs() {
   const bool wait_for_call =
       provider_call_in_flight_ && rollback_waits_for_call(provider_call_step_);
   const auto& o = core_->options();
-  provider_leg_timer_ = core_->clock().create_timer(strand_);
-  provider_leg_timer_->async_wait_until(
+  const auto provider_leg_deadline =
       core_->clock().now() + o.deadlines.abort +
-          (wait_for_call ? o.hold_budget : std::chrono::milliseconds::zero()),
-      [weak = weak_from_this()](bool expired) {
-        engine_thread_scope scope;
-        auto self = weak.lock();
-        if (!expired || !self) return;
-        {
-          std::lock_guard l(self->mutex_);
-          if (!self->provider_leg_done_) self->provider_leg_gave_up_ = true;
-        }
-        self->check_drained();
-      });
+      (wait_for_call ? o.hold_budget : std::chrono::milliseconds::zero());
   lock.unlock();
   if (cancelled) complete(*cancelled, errc::async_cancelled);
   if (!wait_for_call) run_provider_rollback();
+  // A provider that answered at once needs no deadline (and no timer to arm and cancel on the
+  // abort path); one that did not is bounded from here.
+  lock.lock();
+  if (!provider_leg_done_ && !drained_) {
+    provider_leg_timer_ = core_->clock().create_timer(strand_);
+    provider_leg_timer_->async_wait_until(provider_leg_deadline,
+                                          [weak = weak_from_this()](bool expired) {
+                                            engine_thread_scope scope;
+                                            auto self = weak.lock();
+                                            if (!expired || !self) return;
+                                            {
+                                              std::lock_guard l(self->mutex_);
+                                              if (!self->provider_leg_done_)
+                                                self->provider_leg_gave_up_ = true;
+                                            }
+                                            self->check_drained();
+                                          });
+  }
+  lock.unlock();
   // With no writer left to abort, a failure can be reported now, even while the provider leg
   // waits for a call to return.
   if (targets_empty) check_drained();
@@ -195,23 +203,26 @@ void session_impl::run_provider_rollback() {
     check_drained();
     return;
   }
+  // Runs on the strand once every provider answered AbortSnapshots.
+  auto rollback_done = [weak = weak_from_this(), created] {
+    engine_thread_scope scope;
+    auto self = weak.lock();
+    if (!self) return;
+    // Whatever AbortSnapshots left (committed snapshots) is deleted one by one.
+    for (const auto& [p, id] : created) {
+      (void)provider_call_or([&] { return p->delete_snapshot(id); }, provider_threw());
+    }
+    {
+      std::lock_guard lock(self->mutex_);
+      self->provider_leg_done_ = true;
+    }
+    self->check_drained();
+  };
+  // One count per provider, plus one held by this call: when the providers all answer inside
+  // abort_snapshots, this call drops the last count and finishes inline, with no hand-off.
   auto remaining = std::make_shared<std::atomic<std::size_t>>(providers.size() + 1);
-  auto finish = [weak = weak_from_this(), strand = strand_, remaining, created] {
-    if (remaining->fetch_sub(1) != 1) return;
-    asio::post(strand, [weak, created] {
-      engine_thread_scope scope;
-      auto self = weak.lock();
-      if (!self) return;
-      // Whatever AbortSnapshots left (committed snapshots) is deleted one by one.
-      for (const auto& [p, id] : created) {
-        (void)provider_call_or([&] { return p->delete_snapshot(id); }, provider_threw());
-      }
-      {
-        std::lock_guard lock(self->mutex_);
-        self->provider_leg_done_ = true;
-      }
-      self->check_drained();
-    });
+  auto finish = [strand = strand_, remaining, rollback_done] {
+    if (remaining->fetch_sub(1) == 1) asio::post(strand, rollback_done);
   };
   for (auto& p : providers) {
     auto once = std::make_shared<std::atomic<bool>>(false);
@@ -223,7 +234,7 @@ void session_impl::run_provider_rollback() {
       if (!once->exchange(true)) finish();
     }
   }
-  finish();
+  if (remaining->fetch_sub(1) == 1) rollback_done();
 }
 
 void session_impl::check_drained() {

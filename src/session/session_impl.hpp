@@ -137,6 +137,7 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
                         std::function<void()> then);
   void arm_deadline(phase_state& phase);
   void on_deadline(std::uint64_t phase_id);
+  void arm_phase_deadline(std::uint64_t phase_id);
   void on_phase_settled(std::uint64_t phase_id);
   void apply_results(phase_state& phase);
   void record(phase_state& phase);
