@@ -209,8 +209,9 @@ void session_impl::run_provider_rollback() {
     auto self = weak.lock();
     if (!self) return;
     // Whatever AbortSnapshots left (committed snapshots) is deleted one by one.
-    for (const auto& [p, id] : created) {
-      (void)provider_call_or([&] { return p->delete_snapshot(id); }, provider_threw());
+    for (const auto& snapshot : created) {
+      (void)provider_call_or([&] { return snapshot.first->delete_snapshot(snapshot.second); },
+                             provider_threw());
     }
     {
       std::lock_guard lock(self->mutex_);
