@@ -18,8 +18,17 @@ bool session_impl::abort_in_progress() const {
   return (abort_due_ || abort_requested_) && !drained_;
 }
 
-bool session_impl::request_abort(bool from_requester, std::error_code& ec) {
+bool session_impl::request_abort(bool from_requester, std::error_code& ec, bool* in_progress) {
   std::unique_lock lock(mutex_);
+  // Tells a blocking caller, under this same lock, whether there is a drain to wait for (so it
+  // need not take mutex_ again while the engine thread works under it).
+  struct report_progress {
+    const session_impl& s;
+    bool* out;
+    ~report_progress() {
+      if (out != nullptr) *out = s.abort_in_progress();
+    }
+  } report{*this, in_progress};
   if (from_requester) {
     if (released_) {
       ec = errc::bad_state;
@@ -261,6 +270,10 @@ void session_impl::check_drained() {
   auto waiters = std::move(abort_waiters_);
   auto callbacks = std::move(drain_callbacks_);
   lock.unlock();
+  {
+    std::lock_guard drain_lock(drain_mutex_);
+    drain_signalled_ = true;
+  }
   drained_cv_.notify_all();
   core_->release_volumes(id_);
   if (failed_op) complete(*failed_op, failure);
@@ -280,20 +293,23 @@ void session_impl::when_drained(std::function<void()> fn) {
 
 std::error_code session_impl::abort_backup() {
   std::error_code ec;
-  if (!request_abort(true, ec)) return ec;
+  bool in_progress = false;
+  if (!request_abort(true, ec, &in_progress)) return ec;
   // Waiting on an engine thread could wait for work that needs this very thread (invariant 6).
   if (on_engine_thread()) return {};
   if (auto* io = core_->executor().target<asio::io_context::executor_type>();
       io && io->running_in_this_thread()) {
     return {};
   }
-  std::unique_lock lock(mutex_);
+  if (!in_progress) return {};  // nothing was underway, or already drained
   // Bounded: the abort sequence itself is bounded by the abort deadline and the hold budget,
   // both measured on the engine clock; this real-time bound only guards against a stalled
-  // executor or a virtual clock nobody advances.
+  // executor or a virtual clock nobody advances. One abort sequence per session, so the
+  // signal, once given, stays given.
   const auto bound =
       core_->options().deadlines.abort + core_->options().hold_budget + std::chrono::seconds(5);
-  drained_cv_.wait_for(lock, bound, [this] { return !abort_in_progress(); });
+  std::unique_lock drain_lock(drain_mutex_);
+  drained_cv_.wait_for(drain_lock, bound, [this] { return drain_signalled_; });
   return {};
 }
 

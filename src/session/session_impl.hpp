@@ -152,7 +152,7 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   void release_on_strand();
   void finish_release();
 
-  bool request_abort(bool from_requester, std::error_code& ec);
+  bool request_abort(bool from_requester, std::error_code& ec, bool* in_progress = nullptr);
   bool abort_in_progress() const;  // mutex_ held
   std::vector<std::uint32_t> targets_where(
       const std::function<bool(const participant&)>& pred) const;  // mutex_ held
@@ -167,7 +167,11 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   std::atomic<std::uint64_t> next_op_{0};
 
   mutable std::mutex mutex_;
+  // The blocking AbortBackup waits on its own mutex, not on mutex_: a woken caller must not
+  // contend with the engine thread, which still takes mutex_ right after the drain.
+  std::mutex drain_mutex_;
   std::condition_variable drained_cv_;
+  bool drain_signalled_ = false;  // guarded by drain_mutex_
   session_machine machine_;
   bool refused_ = false;
   bool released_ = false;
