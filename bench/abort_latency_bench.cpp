@@ -13,6 +13,11 @@
 // abort, then release (untimed). Baselines run in the same process, on the engine's own
 // io_context, interleaved with the engine in a random order each iteration (baselines.hpp).
 //
+// Besides latency it measures memory (bytes per registered writer and per session, peak RSS)
+// and throughput (complete backups per second), see resource_bench.hpp. With --runs N the
+// whole measurement is repeated N times in the process; each figure is then the median of the
+// per-run figures, with their min-max spread.
+//
 // Usage: see usage() below, or run with --help.
 
 #include <sys/utsname.h>
@@ -45,6 +50,7 @@
 #include "baselines.hpp"
 #include "bench_rig.hpp"
 #include "histogram.hpp"
+#include "resource_bench.hpp"
 #include "vss/vss.hpp"
 
 namespace vss::bench {
@@ -60,6 +66,11 @@ constexpr std::chrono::milliseconds step_bound{10'000};  // any setup step; long
 
 struct options {
   bool quick = false;
+  // Modes; none given on the command line: all three.
+  bool latency = true;
+  bool memory = true;
+  bool throughput = true;
+  std::size_t runs = 1;
   std::size_t samples = 0;  // 0: 300 (quick) or 10,000 (full)
   double budget_s = 0;      // per cell; 0: 3 s (quick) or 25 s (full)
   std::string json_path;
@@ -71,6 +82,10 @@ struct options {
   bool behaviours = false;         // behaviour sweep (N = 10)
   std::size_t race_iterations = 0;
   std::uint64_t seed = 1;
+  std::size_t memory_writers = 10'000;
+  std::size_t memory_sessions = 1'000;
+  std::vector<std::size_t> throughput_sessions;
+  double throughput_s = 0;  // per configuration; 0: 0.5 s (quick) or 5 s (full)
 };
 
 void usage(std::ostream& os) {
@@ -78,16 +93,32 @@ void usage(std::ostream& os) {
         "\n"
         "Measures AbortBackup latency of the openvss engine (t_cancel, t_drain, t_return, t_done)\n"
         "against same-run baselines (floor, loop, signals2, signals2_post_each,\n"
-        "thread_per_writer, cancel_leg), and counts lost cancellations in a race mode.\n"
+        "thread_per_writer, cancel_leg), and counts lost cancellations in a race mode; measures\n"
+        "memory (bytes per writer and per session, peak RSS) and throughput (complete backups\n"
+        "per second).\n"
+        "\n"
+        "Modes (default: all three; giving any selects only those given):\n"
+        "  --latency            the abort-latency sweeps, baselines and race mode\n"
+        "  --memory             bytes per registered writer / per session, peak RSS (run once,\n"
+        "                       first, even with --runs)\n"
+        "  --throughput         complete backups per second (10 writers per session)\n"
         "\n"
         "  --quick              CI smoke run: N in {1,100,1000}, M in {1,10}, 2 io threads,\n"
-        "                       300 samples per cell, 3 s per cell (well under a minute)\n"
+        "                       300 samples per cell, 3 s per cell, 0.5 s of throughput per\n"
+        "                       configuration (well under a minute)\n"
+        "  --runs N             repeat the whole measurement N times in this process and report\n"
+        "                       per figure the median of the per-run values and their min-max\n"
+        "                       (default 1; the documented full run uses 3)\n"
         "  --samples N          samples per cell (default 10000; --quick: 300)\n"
         "  --budget SECONDS     wall-time cap per cell (default 25; --quick: 3)\n"
-        "  --writers LIST       writer counts, e.g. 1,10,100 (default 1,10,100,1000,10000)\n"
-        "  --sessions LIST      concurrent sessions per burst (default 1,10,100; 1000 works but\n"
-        "                       needs minutes and GBs: every session's GatherWriterMetadata\n"
-        "                       keeps the metadata of all 10,000 registered writers)\n"
+        "  --writers LIST       writer counts, e.g. 1,10,100, or 'none' (default\n"
+        "                       1,10,100,1000,10000)\n"
+        "  --sessions LIST      concurrent sessions per burst, 10 writers each, or 'none'\n"
+        "                       (default 1,10,100,1000). Each session identifies only its own\n"
+        "                       10 writers (the others are unregistered while it gathers and\n"
+        "                       registered again before the sessions prepare): with all 10 M\n"
+        "                       registered, every GatherWriterMetadata would keep the metadata\n"
+        "                       of all of them (M=1000: about a minute per burst and ~6 GB)\n"
         "  --io-threads LIST    io threads of the engine (default 1,2)\n"
         "  --phases LIST        phase sweep at N=100: prepare_backup,prepare_snapshot,frozen,\n"
         "                       commit,after_thaw, or 'all', or 'none' (default all; --quick:\n"
@@ -96,6 +127,11 @@ void usage(std::ostream& os) {
         "                       on; --quick: off); a third of the budget each\n"
         "  --race N             race-mode iterations (default 3000; --quick: 300; 0 = off)\n"
         "  --seed N             seed of the interleaving order and race skews (default 1)\n"
+        "  --memory-writers N   writers of the memory mode's writer scenario (default 10000)\n"
+        "  --memory-sessions N  sessions (10 writers each) of its session scenario (default 1000)\n"
+        "  --throughput-sessions LIST  sessions in flight, one harness thread each, with their\n"
+        "                       own 10 writers (default 1,4; --quick: 1)\n"
+        "  --throughput-seconds S  time per throughput configuration (default 5; --quick: 0.5)\n"
         "  --json FILE          write the results as JSON\n"
         "  --plot FILE.png      draw percentiles against writer count (needs gnuplot)\n"
         "  --help               print this text\n";
@@ -130,10 +166,29 @@ std::vector<std::size_t> parse_list(std::string_view flag, const std::string& te
       bad_argument(std::string(flag) + " values must be >= " + std::to_string(min) + ", got " +
                    item);
     }
-    out.push_back(static_cast<std::size_t>(v));
+    // A repeated value would measure the same cell twice under one title.
+    if (std::find(out.begin(), out.end(), v) == out.end()) {
+      out.push_back(static_cast<std::size_t>(v));
+    }
   }
   if (out.empty()) bad_argument(std::string(flag) + " expects a comma-separated list");
   return out;
+}
+
+/// parse_list, or an empty list for "none".
+std::vector<std::size_t> parse_list_or_none(std::string_view flag, const std::string& text,
+                                            std::uint64_t min, std::uint64_t max) {
+  if (text == "none") return {};
+  return parse_list(flag, text, min, max);
+}
+
+double parse_seconds(std::string_view flag, const std::string& v) {
+  char* end = nullptr;
+  const double s = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0' || !(s > 0) || s > 86400) {
+    bad_argument(std::string(flag) + " expects seconds > 0, got '" + v + "'");
+  }
+  return s;
 }
 
 std::vector<phase_kind> parse_phases(const std::string& text) {
@@ -157,7 +212,9 @@ std::vector<phase_kind> parse_phases(const std::string& text) {
 options parse(int argc, char** argv) {
   options o;
   bool samples_set = false, budget_set = false, writers_set = false, sessions_set = false,
-       io_set = false, phases_set = false, behaviours_set = false, race_set = false;
+       io_set = false, phases_set = false, behaviours_set = false, race_set = false,
+       tp_sessions_set = false, mode_set = false;
+  bool want_latency = false, want_memory = false, want_throughput = false;
   std::string phases_text, behaviours_text;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
@@ -170,23 +227,27 @@ options parse(int argc, char** argv) {
       std::exit(0);
     } else if (arg == "--quick") {
       o.quick = true;
+    } else if (arg == "--latency") {
+      want_latency = mode_set = true;
+    } else if (arg == "--memory") {
+      want_memory = mode_set = true;
+    } else if (arg == "--throughput") {
+      want_throughput = mode_set = true;
+    } else if (arg == "--runs") {
+      o.runs = parse_number(arg, value(), 1000);
+      if (o.runs == 0) bad_argument("--runs must be at least 1");
     } else if (arg == "--samples") {
       o.samples = parse_number(arg, value(), 10'000'000);
       if (o.samples == 0) bad_argument("--samples must be at least 1");
       samples_set = true;
     } else if (arg == "--budget") {
-      const auto v = value();
-      char* end = nullptr;
-      o.budget_s = std::strtod(v.c_str(), &end);
-      if (v.empty() || *end != '\0' || !(o.budget_s > 0) || o.budget_s > 86400) {
-        bad_argument("--budget expects seconds > 0, got '" + v + "'");
-      }
+      o.budget_s = parse_seconds(arg, value());
       budget_set = true;
     } else if (arg == "--writers") {
-      o.writers = parse_list(arg, value(), 1, 1'000'000);
+      o.writers = parse_list_or_none(arg, value(), 1, 1'000'000);
       writers_set = true;
     } else if (arg == "--sessions") {
-      o.sessions = parse_list(arg, value(), 1, 100'000);
+      o.sessions = parse_list_or_none(arg, value(), 1, 100'000);
       sessions_set = true;
     } else if (arg == "--io-threads") {
       o.io_threads = parse_list(arg, value(), 1, 64);
@@ -205,6 +266,15 @@ options parse(int argc, char** argv) {
       race_set = true;
     } else if (arg == "--seed") {
       o.seed = parse_number(arg, value(), UINT64_MAX);
+    } else if (arg == "--memory-writers") {
+      o.memory_writers = parse_number(arg, value(), 1'000'000);
+    } else if (arg == "--memory-sessions") {
+      o.memory_sessions = parse_number(arg, value(), 100'000);
+    } else if (arg == "--throughput-sessions") {
+      o.throughput_sessions = parse_list(arg, value(), 1, 64);
+      tp_sessions_set = true;
+    } else if (arg == "--throughput-seconds") {
+      o.throughput_s = parse_seconds(arg, value());
     } else if (arg == "--json") {
       o.json_path = value();
     } else if (arg == "--plot") {
@@ -220,7 +290,8 @@ options parse(int argc, char** argv) {
                         : std::vector<std::size_t>{1, 10, 100, 1000, 10000};
   }
   if (!sessions_set) {
-    o.sessions = o.quick ? std::vector<std::size_t>{1, 10} : std::vector<std::size_t>{1, 10, 100};
+    o.sessions =
+        o.quick ? std::vector<std::size_t>{1, 10} : std::vector<std::size_t>{1, 10, 100, 1000};
   }
   if (!io_set)
     o.io_threads = o.quick ? std::vector<std::size_t>{2} : std::vector<std::size_t>{1, 2};
@@ -228,6 +299,15 @@ options parse(int argc, char** argv) {
                         : (o.quick ? std::vector<phase_kind>{} : parse_phases("all"));
   o.behaviours = behaviours_set ? behaviours_text == "on" : !o.quick;
   if (!race_set) o.race_iterations = o.quick ? 300 : 3000;
+  if (mode_set) {
+    o.latency = want_latency;
+    o.memory = want_memory;
+    o.throughput = want_throughput;
+  }
+  if (!tp_sessions_set) {
+    o.throughput_sessions = o.quick ? std::vector<std::size_t>{1} : std::vector<std::size_t>{1, 4};
+  }
+  if (o.throughput_s == 0) o.throughput_s = o.quick ? 0.5 : 5.0;
   return o;
 }
 
@@ -374,6 +454,13 @@ std::vector<std::pair<std::string, std::string>> machine_info(const options& o,
   m.emplace_back("load_average_end", read_first_line("/proc/loadavg"));
   m.emplace_back("command", command);
   m.emplace_back("mode", o.quick ? "quick" : "full");
+  std::string modes;
+  for (const auto& [on, name] : {std::pair{o.latency, "latency"}, std::pair{o.memory, "memory"},
+                                 std::pair{o.throughput, "throughput"}}) {
+    if (on) modes += (modes.empty() ? "" : ",") + std::string(name);
+  }
+  m.emplace_back("modes", modes);
+  m.emplace_back("runs", std::to_string(o.runs));
   m.emplace_back("samples_per_cell_target", std::to_string(o.samples));
   m.emplace_back("budget_s_per_cell", std::to_string(o.budget_s));
   m.emplace_back("idle_gap_us", "200");
@@ -408,11 +495,13 @@ class rig {
   void quiesce() { bench::quiesce(host_.io_context(), io_threads_); }
   releaser& provider_releaser() { return releaser_; }
 
-  /// A new group (writers registered with the main engine, unless `bare`).
-  group& add_group(std::size_t writers, phase_kind phase, behaviour_kind behaviour, bool bare) {
+  /// A new group (writers registered with the main engine, unless `bare`; left unregistered
+  /// if `registered` is false, see register_group).
+  group& add_group(std::size_t writers, phase_kind phase, behaviour_kind behaviour, bool bare,
+                   bool registered = true) {
     auto& eng = bare ? bare_ : host_.engine();
     groups_.push_back(make_group(eng, writers, phase, behaviour, &timers_,
-                                 "/bench/vol-" + std::to_string(next_volume_++)));
+                                 "/bench/vol-" + std::to_string(next_volume_++), registered));
     return *groups_.back();
   }
 
@@ -426,7 +515,7 @@ class rig {
 
   /// Unregisters a group's writers; the group itself lives on (the engine may still hold its
   /// provider and, until released sessions are gone, its writers).
-  void retire(group& g) { g.registrations.clear(); }
+  void retire(group& g) { unregister_group(g); }
 
  private:
   static vss::host_options host_options_for(std::size_t io_threads) {
@@ -727,7 +816,9 @@ void run_writer_cell(context& ctx, rig& rg, std::size_t n, phase_kind phase,
 }
 
 /// M sessions of 10 writers each, all frozen, aborted in one burst (async_abort_backup, each
-/// timed from its own call); the floor interleaved once per burst.
+/// timed from its own call); the floor interleaved once per burst. Each session identifies
+/// only its own writers: the others are unregistered while it gathers (see --help); all 10 M
+/// are registered again before the sessions prepare, so the abort runs with 10 M registered.
 void run_session_cell(context& ctx, rig& rg, std::size_t m) {
   constexpr std::size_t writers_per_session = 10;
   std::ostringstream title;
@@ -741,8 +832,8 @@ void run_session_cell(context& ctx, rig& rg, std::size_t m) {
 
   std::vector<group*> groups;
   for (std::size_t k = 0; k < m; ++k) {
-    groups.push_back(
-        &rg.add_group(writers_per_session, phase_kind::frozen, behaviour_kind::immediate, false));
+    groups.push_back(&rg.add_group(writers_per_session, phase_kind::frozen,
+                                   behaviour_kind::immediate, false, /*registered=*/false));
   }
   floor_baseline floor(rg.io());
   const std::size_t target_bursts = std::max<std::size_t>(1, (ctx.opt.samples + m - 1) / m);
@@ -750,13 +841,22 @@ void run_session_cell(context& ctx, rig& rg, std::size_t m) {
   std::vector<std::int64_t> t0(m);
 
   auto burst = [&]() -> bool {
+    auto setup_failed = [&](std::size_t k, const std::string& err) {
+      ctx.bad.add(title.str() + ": setup of session " + std::to_string(k) + ": " + err);
+      for (auto& s : sessions) release_session(s, step_bound);
+      for (auto* g : groups) unregister_group(*g);
+      return false;
+    };
     for (std::size_t k = 0; k < m; ++k) {
-      const auto err = setup_session(rg.engine(), *groups[k], true, sessions[k], step_bound);
-      if (!err.empty()) {
-        ctx.bad.add(title.str() + ": setup of session " + std::to_string(k) + ": " + err);
-        for (auto& s : sessions) release_session(s, step_bound);
-        return false;
-      }
+      register_group(rg.engine(), *groups[k]);
+      const auto err = setup_identify(rg.engine(), *groups[k], true, sessions[k], step_bound);
+      unregister_group(*groups[k]);
+      if (!err.empty()) return setup_failed(k, err);
+    }
+    for (auto* g : groups) register_group(rg.engine(), *g);
+    for (std::size_t k = 0; k < m; ++k) {
+      const auto err = setup_prepare(*groups[k], sessions[k], step_bound);
+      if (!err.empty()) return setup_failed(k, err);
     }
     std::this_thread::sleep_for(idle_gap);
     countdown all;
@@ -785,6 +885,7 @@ void run_session_cell(context& ctx, rig& rg, std::size_t m) {
     for (auto& s : sessions) released.push_back(s.async_release(vss::use_async_op));
     for (auto& op : released) op.wait_for(step_bound);
     for (auto& s : sessions) s = vss::backup_session{};
+    for (auto* g : groups) unregister_group(*g);
     return true;
   };
 
@@ -962,6 +1063,179 @@ race_report run_race(context& ctx, rig& rg) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Runs and their aggregation.
+
+/// What one run of the whole measurement produced.
+struct run_result {
+  results res;
+  std::vector<int> main_cells;
+  race_report race;
+  std::vector<throughput_point> throughput;
+};
+
+/// One (cell, system, metric) over every run.
+struct agg_row {
+  std::string system;
+  std::string metric;
+  std::size_t writers = 0;
+  std::size_t sessions = 1;
+  std::string phase;
+  std::string behaviour;
+  std::size_t io_threads = 0;
+  int cell = 0;
+  std::vector<summary> per_run;  // the runs in which the series had samples
+  /// p50, p99, p99.9: medians of the per-run values; max: the largest of any run; samples:
+  /// summed over the runs.
+  summary med;
+  double p50_min = 0, p50_max = 0, p99_min = 0, p99_max = 0;
+};
+
+double median_of(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const auto n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/// Every run's cells matched by title (each run creates the same cells in the same order).
+struct aggregate {
+  std::size_t runs = 0;
+  std::vector<std::string> titles;
+  std::vector<agg_row> rows;
+  std::vector<int> main_cells;
+
+  const agg_row* find(int cell, std::string_view system, std::string_view metric) const {
+    for (const auto& r : rows) {
+      if (r.cell == cell && r.system == system && r.metric == metric) return &r;
+    }
+    return nullptr;
+  }
+  bool is_main(int cell) const {
+    return std::find(main_cells.begin(), main_cells.end(), cell) != main_cells.end();
+  }
+};
+
+aggregate aggregate_runs(std::vector<run_result>& runs) {
+  aggregate a;
+  a.runs = runs.size();
+  for (auto& r : runs) {
+    std::vector<int> cell_of;  // this run's cell -> aggregate cell
+    for (const auto& t : r.res.titles()) {
+      auto it = std::find(a.titles.begin(), a.titles.end(), t);
+      if (it == a.titles.end()) {
+        a.titles.push_back(t);
+        it = std::prev(a.titles.end());
+      }
+      cell_of.push_back(static_cast<int>(it - a.titles.begin()));
+    }
+    for (const int c : r.main_cells) {
+      if (!a.is_main(cell_of[static_cast<std::size_t>(c)])) {
+        a.main_cells.push_back(cell_of[static_cast<std::size_t>(c)]);
+      }
+    }
+    for (auto& sp : r.res.all()) {
+      const auto s = sp->hist.summarise();
+      if (s.samples == 0) continue;
+      const int cell = cell_of[static_cast<std::size_t>(sp->cell)];
+      auto it = std::find_if(a.rows.begin(), a.rows.end(), [&](const agg_row& x) {
+        return x.cell == cell && x.system == sp->system && x.metric == sp->metric &&
+               x.writers == sp->writers && x.sessions == sp->sessions && x.phase == sp->phase &&
+               x.behaviour == sp->behaviour && x.io_threads == sp->io_threads;
+      });
+      if (it == a.rows.end()) {
+        agg_row row;
+        row.system = sp->system;
+        row.metric = sp->metric;
+        row.writers = sp->writers;
+        row.sessions = sp->sessions;
+        row.phase = sp->phase;
+        row.behaviour = sp->behaviour;
+        row.io_threads = sp->io_threads;
+        row.cell = cell;
+        a.rows.push_back(std::move(row));
+        it = std::prev(a.rows.end());
+      }
+      it->per_run.push_back(s);
+    }
+  }
+  for (auto& row : a.rows) {
+    std::vector<double> p50, p99, p999;
+    for (const auto& s : row.per_run) {
+      p50.push_back(s.p50_us);
+      p99.push_back(s.p99_us);
+      p999.push_back(s.p999_us);
+      row.med.samples += s.samples;
+      row.med.max_us = std::max(row.med.max_us, s.max_us);
+    }
+    row.med.p50_us = median_of(p50);
+    row.med.p99_us = median_of(p99);
+    row.med.p999_us = median_of(p999);
+    row.p50_min = *std::min_element(p50.begin(), p50.end());
+    row.p50_max = *std::max_element(p50.begin(), p50.end());
+    row.p99_min = *std::min_element(p99.begin(), p99.end());
+    row.p99_max = *std::max_element(p99.begin(), p99.end());
+  }
+  return a;
+}
+
+race_report merge_races(const std::vector<run_result>& runs) {
+  race_report m;
+  for (const auto& r : runs) {
+    if (!r.race.ran) continue;
+    m.ran = true;
+    m.writers = r.race.writers;
+    m.io_threads = r.race.io_threads;
+    m.window_us = std::max(m.window_us, r.race.window_us);
+    m.iterations += r.race.iterations;
+    m.cancelled += r.race.cancelled;
+    m.rejected += r.race.rejected;
+    m.finished_before_abort += r.race.finished_before_abort;
+    m.finished_during_abort += r.race.finished_during_abort;
+    m.lost += r.race.lost;
+    m.other += r.race.other;
+  }
+  return m;
+}
+
+/// One throughput configuration over every run.
+struct throughput_agg {
+  std::size_t io_threads = 0;
+  std::size_t concurrency = 0;
+  std::size_t writers = 0;
+  std::vector<double> per_s;  // per run
+  std::size_t backups = 0;
+  std::size_t failures = 0;
+  double seconds = 0;
+  double median = 0, min = 0, max = 0;
+};
+
+std::vector<throughput_agg> aggregate_throughput(const std::vector<run_result>& runs) {
+  std::vector<throughput_agg> out;
+  for (const auto& r : runs) {
+    for (const auto& p : r.throughput) {
+      auto it = std::find_if(out.begin(), out.end(), [&](const throughput_agg& t) {
+        return t.io_threads == p.io_threads && t.concurrency == p.concurrency &&
+               t.writers == p.writers;
+      });
+      if (it == out.end()) {
+        out.push_back({p.io_threads, p.concurrency, p.writers});
+        it = std::prev(out.end());
+      }
+      it->per_s.push_back(p.per_second());
+      it->backups += p.backups;
+      it->failures += p.failures;
+      it->seconds += p.seconds;
+    }
+  }
+  for (auto& t : out) {
+    t.median = median_of(t.per_s);
+    t.min = *std::min_element(t.per_s.begin(), t.per_s.end());
+    t.max = *std::max_element(t.per_s.begin(), t.per_s.end());
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Output.
 
 std::string fmt_us(double us) {
@@ -976,10 +1250,26 @@ std::string fmt_us(double us) {
   return os.str();
 }
 
+/// "median [min-max]" with several runs, else the value alone.
+std::string fmt_range(double median, double lo, double hi, std::size_t runs) {
+  if (runs <= 1) return fmt_us(median);
+  return fmt_us(median) + " [" + fmt_us(lo) + "-" + fmt_us(hi) + "]";
+}
+
 std::string fmt_ratio(double a, double b) {
   if (!(b > 0) || !std::isfinite(a / b)) return "-";
   std::ostringstream os;
   os << std::fixed << std::setprecision(a / b >= 10 ? 1 : 2) << a / b << "x";
+  return os.str();
+}
+
+std::string fmt_bytes(double bytes, bool mib) {
+  std::ostringstream os;
+  if (mib) {
+    os << std::fixed << std::setprecision(1) << bytes / (1024.0 * 1024.0) << " MiB";
+  } else {
+    os << std::fixed << std::setprecision(0) << bytes << " B";
+  }
   return os.str();
 }
 
@@ -999,37 +1289,40 @@ std::size_t rank_of(const std::string_view (&order)[N], std::string_view name) {
                                   std::begin(order));
 }
 
-void print_tables(context& ctx) {
-  auto& res = ctx.res;
-  for (std::size_t c = 0; c < res.titles().size(); ++c) {
+void print_tables(const aggregate& a) {
+  const bool ranges = a.runs > 1;
+  const std::size_t pw = ranges ? 26 : 10;  // width of the p50 and p99 columns
+  for (std::size_t c = 0; c < a.titles.size(); ++c) {
     const int cell = static_cast<int>(c);
-    std::cout << "\n== " << res.titles()[c] << "\n";
+    std::cout << "\n== " << a.titles[c] << "\n";
     std::cout << pad("system", 20) << pad("metric", 10) << pad("samples", 8, true)
-              << pad("p50", 10, true) << pad("p99", 10, true) << pad("p99.9", 10, true)
+              << pad(ranges ? "p50 [min-max]" : "p50", pw, true)
+              << pad(ranges ? "p99 [min-max]" : "p99", pw, true) << pad("p99.9", 10, true)
               << pad("max", 10, true) << "   x floor p50/p99    x naive p50/p99\n";
-    series* floor_rt = res.find(cell, "floor", "t_return");
-    series* naive_rt = res.find(cell, "signals2_post_each", "t_return");
-    const auto fl = floor_rt ? floor_rt->hist.summarise() : summary{};
-    const auto nv = naive_rt ? naive_rt->hist.summarise() : summary{};
-    std::vector<series*> rows;
-    for (auto& sp : res.all()) {
-      if (sp->cell == cell) rows.push_back(sp.get());
+    const agg_row* floor_rt = a.find(cell, "floor", "t_return");
+    const agg_row* naive_rt = a.find(cell, "signals2_post_each", "t_return");
+    std::vector<const agg_row*> rows;
+    for (const auto& r : a.rows) {
+      if (r.cell == cell) rows.push_back(&r);
     }
-    std::stable_sort(rows.begin(), rows.end(), [](const series* a, const series* b) {
-      return std::pair(rank_of(system_order, a->system), rank_of(metric_order, a->metric)) <
-             std::pair(rank_of(system_order, b->system), rank_of(metric_order, b->metric));
+    std::stable_sort(rows.begin(), rows.end(), [](const agg_row* x, const agg_row* y) {
+      return std::pair(rank_of(system_order, x->system), rank_of(metric_order, x->metric)) <
+             std::pair(rank_of(system_order, y->system), rank_of(metric_order, y->metric));
     });
-    for (series* sp : rows) {
-      const auto s = sp->hist.summarise();
-      std::cout << pad(sp->system, 20) << pad(sp->metric, 10)
-                << pad(std::to_string(s.samples), 8, true) << pad(fmt_us(s.p50_us), 10, true)
-                << pad(fmt_us(s.p99_us), 10, true) << pad(fmt_us(s.p999_us), 10, true)
-                << pad(fmt_us(s.max_us), 10, true);
-      if (sp->system == "openvss" || sp->system == "cancel_leg") {
+    for (const agg_row* r : rows) {
+      const auto& s = r->med;
+      std::cout << pad(r->system, 20) << pad(r->metric, 10)
+                << pad(std::to_string(s.samples), 8, true)
+                << pad(fmt_range(s.p50_us, r->p50_min, r->p50_max, a.runs), pw, true)
+                << pad(fmt_range(s.p99_us, r->p99_min, r->p99_max, a.runs), pw, true)
+                << pad(fmt_us(s.p999_us), 10, true) << pad(fmt_us(s.max_us), 10, true);
+      if ((r->system == "openvss" || r->system == "cancel_leg") && floor_rt) {
+        const auto& fl = floor_rt->med;
         std::cout << "   "
                   << pad(fmt_ratio(s.p50_us, fl.p50_us) + " / " + fmt_ratio(s.p99_us, fl.p99_us),
                          19);
         if (naive_rt) {
+          const auto& nv = naive_rt->med;
           std::cout << pad(fmt_ratio(s.p50_us, nv.p50_us) + " / " + fmt_ratio(s.p99_us, nv.p99_us),
                            19);
         }
@@ -1037,13 +1330,13 @@ void print_tables(context& ctx) {
       std::cout << "\n";
     }
     // The headline figure against every baseline of the cell.
-    if (series* done = res.find(cell, "openvss", "t_done"); done && naive_rt) {
-      const auto d = done->hist.summarise();
+    if (const agg_row* done = a.find(cell, "openvss", "t_done"); done && naive_rt) {
+      const auto& d = done->med;
       std::cout << "   openvss t_done vs each baseline's caller-seen time (p50 / p99):";
       for (const char* b :
            {"floor", "loop", "signals2", "signals2_post_each", "thread_per_writer"}) {
-        if (series* bs = res.find(cell, b, "t_return")) {
-          const auto x = bs->hist.summarise();
+        if (const agg_row* bs = a.find(cell, b, "t_return")) {
+          const auto& x = bs->med;
           std::cout << "  " << b << " " << fmt_ratio(d.p50_us, x.p50_us) << "/"
                     << fmt_ratio(d.p99_us, x.p99_us);
         }
@@ -1059,27 +1352,27 @@ struct target {
 };
 constexpr target targets[] = {{1, 30, 150}, {100, 35, 200}, {1000, 50, 250}, {10000, 150, 450}};
 
-bool is_main_cell(const context& ctx, int cell) {
-  return std::find(ctx.main_cells.begin(), ctx.main_cells.end(), cell) != ctx.main_cells.end();
-}
-
-void print_summary(context& ctx) {
-  auto& res = ctx.res;
+void print_summary(const aggregate& a) {
+  bool any = false;
+  for (const auto& r : a.rows) any = any || (r.system == "openvss" && a.is_main(r.cell));
+  if (!any) return;
+  const bool ranges = a.runs > 1;
+  const std::size_t ow = ranges ? 48 : 18;
   std::cout
       << "\n== Summary: M=1, phase=frozen, trivial writers; openvss t_done (caller-seen abort "
-         "done) vs same-run floor and naive (signals2_post_each), p50 / p99 in us\n";
-  std::cout << pad("io", 4) << pad("N", 7, true) << pad("openvss", 18, true)
+         "done) vs same-run floor and naive (signals2_post_each), p50 / p99 in us"
+      << (ranges ? "; medians of " + std::to_string(a.runs) + " runs [min-max]" : std::string())
+      << "\n";
+  std::cout << pad("io", 4) << pad("N", 7, true) << pad("openvss", ow, true)
             << pad("t_return", 18, true) << pad("floor", 18, true) << pad("naive", 18, true)
             << pad("x floor", 16, true) << pad("x naive", 16, true) << pad("target", 14, true)
             << "\n";
-  for (auto& sp : res.all()) {
-    if (sp->system != "openvss" || sp->metric != "t_done" || !is_main_cell(ctx, sp->cell)) {
-      continue;
-    }
-    const auto d = sp->hist.summarise();
+  for (const auto& r : a.rows) {
+    if (r.system != "openvss" || r.metric != "t_done" || !a.is_main(r.cell)) continue;
+    const auto& d = r.med;
     auto get = [&](const char* sys, const char* metric) {
-      series* s = res.find(sp->cell, sys, metric);
-      return s ? s->hist.summarise() : summary{};
+      const agg_row* x = a.find(r.cell, sys, metric);
+      return x ? x->med : summary{};
     };
     const auto ret = get("openvss", "t_return");
     const auto fl = get("floor", "t_return");
@@ -1089,14 +1382,16 @@ void print_summary(context& ctx) {
     };
     std::string tgt = "-";
     for (const auto& t : targets) {
-      if (t.n == sp->writers) {
+      if (t.n == r.writers) {
         tgt = fmt_us(t.p50) + " / " + fmt_us(t.p99);
         tgt += (d.p50_us <= t.p50 && d.p99_us <= t.p99) ? " ok" : " MISS";
       }
     }
-    std::cout << pad(std::to_string(sp->io_threads), 4) << pad(std::to_string(sp->writers), 7, true)
-              << pad(pair(d), 18, true) << pad(pair(ret), 18, true) << pad(pair(fl), 18, true)
-              << pad(pair(nv), 18, true)
+    std::cout << pad(std::to_string(r.io_threads), 4) << pad(std::to_string(r.writers), 7, true)
+              << pad(fmt_range(d.p50_us, r.p50_min, r.p50_max, a.runs) + " / " +
+                         fmt_range(d.p99_us, r.p99_min, r.p99_max, a.runs),
+                     ow, true)
+              << pad(pair(ret), 18, true) << pad(pair(fl), 18, true) << pad(pair(nv), 18, true)
               << pad(fmt_ratio(d.p50_us, fl.p50_us) + "/" + fmt_ratio(d.p99_us, fl.p99_us), 16,
                      true)
               << pad(nv.samples
@@ -1107,15 +1402,59 @@ void print_summary(context& ctx) {
   }
 }
 
-void print_race(const race_report& r) {
+void print_race(const race_report& r, std::size_t runs) {
   if (!r.ran) return;
   std::cout << "\n== Race mode: AbortBackup from another thread 0-" << fmt_us(r.window_us)
             << " us after DoSnapshotSet is called (N=" << r.writers
-            << ", io_threads=" << r.io_threads << ")\n"
+            << ", io_threads=" << r.io_threads << ")" << (runs > 1 ? ", summed over runs" : "")
+            << "\n"
             << "   iterations " << r.iterations << ": cancelled " << r.cancelled
             << ", rejected (abort first) " << r.rejected << ", finished before the abort call "
             << r.finished_before_abort << ", finished while abort_backup ran "
             << r.finished_during_abort << ", LOST " << r.lost << ", other " << r.other << "\n";
+}
+
+void print_memory(const memory_report& m) {
+  if (!m.ran) return;
+  std::size_t io = m.rows.empty() ? 0 : m.rows.front().io_threads;
+  std::cout << "\n== Memory (heap: glibc mallinfo2, bytes malloc'd and in use, all arenas; RSS: "
+               "VmRSS; peak: VmHWM"
+            << (m.peak_reset ? ", reset before each scenario" : ", NOT reset: process peak")
+            << "), io_threads=" << io << "\n";
+  for (const auto& r : m.rows) {
+    const bool peak = r.metric == "peak_rss_bytes" || r.metric == "rss_bytes";
+    std::cout << "   " << pad(r.what, 78) << pad(fmt_bytes(r.value, peak), 14, true) << "\n";
+  }
+  std::cout << "   (how each figure is taken: bench/resource_bench.hpp)\n";
+}
+
+void print_throughput(const std::vector<throughput_agg>& tps, const aggregate& a) {
+  if (tps.empty()) return;
+  const bool ranges = a.runs > 1;
+  std::cout << "\n== Throughput: complete backups per second (component mode, full backup: "
+               "gather, prepare, DoSnapshotSet, BackupComplete, release; memory provider; one "
+               "session at a time per harness thread, 10 writers each)"
+            << (ranges ? "; medians of " + std::to_string(a.runs) + " runs [min-max]"
+                       : std::string())
+            << "\n";
+  std::cout << pad("io", 4) << pad("sessions", 9, true) << pad("writers", 8, true)
+            << pad("backups/s", ranges ? 24 : 11, true) << pad("backups", 9, true)
+            << pad("failed", 7, true) << pad("per backup p50 / p99 us", 26, true) << "\n";
+  for (const auto& t : tps) {
+    std::ostringstream rate;
+    rate << std::fixed << std::setprecision(0) << t.median;
+    if (ranges) rate << " [" << t.min << "-" << t.max << "]";
+    std::string lat = "-";
+    for (const auto& r : a.rows) {
+      if (r.metric == "t_backup" && r.io_threads == t.io_threads && r.sessions == t.concurrency) {
+        lat = fmt_us(r.med.p50_us) + " / " + fmt_us(r.med.p99_us);
+      }
+    }
+    std::cout << pad(std::to_string(t.io_threads), 4) << pad(std::to_string(t.concurrency), 9, true)
+              << pad(std::to_string(t.writers), 8, true) << pad(rate.str(), ranges ? 24 : 11, true)
+              << pad(std::to_string(t.backups), 9, true) << pad(std::to_string(t.failures), 7, true)
+              << pad(lat, 26, true) << "\n";
+  }
 }
 
 std::string json_escape(std::string_view s) {
@@ -1154,9 +1493,10 @@ std::string json_number(double v) {
   return os.str();
 }
 
-bool write_json(context& ctx, const std::string& path,
-                const std::vector<std::pair<std::string, std::string>>& machine,
-                const race_report& race) {
+bool write_json(const aggregate& a, const memory_report& mem,
+                const std::vector<throughput_agg>& tps, const race_report& race,
+                std::size_t anomaly_count, const std::string& path,
+                const std::vector<std::pair<std::string, std::string>>& machine) {
   std::ofstream f(path);
   if (!f) return false;
   f << "{\n  \"machine\": {";
@@ -1166,43 +1506,69 @@ bool write_json(context& ctx, const std::string& path,
   }
   f << "\n  },\n  \"results\": [";
   bool first = true;
-  for (auto& sp : ctx.res.all()) {
-    const auto s = sp->hist.summarise();
-    if (s.samples == 0) continue;
+  for (const auto& r : a.rows) {
+    const auto& s = r.med;
     f << (first ? "\n    " : ",\n    ");
     first = false;
-    f << "{\"system\": \"" << json_escape(sp->system) << "\", \"metric\": \""
-      << json_escape(sp->metric) << "\", \"writers\": " << sp->writers
-      << ", \"sessions\": " << sp->sessions << ", \"phase\": \"" << json_escape(sp->phase)
-      << "\", \"behaviour\": \"" << json_escape(sp->behaviour)
-      << "\", \"io_threads\": " << sp->io_threads << ", \"samples\": " << s.samples
+    f << "{\"system\": \"" << json_escape(r.system) << "\", \"metric\": \"" << json_escape(r.metric)
+      << "\", \"writers\": " << r.writers << ", \"sessions\": " << r.sessions << ", \"phase\": \""
+      << json_escape(r.phase) << "\", \"behaviour\": \"" << json_escape(r.behaviour)
+      << "\", \"io_threads\": " << r.io_threads << ", \"samples\": " << s.samples
       << ", \"p50_us\": " << json_number(s.p50_us) << ", \"p99_us\": " << json_number(s.p99_us)
       << ", \"p999_us\": " << json_number(s.p999_us) << ", \"max_us\": " << json_number(s.max_us)
-      << "}";
+      << ", \"runs\": " << r.per_run.size() << ", \"p50_us_min\": " << json_number(r.p50_min)
+      << ", \"p50_us_max\": " << json_number(r.p50_max)
+      << ", \"p99_us_min\": " << json_number(r.p99_min)
+      << ", \"p99_us_max\": " << json_number(r.p99_max) << "}";
+  }
+  f << "\n  ],\n  \"memory\": [";
+  first = true;
+  for (const auto& r : mem.rows) {
+    f << (first ? "\n    " : ",\n    ");
+    first = false;
+    f << "{\"scenario\": \"" << json_escape(r.scenario) << "\", \"metric\": \""
+      << json_escape(r.metric) << "\", \"writers\": " << r.writers
+      << ", \"sessions\": " << r.sessions << ", \"io_threads\": " << r.io_threads
+      << ", \"value\": " << json_number(r.value) << ", \"unit\": \"" << json_escape(r.unit)
+      << "\", \"method\": \"" << json_escape(r.method) << "\"}";
+  }
+  f << "\n  ],\n  \"throughput\": [";
+  first = true;
+  for (const auto& t : tps) {
+    f << (first ? "\n    " : ",\n    ");
+    first = false;
+    f << "{\"system\": \"openvss\", \"metric\": \"backups_per_s\", \"writers\": " << t.writers
+      << ", \"sessions\": " << t.concurrency << ", \"io_threads\": " << t.io_threads
+      << ", \"runs\": " << t.per_s.size() << ", \"value\": " << json_number(t.median)
+      << ", \"value_min\": " << json_number(t.min) << ", \"value_max\": " << json_number(t.max)
+      << ", \"backups\": " << t.backups << ", \"failures\": " << t.failures
+      << ", \"seconds\": " << json_number(t.seconds) << "}";
   }
   f << "\n  ]";
   if (race.ran) {
     f << ",\n  \"race\": {\"iterations\": " << race.iterations << ", \"writers\": " << race.writers
-      << ", \"io_threads\": " << race.io_threads
+      << ", \"io_threads\": " << race.io_threads << ", \"runs\": " << a.runs
       << ", \"window_us\": " << json_number(race.window_us) << ", \"cancelled\": " << race.cancelled
       << ", \"rejected\": " << race.rejected
       << ", \"finished_before_abort\": " << race.finished_before_abort
       << ", \"finished_during_abort\": " << race.finished_during_abort
       << ", \"lost\": " << race.lost << ", \"other\": " << race.other << "}";
   }
-  f << ",\n  \"anomalies\": " << ctx.bad.count << "\n}\n";
+  f << ",\n  \"anomalies\": " << anomaly_count << "\n}\n";
   return static_cast<bool>(f);
 }
 
-/// Percentiles against writer count, io_threads = the largest measured, with gnuplot.
-void write_plot(context& ctx, const std::string& png) {
+/// Percentiles against writer count N (M = 1) and, if the session sweep ran, against the
+/// number of sessions M aborted in one burst (10 writers each); io_threads = the largest
+/// measured. Drawn with gnuplot.
+void write_plot(const aggregate& a, const options& opt, const std::string& png) {
   if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
     std::cout << "\n--plot: gnuplot is not on PATH (Debian: apt-get install gnuplot-nox); "
                  "no plot written\n";
     return;
   }
   std::size_t io = 0;
-  for (const auto& i : ctx.opt.io_threads) io = std::max(io, i);
+  for (const auto& i : opt.io_threads) io = std::max(io, i);
   const std::vector<std::pair<std::string, std::string>> lines = {
       {"openvss", "t_done"},
       {"floor", "t_return"},
@@ -1211,20 +1577,48 @@ void write_plot(context& ctx, const std::string& png) {
       {"signals2_post_each", "t_return"},
       {"thread_per_writer", "t_return"}};
   std::map<std::size_t, std::map<std::string, summary>> by_n;
-  for (auto& sp : ctx.res.all()) {
-    if (sp->io_threads != io || !is_main_cell(ctx, sp->cell)) continue;
+  for (const auto& r : a.rows) {
+    if (r.io_threads != io || !a.is_main(r.cell)) continue;
     for (const auto& [sys, metric] : lines) {
-      if (sp->system == sys && sp->metric == metric) by_n[sp->writers][sys] = sp->hist.summarise();
+      if (r.system == sys && r.metric == metric) by_n[r.writers][sys] = r.med;
     }
   }
-  if (by_n.empty()) {
+  // M sweep: the session cells, and the N = 10 cell of the writer sweep as M = 1.
+  std::map<std::size_t, std::map<std::string, summary>> by_m;
+  for (const auto& r : a.rows) {
+    if (r.io_threads != io || r.writers != 10 || r.phase != "frozen" ||
+        r.behaviour != "immediate") {
+      continue;
+    }
+    if (r.system == "openvss" && r.metric == "t_done") by_m[r.sessions]["openvss"] = r.med;
+    if (r.system == "floor" && r.metric == "t_return") by_m[r.sessions]["floor"] = r.med;
+  }
+  if (by_m.size() < 2) by_m.clear();  // one point is no curve
+  if (by_n.empty() && by_m.empty()) {
     std::cout << "\n--plot: nothing to plot\n";
     return;
   }
   const auto dir = std::filesystem::temp_directory_path();
   const auto stem = "openvss-bench-plot-" + std::to_string(::getpid());
   const auto dat = dir / (stem + ".dat");
+  const auto dat_m = dir / (stem + "-m.dat");
   const auto gp = dir / (stem + ".gp");
+  {
+    std::ofstream d(dat_m);
+    d << "# M openvss_p50 openvss_p99 floor_p50 floor_p99\n";
+    for (const auto& [m, row] : by_m) {
+      d << m;
+      for (const char* sys : {"openvss", "floor"}) {
+        auto it = row.find(sys);
+        if (it == row.end() || it->second.samples == 0) {
+          d << " ? ?";
+        } else {
+          d << " " << std::max(0.01, it->second.p50_us) << " " << std::max(0.01, it->second.p99_us);
+        }
+      }
+      d << "\n";
+    }
+  }
   {
     std::ofstream d(dat);
     d << "# N";
@@ -1245,14 +1639,18 @@ void write_plot(context& ctx, const std::string& png) {
   }
   {
     std::ofstream g(gp);
-    g << "set terminal pngcairo size 1400,600 noenhanced\n"
+    const int panels = (by_n.empty() ? 0 : 2) + (by_m.empty() ? 0 : 1);
+    g << "set terminal pngcairo size " << 700 * panels << ",600 noenhanced\n"
       << "set output '" << png << "'\n"
       << "set datafile missing '?'\n"
       << "set logscale xy\nset grid\nset key top left\n"
-      << "set xlabel 'writers N'\nset ylabel 'microseconds'\n"
-      << "set multiplot layout 1,2 title 'openvss abort latency vs same-run baselines, " << io
-      << " io threads, M=1, frozen, trivial writers'\n";
-    for (int pct = 0; pct < 2; ++pct) {
+      << "set ylabel 'microseconds'\n"
+      << "set multiplot layout 1," << panels
+      << " title 'openvss abort latency vs same-run baselines, " << io
+      << " io threads, frozen, trivial writers"
+      << (a.runs > 1 ? ", median of " + std::to_string(a.runs) + " runs" : std::string()) << "'\n";
+    for (int pct = 0; pct < 2 && !by_n.empty(); ++pct) {
+      g << "set xlabel 'writers N (M = 1 session)'\n";
       g << "set title '" << (pct == 0 ? "p50" : "p99") << "'\n"
         << "plot ";
       for (std::size_t i = 0; i < lines.size(); ++i) {
@@ -1262,11 +1660,21 @@ void write_plot(context& ctx, const std::string& png) {
       }
       g << "\n";
     }
+    if (!by_m.empty()) {
+      g << "set title 'M sessions aborted in one burst'\n"
+        << "set xlabel 'sessions M (10 writers each)'\n"
+        << "plot '" << dat_m.string()
+        << "' using 1:2 with linespoints lw 2 title 'openvss t_done p50', '" << dat_m.string()
+        << "' using 1:3 with linespoints lw 2 title 'openvss t_done p99', '" << dat_m.string()
+        << "' using 1:4 with linespoints lw 2 title 'floor p50', '" << dat_m.string()
+        << "' using 1:5 with linespoints lw 2 title 'floor p99'\n";
+    }
     g << "unset multiplot\n";
   }
   const auto cmd = "gnuplot '" + gp.string() + "' 2>&1";
   const int rc = std::system(cmd.c_str());
   std::filesystem::remove(dat);
+  std::filesystem::remove(dat_m);
   std::filesystem::remove(gp);
   if (rc != 0) {
     std::cout << "\n--plot: gnuplot failed (exit " << rc << "); no plot written\n";
@@ -1275,26 +1683,38 @@ void write_plot(context& ctx, const std::string& png) {
   }
 }
 
-int run(int argc, char** argv) {
-  context ctx;
-  ctx.opt = parse(argc, argv);
-  ctx.rng.seed(ctx.opt.seed);
-  std::string command;
-  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
-  const auto load_start = read_first_line("/proc/loadavg");
-  const auto start = bench_clock::now();
+// ---------------------------------------------------------------------------------------------
+// One run of the whole measurement.
 
-  std::cout << "openvss-bench-abort: " << (ctx.opt.quick ? "quick" : "full") << " run, "
-            << ctx.opt.samples << " samples per cell (capped at " << ctx.opt.budget_s
-            << " s per cell), load average at start: " << load_start << "\n";
-#ifndef NDEBUG
-  std::cout << "note: built without NDEBUG; use the release preset for real numbers\n";
-#endif
+/// The throughput configurations: each io-thread count x each number of sessions in flight.
+void run_throughput_cells(context& ctx, run_result& rr) {
+  constexpr std::size_t writers = 10;
+  for (const auto io : ctx.opt.io_threads) {
+    for (const auto c : ctx.opt.throughput_sessions) {
+      std::ostringstream title;
+      title << "Throughput: complete backups, " << c << " session(s) in flight x " << writers
+            << " writers, io_threads=" << io << " (t_backup: one backup, create to released)";
+      std::cerr << "[bench] " << title.str() << " ..." << std::flush;
+      const int cell = ctx.res.new_cell(title.str());
+      auto& sr =
+          ctx.res.get(cell, "openvss", "t_backup", writers, c, "full_backup", "immediate", io);
+      std::vector<std::string> errors;
+      const auto pt =
+          run_throughput(io, c, writers, ctx.opt.throughput_s, step_bound, sr.hist, errors);
+      for (auto& e : errors) ctx.bad.add(std::move(e));
+      rr.throughput.push_back(pt);
+      std::cerr << " " << std::fixed << std::setprecision(0) << pt.per_second() << " backups/s\n";
+    }
+  }
+}
 
+/// The latency sweeps (writers, sessions, phases, behaviours) and the race mode.
+race_report run_latency(context& ctx) {
   race_report race;
   std::size_t max_io = 0;
   for (const auto io : ctx.opt.io_threads) {
     max_io = std::max(max_io, io);
+    if (ctx.opt.writers.empty()) continue;
     rig rg(io);
     for (const auto n : ctx.opt.writers) {
       run_writer_cell(ctx, rg, n, phase_kind::frozen, behaviour_kind::immediate, true,
@@ -1331,25 +1751,84 @@ int run(int argc, char** argv) {
     }
     if (ctx.opt.race_iterations > 0) race = run_race(ctx, rg);
   }
+  return race;
+}
 
-  print_tables(ctx);
-  print_summary(ctx);
-  print_race(race);
+int run(int argc, char** argv) {
+  context ctx;
+  ctx.opt = parse(argc, argv);
+  const auto& opt = ctx.opt;
+  ctx.rng.seed(opt.seed);
+  std::string command;
+  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
+  const auto load_start = read_first_line("/proc/loadavg");
+  const auto start = bench_clock::now();
+
+  std::cout << "openvss-bench-abort: " << (opt.quick ? "quick" : "full") << " run"
+            << (opt.runs > 1 ? " x " + std::to_string(opt.runs) : std::string()) << ", "
+            << opt.samples << " samples per cell (capped at " << opt.budget_s
+            << " s per cell), load average at start: " << load_start << "\n";
+#ifndef NDEBUG
+  std::cout << "note: built without NDEBUG; use the release preset for real numbers\n";
+#endif
+
+  // Memory first, once: before the latency cells have grown and fragmented the heap.
+  memory_report mem;
+  if (opt.memory) {
+    std::size_t max_io = 1;
+    for (const auto io : opt.io_threads) max_io = std::max(max_io, io);
+    std::cerr << "[bench] memory: " << opt.memory_writers << " writers, " << opt.memory_sessions
+              << " sessions x 10 writers, io_threads=" << max_io << " ..." << std::flush;
+    const auto t = bench_clock::now();
+    mem = run_memory(opt.memory_writers, opt.memory_sessions, max_io, step_bound);
+    for (auto& e : mem.errors) ctx.bad.add(e);
+    std::cerr << " " << std::fixed << std::setprecision(1)
+              << seconds_d(bench_clock::now() - t).count() << " s\n";
+  }
+
+  std::vector<run_result> runs;
+  for (std::size_t r = 0; r < opt.runs; ++r) {
+    if (opt.runs > 1) std::cerr << "[bench] run " << r + 1 << " of " << opt.runs << "\n";
+    ctx.res = results{};
+    ctx.main_cells.clear();
+    ctx.cancel_leg_cell.clear();
+    run_result rr;
+    if (opt.throughput) run_throughput_cells(ctx, rr);
+    if (opt.latency) rr.race = run_latency(ctx);
+    rr.res = std::move(ctx.res);
+    rr.main_cells = ctx.main_cells;
+    runs.push_back(std::move(rr));
+  }
+  const auto agg = aggregate_runs(runs);
+  const auto tps = aggregate_throughput(runs);
+  const auto race = merge_races(runs);
+
+  if (opt.runs > 1) {
+    std::cout << "\n"
+              << opt.runs
+              << " runs: p50, p99 and p99.9 are medians of the per-run values, [min-max] their "
+                 "spread; max is the largest of any run; samples are summed\n";
+  }
+  print_memory(mem);
+  print_throughput(tps, agg);
+  print_tables(agg);
+  print_summary(agg);
+  print_race(race, opt.runs);
   std::cout << "\nanomalies (samples not counted): " << ctx.bad.count << "\n";
   for (const auto& a : ctx.bad.first) std::cout << "   " << a << "\n";
   std::cout << "load average at end: " << read_first_line("/proc/loadavg") << "; total "
             << std::fixed << std::setprecision(1) << seconds_d(bench_clock::now() - start).count()
             << " s\n";
 
-  const auto machine = machine_info(ctx.opt, command, load_start);
-  if (!ctx.opt.json_path.empty()) {
-    if (!write_json(ctx, ctx.opt.json_path, machine, race)) {
-      std::cerr << "openvss-bench-abort: cannot write " << ctx.opt.json_path << "\n";
+  const auto machine = machine_info(opt, command, load_start);
+  if (!opt.json_path.empty()) {
+    if (!write_json(agg, mem, tps, race, ctx.bad.count, opt.json_path, machine)) {
+      std::cerr << "openvss-bench-abort: cannot write " << opt.json_path << "\n";
       return 1;
     }
-    std::cout << "results written to " << ctx.opt.json_path << "\n";
+    std::cout << "results written to " << opt.json_path << "\n";
   }
-  if (!ctx.opt.plot_path.empty()) write_plot(ctx, ctx.opt.plot_path);
+  if (!opt.plot_path.empty()) write_plot(agg, opt, opt.plot_path);
   return 0;
 }
 

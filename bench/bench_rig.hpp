@@ -464,10 +464,23 @@ class releaser {
   std::thread thread_;  // last: starts after the members it uses exist
 };
 
-/// Creates a group of `writers` writers registered with `eng`, and its provider.
+/// Registers every writer of `g` with `eng` (no-op for those already registered).
+inline void register_group(vss::engine& eng, group& g) {
+  g.registrations.resize(g.writers.size());
+  for (std::size_t i = 0; i < g.writers.size(); ++i) {
+    if (!g.registrations[i].connected()) g.registrations[i] = eng.register_writer(g.writers[i]);
+  }
+}
+
+/// Unregisters every writer of `g`. A session that identified them keeps delivering to them
+/// until it is released (engine.hpp, writer_registration).
+inline void unregister_group(group& g) { g.registrations.clear(); }
+
+/// Creates a group of `writers` writers and its provider (registered with `eng`); the writers
+/// are registered too unless `register_writers` is false (see register_group).
 inline std::unique_ptr<group> make_group(vss::engine& eng, std::size_t writers, phase_kind phase,
                                          behaviour_kind behaviour, timer_thread* timers,
-                                         std::string volume) {
+                                         std::string volume, bool register_writers = true) {
   auto g = std::make_unique<group>();
   g->phase = phase;
   g->behaviour = behaviour;
@@ -475,20 +488,18 @@ inline std::unique_ptr<group> make_group(vss::engine& eng, std::size_t writers, 
   g->provider = std::make_shared<bench_provider>(*g);
   if (auto ec = eng.register_provider(g->provider)) throw std::system_error(ec);
   g->writers.reserve(writers);
-  g->registrations.reserve(writers);
   for (std::size_t i = 0; i < writers; ++i) {
-    auto w = std::make_shared<bench_writer>(*g, i, timers);
-    g->registrations.push_back(eng.register_writer(w));
-    g->writers.push_back(std::move(w));
+    g->writers.push_back(std::make_shared<bench_writer>(*g, i, timers));
   }
+  if (register_writers) register_group(eng, *g);
   return g;
 }
 
-/// Drives a new session of `eng` for group `g` into the group's phase (component mode selects
-/// the group's own writers only; otherwise every registered writer takes part). Returns an
-/// empty string on success, else what went wrong.
-inline std::string setup_session(vss::engine& eng, group& g, bool component_mode,
-                                 vss::backup_session& s, std::chrono::milliseconds bound) {
+/// First half of setup_session: a new session of `eng` initialised, its writer metadata
+/// gathered (from every writer registered now) and, in component mode, the component of each
+/// of `g`'s writers selected. Returns an empty string on success, else what went wrong.
+inline std::string setup_identify(vss::engine& eng, group& g, bool component_mode,
+                                  vss::backup_session& s, std::chrono::milliseconds bound) {
   auto failed = [](std::string_view what, std::error_code ec) {
     return std::string(what) + ": " + ec.message();
   };
@@ -513,6 +524,18 @@ inline std::string setup_session(vss::engine& eng, group& g, bool component_mode
       }
     }
   }
+  return {};
+}
+
+/// Second half of setup_session: the snapshot set started with `g`'s volume, PrepareForBackup
+/// run (or, in the prepare_backup phase, left in flight) and, when the group holds a phase,
+/// DoSnapshotSet started and the session driven into that phase. Without a hold (race mode,
+/// memory and throughput runs) it returns once PrepareForBackup completed.
+inline std::string setup_prepare(group& g, vss::backup_session& s,
+                                 std::chrono::milliseconds bound) {
+  auto failed = [](std::string_view what, std::error_code ec) {
+    return std::string(what) + ": " + ec.message();
+  };
   vss::snapshot_set_id set;
   if (auto ec = s.start_snapshot_set(set)) return failed("StartSnapshotSet", ec);
   vss::snapshot_id snap;
@@ -534,6 +557,15 @@ inline std::string setup_session(vss::engine& eng, group& g, bool component_mode
   if (!g.wait_ready(bound))
     return std::string("session did not reach ") + std::string(to_string(g.phase));
   return {};
+}
+
+/// Drives a new session of `eng` for group `g` into the group's phase (component mode selects
+/// the group's own writers only; otherwise every registered writer takes part). Returns an
+/// empty string on success, else what went wrong.
+inline std::string setup_session(vss::engine& eng, group& g, bool component_mode,
+                                 vss::backup_session& s, std::chrono::milliseconds bound) {
+  auto err = setup_identify(eng, g, component_mode, s, bound);
+  return err.empty() ? setup_prepare(g, s, bound) : err;
 }
 
 /// Releases `s` and waits (bounded) until its writers are free again.
