@@ -119,7 +119,8 @@ void session_impl::start_abort_legs() {
   std::unique_lock lock(mutex_);
   if (abort_started_) return;
   abort_started_ = true;
-  // The future of an abort or cancel completes now (t_cancel); a failure is reported after
+  // The future of an abort or cancel normally completed in request_abort_on_strand already;
+  // it is still here when C4 made the abort wait for the commit. A failure is reported after
   // the drain, so that the requester never sees a failure with writers still frozen.
   std::optional<erased_handler> cancelled;
   if (snap_ && abort_reason_ != abort_reason::failed) {

@@ -157,29 +157,18 @@ std::uint64_t session_impl::deliver(writer_event event, std::vector<std::uint32_
           if (auto s = weak.lock()) s->on_phase_settled(id);
         });
       });
-  auto d = std::make_shared<const delivery>(delivery{phase->collector, info, members_});
-  // One post per shard that has an addressed writer: never one post per writer. The phase's
-  // deadline timer is armed only if a writer leaves its answer pending past the shard loop:
-  // most answer inline, and a timer armed and cancelled on every event costs syscalls on the
-  // abort path. The deadline itself still counts from `started`.
+  auto d = std::make_shared<const delivery>(delivery{phase->collector, info});
+  // One post per shard that has an addressed writer: never one post per writer.
   for (std::size_t k = 0; k < shards; ++k) {
     if (by_shard[k].empty()) continue;
-    asio::post(core_->shard(k), [d, mine = std::move(by_shard[k]), weak = weak_from_this(),
-                                 strand = strand_, id = phase->id] {
-      deliver_to_shard(d, mine);
-      for (const auto& [slot, index] : mine) {
-        if (!d->collector->is_pending(slot)) continue;
-        asio::post(strand, [weak, id] {
-          engine_thread_scope scope;
-          if (auto s = weak.lock()) s->arm_phase_deadline(id);
-        });
-        return;
-      }
+    asio::post(core_->shard(k), [d, members = members_, mine = std::move(by_shard[k])] {
+      deliver_to_shard(d, *members, mine);
     });
   }
   auto* raw = phase.get();
   const auto id = raw->id;
   phases_.emplace(id, std::move(phase));
+  if (n > 0) arm_deadline(*raw);
   raw->collector->start();
   return id;
 }
@@ -198,12 +187,6 @@ void session_impl::arm_deadline(phase_state& phase) {
                                            if (!expired) return;
                                            if (auto s = weak.lock()) s->on_deadline(id);
                                          });
-}
-
-void session_impl::arm_phase_deadline(std::uint64_t phase_id) {
-  std::lock_guard lock(mutex_);
-  auto it = phases_.find(phase_id);
-  if (it != phases_.end()) arm_deadline(*it->second);
 }
 
 void session_impl::on_deadline(std::uint64_t phase_id) {

@@ -1,11 +1,9 @@
 #pragma once
-
-#include <type_traits>
-#include <utility>
 // Small pure helpers shared by the session's translation units.
 
 #include <string_view>
 #include <system_error>
+#include <utility>
 
 #include "vss/error.hpp"
 #include "vss/report.hpp"
@@ -111,8 +109,10 @@ inline bool names_match(const component_info& c, component_type type, std::strin
 
 /// Runs a synchronous provider call outside the snapshot pipeline: a provider's exception must
 /// never escape into the engine or the requester (the pipeline maps it to
-/// VSS_E_UNEXPECTED_PROVIDER_ERROR, spec §11.3); `fallback` is returned instead.
-template <class F, class R = std::invoke_result_t<F>>
+/// VSS_E_UNEXPECTED_PROVIDER_ERROR, spec §11.3); `fallback` is returned instead. So a provider
+/// that throws from is_volume_supported does not support the volume, one that throws from
+/// query() has no snapshots, and one that throws from a call returning an error_code failed it.
+template <class F, class R>
 R provider_call_or(F&& f, R fallback) noexcept {
   try {
     return std::forward<F>(f)();

@@ -137,7 +137,6 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
                         std::function<void()> then);
   void arm_deadline(phase_state& phase);
   void on_deadline(std::uint64_t phase_id);
-  void arm_phase_deadline(std::uint64_t phase_id);
   void on_phase_settled(std::uint64_t phase_id);
   void apply_results(phase_state& phase);
   void record(phase_state& phase);
@@ -188,7 +187,7 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   std::map<writer_instance_id, std::vector<selected_component>> selection_;
   std::vector<participant> participants_;
   // The participants' entries, shared with every delivery (fixed at PrepareForBackup).
-  std::shared_ptr<const std::vector<std::shared_ptr<writer_entry>>> members_;
+  std::shared_ptr<const member_list> members_;
   // Per participant: shard * 3 + freeze group, so a delivery orders its slots without
   // touching every writer object (deliver).
   std::vector<std::uint32_t> bucket_of_;

@@ -250,7 +250,7 @@ void session_impl::prepare_for_backup(std::uint64_t id) {
 void session_impl::begin_prepare_events() {
   std::unique_lock lock(mutex_);
   // The participants are fixed now: every delivery shares their entries.
-  auto members = std::make_shared<std::vector<std::shared_ptr<writer_entry>>>();
+  auto members = std::make_shared<member_list>();
   members->reserve(participants_.size());
   bucket_of_.clear();
   std::vector<std::uint32_t> targets(participants_.size());

@@ -218,8 +218,16 @@ void session_impl::on_freeze_watchdog() {
 
 void session_impl::on_hold_expired(snapshot_step step_kind) {
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     if (!provider_call_in_flight_ || provider_call_step_ != step_kind) return;
+    if (abort_waits_for_commit_) {
+      // An AbortBackup is waiting for this commit (C4), and the hold window is over: the
+      // writers are released now, not when the commit returns; the rollback still waits.
+      abort_waits_for_commit_ = false;
+      lock.unlock();
+      start_abort_legs();
+      return;
+    }
   }
   // Spec §7.1: the hold window is never extended. Writers are released now; the provider is
   // rolled back when its call finally returns.

@@ -72,12 +72,11 @@ void invoke_writer(const std::shared_ptr<writer_entry>& entry,
   run_guarded(*entry->w, owner, collector, slot, info, /*borrowed=*/true);
 }
 
-void deliver_to_shard(const std::shared_ptr<const delivery>& d, const shard_targets& targets) {
+void deliver_to_shard(const std::shared_ptr<const delivery>& d, const member_list& members,
+                      const shard_targets& targets) {
   engine_thread_scope scope;
-  settle_batch batch(*d->collector);
   // One reference for the whole loop; the contexts borrow it.
   const std::shared_ptr<const void> owner = d;
-  const auto& members = *d->members;
   for (const auto& [slot, index] : targets) {
     invoke_writer(members[index], owner, d->collector.get(), slot, d->info.get());
   }

@@ -30,13 +30,16 @@ using strand_type = asio::strand<asio::any_io_executor>;
 struct writer_entry;
 
 /// One event delivery to some participants of a session. Owned by shared_ptr; the writer
-/// contexts of the delivery borrow it while their handlers run (writer_context).
+/// contexts of the delivery borrow it while their handlers run, and a context a writer keeps
+/// owns it (writer_context). So it must not refer to writers: a writer keeping its context
+/// would keep itself alive.
 struct delivery {
   std::shared_ptr<phase_collector> collector;
   std::shared_ptr<const event_info> info;
-  /// The session's participants' entries, by participant index (fixed at PrepareForBackup).
-  std::shared_ptr<const std::vector<std::shared_ptr<writer_entry>>> members;
 };
+
+/// A session's participants' entries, by participant index (fixed at PrepareForBackup).
+using member_list = std::vector<std::shared_ptr<writer_entry>>;
 
 /// One shard's part of a delivery: (collector slot, participant index), in freeze-group order.
 using shard_targets = std::vector<std::pair<std::uint32_t, std::uint32_t>>;
@@ -77,8 +80,9 @@ void invoke_writer(const std::shared_ptr<writer_entry>& entry,
                    std::uint32_t slot, const event_info* info);
 
 /// Delivers `d` to one shard's targets, on that shard's strand: a plain loop over the
-/// participants (docs/decisions.md §16), answers counted once per batch (settle_batch).
-void deliver_to_shard(const std::shared_ptr<const delivery>& d, const shard_targets& targets);
+/// participants (docs/decisions.md §16).
+void deliver_to_shard(const std::shared_ptr<const delivery>& d, const member_list& members,
+                      const shard_targets& targets);
 
 /// Connects `entry` to `signal` as a lifetime-tracked slot (registry).
 bs2::connection connect_registered(registry_signal& signal,

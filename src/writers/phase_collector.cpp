@@ -18,37 +18,13 @@ phase_collector::phase_collector(writer_event event, std::size_t slots,
   }
 }
 
-namespace {
-// The batch open on this thread, if any (settle_batch).
-thread_local settle_batch* current_batch = nullptr;
-}  // namespace
+void phase_collector::start() { release_one(); }
 
-settle_batch::settle_batch(phase_collector& c) noexcept : collector_(&c), outer_(current_batch) {
-  current_batch = this;
-}
-
-settle_batch::~settle_batch() {
-  current_batch = outer_;
-  if (deferred_ > 0) collector_->release(deferred_);
-}
-
-void phase_collector::start() { release(1); }
-
-void phase_collector::release(std::size_t n) {
-  if (outstanding_.fetch_sub(n, std::memory_order_acq_rel) == n) {
+void phase_collector::release_one() {
+  if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     auto fn = std::move(on_settled_);
     if (fn) fn();
   }
-}
-
-void phase_collector::release_one() {
-  // Inside this collector's delivery loop the count is decremented once for the whole batch,
-  // not once per writer: the counter is shared by every shard's thread.
-  if (current_batch != nullptr && current_batch->collector_ == this) {
-    ++current_batch->deferred_;
-    return;
-  }
-  release(1);
 }
 
 bool phase_collector::settle(std::uint32_t slot, slot_outcome outcome, errc code,

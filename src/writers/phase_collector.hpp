@@ -32,26 +32,6 @@ enum class slot_outcome : std::uint8_t {
   not_delivered,  // the writer went away before the event reached it
 };
 
-class phase_collector;
-
-/// Defers the collector's countdown while one thread delivers an event to a batch of writers:
-/// answers given inside the loop are counted once when the batch closes (same thread), so the
-/// shared counter is touched once per shard rather than once per writer. Answers for other
-/// collectors, or from other threads, are counted at once. Nestable.
-class settle_batch {
- public:
-  explicit settle_batch(phase_collector& c) noexcept;
-  ~settle_batch();
-  settle_batch(const settle_batch&) = delete;
-  settle_batch& operator=(const settle_batch&) = delete;
-
- private:
-  friend class phase_collector;
-  phase_collector* collector_;
-  settle_batch* outer_;
-  std::size_t deferred_ = 0;
-};
-
 class phase_collector {
  public:
   phase_collector(writer_event event, std::size_t slots, std::function<void()> on_settled);
@@ -86,9 +66,7 @@ class phase_collector {
   void start();
 
  private:
-  friend class settle_batch;
   void release_one();
-  void release(std::size_t n);
 
   writer_event event_;
   std::size_t size_;

@@ -66,8 +66,8 @@ writer_context::writer_context(const std::shared_ptr<const void>& owner,
 }
 
 void writer_context::take_from(writer_context& other) noexcept {
-  collector_ = other.collector_;
-  info_ = other.info_;
+  collector_ = std::exchange(other.collector_, nullptr);
+  info_ = std::exchange(other.info_, nullptr);
   // Leaving the delivery loop: from here on the context must keep its delivery alive.
   owner_ = other.owner_ ? std::move(other.owner_)
                         : (other.borrowed_owner_ ? *other.borrowed_owner_ : nullptr);

@@ -168,6 +168,30 @@ TEST_F(AbortCasesTest, CaseC4_AbortDuringCommitWaitsForTheCommitThenRollsBack) {
   EXPECT_TRUE(memory_->all_records().empty());  // the committed snapshot was deleted
 }
 
+TEST_F(AbortCasesTest, CaseC4_ACommitThatOverrunsTheHoldBudgetReleasesTheWritersOfAWaitingAbort) {
+  auto w = add_writer("db");
+  auto s = prepared_session();
+  memory_->hold(P::commit);
+  auto op = s.async_do_snapshot_set(use_async_op);
+  settle();
+  ASSERT_TRUE(memory_->is_held(P::commit));
+  const auto t0 = clock_->now();
+  auto ab = s.async_abort_backup(use_async_op);
+  settle();
+  EXPECT_EQ(w->count(E::abort), 0u);  // the abort waits for the commit...
+  // ...but never past the hold window (spec §7.1): writers are released when it closes.
+  ASSERT_TRUE(run_until([&] { return w->count(E::abort) == 1u; }));
+  EXPECT_GE(clock_->now() - t0, std::chrono::seconds(10));
+  EXPECT_LT(clock_->now() - t0, std::chrono::seconds(11));
+  EXPECT_EQ(w->count(E::thaw), 0u);
+  EXPECT_EQ(op.query_status(), errc::async_cancelled);
+  EXPECT_EQ(memory_->calls(P::abort), 0);  // the rollback still waits for the commit
+  memory_->release(P::commit);
+  EXPECT_EQ(finish(ab), errc::async_finished);
+  EXPECT_EQ(memory_->calls(P::abort), 1);
+  EXPECT_TRUE(memory_->all_records().empty());
+}
+
 TEST_F(AbortCasesTest, CaseC5_AbortAfterCommitDeletesTheSetAndSparesWritersPastPostSnapshot) {
   auto done = add_writer("done");
   auto busy = add_writer("busy");

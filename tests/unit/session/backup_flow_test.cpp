@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include "support/test_writer.hpp"
 
 namespace vss::test {
@@ -241,6 +243,41 @@ TEST_F(BackupFlowTest, VolumeNoProviderSupportsIsRejected) {
   ASSERT_FALSE(s.is_volume_supported({}, "", supported) == std::error_code{});
   ASSERT_FALSE(s.is_volume_supported({}, "/x", supported));
   EXPECT_TRUE(supported);  // the default memory provider takes anything
+}
+
+// A writer that keeps its last context as a member (answered or not) must not keep itself, or
+// its fellow participants, alive through the context.
+class keeping_writer : public writer {
+ public:
+  keeping_writer() : writer({.name = "keeper"}) {}
+  void on_prepare_snapshot(writer_context ctx) override { keep(std::move(ctx)); }
+  void on_freeze(writer_context ctx) override { keep(std::move(ctx)); }
+  void on_thaw(writer_context ctx) override { keep(std::move(ctx)); }
+  void on_abort(writer_context ctx) override { keep(std::move(ctx)); }
+
+ private:
+  void keep(writer_context ctx) {
+    last_ = std::move(ctx);
+    last_->complete();
+  }
+  std::optional<writer_context> last_;
+};
+
+TEST_F(BackupFlowTest, AWriterKeepingItsContextIsNotKeptAliveByIt) {
+  auto other = add_writer("other");
+  std::weak_ptr<writer> weak;
+  {
+    auto keeper = std::make_shared<keeping_writer>();
+    weak = keeper;
+    auto reg = engine_->register_writer(keeper);
+    auto s = prepared_session();
+    auto op = s.async_do_snapshot_set(use_async_op);
+    EXPECT_EQ(finish(op), errc::async_finished);
+    s.release();
+    settle();
+  }
+  settle();
+  EXPECT_TRUE(weak.expired()) << "a kept context formed a cycle back to its writer";
 }
 
 }  // namespace
