@@ -12,7 +12,8 @@
 //
 // Example 2 — a provider whose commit takes 12 s of (virtual) time:
 //
-//   vss::mocks::faulty_provider p(std::make_shared<vss::memory_provider>(), clock);
+//   vss::mocks::faulty_provider p(std::make_shared<vss::memory_provider>(), clock,
+//                                 io.get_executor());  // the engine's clock and executor
 //   p.on(vss::mocks::provider_call::commit, vss::mocks::fault::delay(std::chrono::seconds(12)));
 //
 // Thread-safety: plain values; copy freely.
