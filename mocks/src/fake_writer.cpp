@@ -12,65 +12,10 @@
 #include <thread>
 #include <utility>
 
+#include "held_answer.hpp"
+
 namespace vss::mocks {
 namespace {
-
-// The codes writer_context::fail accepts (VSS_E_WRITERERROR_*).
-bool is_writer_failure_code(errc code) noexcept {
-  switch (code) {
-    case errc::writer_error_inconsistent_snapshot:
-    case errc::writer_error_out_of_resources:
-    case errc::writer_error_timeout:
-    case errc::writer_error_retryable:
-    case errc::writer_error_nonretryable:
-    case errc::writer_error_partial_failure:
-      return true;
-    default:
-      return false;
-  }
-}
-
-void check_veto_code(errc code, const char* who) {
-  if (!is_writer_failure_code(code)) {
-    throw std::invalid_argument(std::string(who) +
-                                ": a writer veto needs a VSS_E_WRITERERROR_* code "
-                                "(writer_error_retryable, ...), the only codes "
-                                "writer_context::fail accepts");
-  }
-}
-
-void check_release_answer(const fault& answer) {
-  switch (answer.kind) {
-    case fault_kind::succeed:
-    case fault_kind::fail_without_code:
-    case fault_kind::complete_twice:
-      return;
-    case fault_kind::veto:
-      check_veto_code(answer.code, "fake_writer::release_held");
-      return;
-    default:
-      throw std::invalid_argument(
-          "fake_writer::release_held: held contexts can only be released with succeed, "
-          "veto(code), fail_without_code or complete_twice");
-  }
-}
-
-void give(writer_context ctx, const fault& answer) {
-  switch (answer.kind) {
-    case fault_kind::veto:
-      ctx.fail(answer.code, "fake_writer: released with a veto");
-      break;
-    case fault_kind::complete_twice:
-      ctx.complete();
-      ctx.complete();
-      break;
-    case fault_kind::fail_without_code:
-      break;  // `ctx` goes out of scope unanswered
-    default:
-      ctx.complete();
-      break;
-  }
-}
 
 std::string event_name(writer_event e) { return std::string(vss::to_string(e)); }
 
@@ -155,7 +100,7 @@ fake_writer& fake_writer::on(writer_event event, fault f) {
       }
       break;
     case fault_kind::veto:
-      check_veto_code(f.code, "fake_writer::on");
+      detail::check_writer_veto(f.code, "fake_writer::on");
       break;
     default:
       break;
@@ -196,13 +141,13 @@ std::size_t fake_writer::held() const {
 }
 
 std::size_t fake_writer::release_held(fault answer) {
-  check_release_answer(answer);
+  detail::check_held_answer(answer, "fake_writer::release_held");
   std::vector<state::kept> held;
   {
     std::lock_guard lock(state_->mutex);
     held.swap(state_->held);
   }
-  for (auto& k : held) give(std::move(k.ctx), answer);
+  for (auto& k : held) detail::give(std::move(k.ctx), answer, "fake_writer");
   return held.size();
 }
 

@@ -15,37 +15,13 @@ namespace {
 
 using forward_fn = std::function<void(provider::completion)>;
 
-// Local on purpose: the text names of fault.hpp, without depending on its implementation.
-const char* call_name(provider_call c) noexcept {
-  switch (c) {
-    case provider_call::begin_prepare:
-      return "begin_prepare";
-    case provider_call::end_prepare:
-      return "end_prepare";
-    case provider_call::pre_commit:
-      return "pre_commit";
-    case provider_call::commit:
-      return "commit";
-    case provider_call::post_commit:
-      return "post_commit";
-    case provider_call::pre_final_commit:
-      return "pre_final_commit";
-    case provider_call::post_final_commit:
-      return "post_final_commit";
-    case provider_call::abort:
-      return "abort";
-    case provider_call::delete_snapshot:
-      return "delete";
-  }
-  return "?";
-}
-
 bool is_synchronous(provider_call c) noexcept {
   return c == provider_call::begin_prepare || c == provider_call::delete_snapshot;
 }
 
 [[noreturn]] void scripted_throw(provider_call c) {
-  throw std::runtime_error(std::string("faulty_provider: scripted throw at ") + call_name(c));
+  throw std::runtime_error(std::string("faulty_provider: scripted throw at ") +
+                           std::string(to_string(c)));
 }
 
 // For calls forwarded later (after a delay or a release): nobody up the stack would catch an
@@ -118,7 +94,8 @@ faulty_provider& faulty_provider::on(provider_call call, fault f) {
       break;
     case fault_kind::delay:
       if (sync) {
-        throw std::invalid_argument(std::string("faulty_provider::on: ") + call_name(call) +
+        throw std::invalid_argument(std::string("faulty_provider::on: ") +
+                                    std::string(to_string(call)) +
                                     " is synchronous and cannot be delayed");
       }
       if (!state_->clock || !state_->executor) {
@@ -135,7 +112,8 @@ faulty_provider& faulty_provider::on(provider_call call, fault f) {
     case fault_kind::hang_ignore_abort:
     case fault_kind::complete_twice:
       if (sync) {
-        throw std::invalid_argument(std::string("faulty_provider::on: ") + call_name(call) +
+        throw std::invalid_argument(std::string("faulty_provider::on: ") +
+                                    std::string(to_string(call)) +
                                     " is synchronous: it has no completion to hold or repeat");
       }
       break;

@@ -4,63 +4,9 @@
 #include <stdexcept>
 #include <utility>
 
+#include "held_answer.hpp"
+
 namespace vss::mocks {
-namespace {
-
-// The codes writer_context::fail accepts (VSS_E_WRITERERROR_*).
-bool is_writer_failure_code(errc code) noexcept {
-  switch (code) {
-    case errc::writer_error_inconsistent_snapshot:
-    case errc::writer_error_out_of_resources:
-    case errc::writer_error_timeout:
-    case errc::writer_error_retryable:
-    case errc::writer_error_nonretryable:
-    case errc::writer_error_partial_failure:
-      return true;
-    default:
-      return false;
-  }
-}
-
-void check_answer(const fault& answer) {
-  switch (answer.kind) {
-    case fault_kind::succeed:
-    case fault_kind::fail_without_code:
-    case fault_kind::complete_twice:
-      return;
-    case fault_kind::veto:
-      if (!is_writer_failure_code(answer.code)) {
-        throw std::invalid_argument(
-            "stepper: a veto answer needs a VSS_E_WRITERERROR_* code (writer_error_retryable, "
-            "...), the only codes writer_context::fail accepts");
-      }
-      return;
-    default:
-      throw std::invalid_argument(
-          "stepper: a held answer can only be released with succeed, veto(code), "
-          "fail_without_code or complete_twice");
-  }
-}
-
-void give(writer_context ctx, const fault& answer) {
-  switch (answer.kind) {
-    case fault_kind::veto:
-      ctx.fail(answer.code, "stepper: released with a veto");
-      break;
-    case fault_kind::complete_twice:
-      ctx.complete();
-      ctx.complete();
-      break;
-    case fault_kind::fail_without_code:
-      break;  // `ctx` goes out of scope unanswered
-    default:
-      ctx.complete();
-      break;
-  }
-}
-
-}  // namespace
-
 stepper::~stepper() {
   std::vector<entry> held;
   {
@@ -92,7 +38,7 @@ void stepper::hold(std::string writer, writer_context ctx) {
 }
 
 bool stepper::release(std::size_t index, fault answer) {
-  check_answer(answer);
+  detail::check_held_answer(answer, "stepper");
   writer_context ctx;
   {
     std::lock_guard lock(mutex_);
@@ -101,12 +47,12 @@ bool stepper::release(std::size_t index, fault answer) {
     held_.erase(held_.begin() + static_cast<std::ptrdiff_t>(index));
   }
   // Outside the lock: completing may run engine code that calls back into this stepper.
-  give(std::move(ctx), answer);
+  detail::give(std::move(ctx), answer, "stepper");
   return true;
 }
 
 bool stepper::release(std::string_view writer, writer_event e, fault answer) {
-  check_answer(answer);
+  detail::check_held_answer(answer, "stepper");
   writer_context ctx;
   {
     std::lock_guard lock(mutex_);
@@ -117,18 +63,18 @@ bool stepper::release(std::string_view writer, writer_event e, fault answer) {
     ctx = std::move(it->ctx);
     held_.erase(it);
   }
-  give(std::move(ctx), answer);
+  detail::give(std::move(ctx), answer, "stepper");
   return true;
 }
 
 std::size_t stepper::release_all(fault answer) {
-  check_answer(answer);
+  detail::check_held_answer(answer, "stepper");
   std::vector<entry> held;
   {
     std::lock_guard lock(mutex_);
     held.swap(held_);
   }
-  for (auto& h : held) give(std::move(h.ctx), answer);
+  for (auto& h : held) detail::give(std::move(h.ctx), answer, "stepper");
   return held.size();
 }
 
