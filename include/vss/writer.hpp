@@ -47,6 +47,7 @@ namespace vss {
 namespace detail {
 class phase_collector;
 struct event_info;
+struct context_access;
 }  // namespace detail
 
 /// The events a writer receives (the CVssWriter::On* handlers).
@@ -189,6 +190,7 @@ class writer_context {
                  std::uint32_t slot, const detail::event_info* info, bool borrowed) noexcept;
 
  private:
+  friend struct detail::context_access;
   void complete_as_dropped() noexcept;
   void take_from(writer_context& other) noexcept;
 

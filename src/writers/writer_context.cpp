@@ -2,6 +2,7 @@
 #include <ostream>
 
 #include "vss/writer.hpp"
+#include "writers/context_access.hpp"
 #include "writers/phase_collector.hpp"
 
 namespace vss {
@@ -181,3 +182,13 @@ void writer::on_backup_complete(writer_context ctx) { ctx.complete(); }
 void writer::on_backup_shutdown(writer_context ctx) { ctx.complete(); }
 
 }  // namespace vss
+
+namespace vss::detail {
+
+void context_access::settle_failed(writer_context& ctx, errc code, std::string message) {
+  if (ctx.done_) return;
+  ctx.done_ = true;
+  ctx.collector_->settle(ctx.slot_, slot_outcome::failed, code, std::move(message));
+}
+
+}  // namespace vss::detail
