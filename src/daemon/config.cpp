@@ -1,0 +1,600 @@
+#include "daemon/config.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <limits>
+#include <map>
+#include <system_error>
+#include <tuple>
+#include <utility>
+
+namespace vss::daemon {
+
+namespace {
+
+// A problem with one line; parse_config adds the `<file>:<line>: ` prefix.
+struct line_problem {
+  std::string text;
+};
+
+constexpr std::array<std::string_view, 7> severity_names{"trace", "debug",    "info", "warn",
+                                                         "error", "critical", "off"};
+
+bool is_space(char c) noexcept {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+std::string_view trim(std::string_view s) noexcept {
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+// The problem text for a value the key does not accept.
+line_problem bad_value(std::string_view key, std::string_view value, std::string_view expected) {
+  return {"bad value " + quoted(value) + " for " + std::string(key) + ": expected " +
+          std::string(expected)};
+}
+
+std::string range_text(value_range r) {
+  return std::to_string(r.min) + ".." + std::to_string(r.max);
+}
+
+bool all_digits(std::string_view s) noexcept {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::uint64_t parse_number(std::string_view key, std::string_view value, value_range range) {
+  if (!all_digits(value)) {
+    throw bad_value(key, value, "a whole number in " + range_text(range));
+  }
+  std::uint64_t n = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+  if (ec == std::errc::result_out_of_range || n < range.min || n > range.max) {
+    throw line_problem{std::string(key) + " = " + std::string(value) +
+                       " is out of range: expected " + range_text(range)};
+  }
+  return n;
+}
+
+std::chrono::milliseconds parse_ms(std::string_view key, std::string_view value,
+                                   value_range range = duration_ms_range) {
+  return std::chrono::milliseconds(static_cast<std::int64_t>(parse_number(key, value, range)));
+}
+
+std::string parse_path(std::string_view key, std::string_view value, bool empty_allowed) {
+  if (value.empty() && empty_allowed) return {};
+  if (value.empty() || value.front() != '/') {
+    throw bad_value(key, value,
+                    empty_allowed ? "an absolute path, or empty for stderr" : "an absolute path");
+  }
+  return std::string(value);
+}
+
+// Runs a getpw*_r / getgr*_r style call, growing the buffer on ERANGE. Returns the call's
+// error (0 on success, also when the entry does not exist: then *result is null).
+template <class Entry, class Call>
+int lookup_entry(Entry& entry, Entry*& result, std::vector<char>& buffer, int size_name,
+                 Call call) {
+  const long hint = ::sysconf(size_name);
+  buffer.resize(hint > 0 ? static_cast<std::size_t>(hint) : 4096);
+  for (;;) {
+    const int rc = call(&entry, buffer.data(), buffer.size(), &result);
+    if (rc == ERANGE && buffer.size() < (std::size_t{64} << 20)) {
+      buffer.resize(buffer.size() * 2);
+      continue;
+    }
+    // POSIX lets an implementation report "no such entry" with these instead of 0 + null.
+    if (rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM) {
+      result = nullptr;
+      return 0;
+    }
+    return rc;
+  }
+}
+
+enum class id_kind { user, group };
+
+// A uid or gid: a number, or a name resolved through NSS.
+std::uint32_t parse_id(std::string_view key, std::string_view item, id_kind kind) {
+  const bool user = kind == id_kind::user;
+  const char* what = user ? "user" : "group";
+  if (all_digits(item)) {
+    std::uint64_t n = 0;
+    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), n);
+    // (uid_t)-1 / (gid_t)-1 mean "no id" to chown and setreuid: never a real account.
+    constexpr std::uint64_t max_id = std::numeric_limits<std::uint32_t>::max() - 1;
+    if (ec == std::errc::result_out_of_range || n > max_id) {
+      throw line_problem{"bad " + std::string(user ? "uid " : "gid ") + std::string(item) + " in " +
+                         std::string(key) + ": expected 0.." + std::to_string(max_id) + " or a " +
+                         what + " name"};
+    }
+    return static_cast<std::uint32_t>(n);
+  }
+  const std::string name(item);
+  std::vector<char> buffer;
+  int rc = 0;
+  std::optional<std::uint32_t> id;
+  if (user) {
+    passwd entry{};
+    passwd* result = nullptr;
+    rc = lookup_entry(entry, result, buffer, _SC_GETPW_R_SIZE_MAX,
+                      [&](passwd* e, char* b, std::size_t n, passwd** r) {
+                        return ::getpwnam_r(name.c_str(), e, b, n, r);
+                      });
+    if (rc == 0 && result != nullptr) id = result->pw_uid;
+  } else {
+    group entry{};
+    group* result = nullptr;
+    rc = lookup_entry(entry, result, buffer, _SC_GETGR_R_SIZE_MAX,
+                      [&](group* e, char* b, std::size_t n, group** r) {
+                        return ::getgrnam_r(name.c_str(), e, b, n, r);
+                      });
+    if (rc == 0 && result != nullptr) id = result->gr_gid;
+  }
+  if (rc != 0) {
+    throw line_problem{"cannot look up " + std::string(what) + " " + quoted(item) + " for " +
+                       std::string(key) + ": " +
+                       std::error_code(rc, std::generic_category()).message()};
+  }
+  if (!id) {
+    throw line_problem{"unknown " + std::string(what) + " " + quoted(item) + " in " +
+                       std::string(key) + ": expected " + what + " names or numeric " +
+                       (user ? "uids" : "gids")};
+  }
+  return *id;
+}
+
+template <class Id>
+std::vector<Id> parse_id_list(std::string_view key, std::string_view value, id_kind kind) {
+  std::vector<Id> ids;
+  if (value.empty()) return ids;
+  std::string_view rest = value;
+  for (;;) {
+    const std::size_t comma = rest.find(',');
+    const std::string_view item = trim(rest.substr(0, comma));
+    if (item.empty()) {
+      throw bad_value(key, value,
+                      std::string("a comma-separated list of ") +
+                          (kind == id_kind::user ? "user names or uids" : "group names or gids") +
+                          " without empty entries");
+    }
+    ids.push_back(static_cast<Id>(parse_id(key, item, kind)));
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  return ids;
+}
+
+template <class Id>
+std::string print_id_list(const std::vector<Id>& ids) {
+  if (ids.empty()) return "\"\"";
+  std::string out;
+  for (const Id id : ids) {
+    if (!out.empty()) out += ", ";
+    out += std::to_string(id);
+  }
+  return out;
+}
+
+std::string print_path(const std::string& path) {
+  // Quoting keeps a '#' or an empty value intact; a path with a '"' cannot be quoted (there
+  // are no escapes) and reads back unquoted.
+  if (path.find('"') != std::string::npos) return path;
+  return "\"" + path + "\"";
+}
+
+std::string print_ms(std::chrono::milliseconds ms) { return std::to_string(ms.count()); }
+
+// One config key: how to set it from a value and how to print it back.
+struct key_spec {
+  std::string_view name;
+  void (*parse)(daemon_config&, std::string_view key, std::string_view value);
+  std::string (*print)(const daemon_config&);
+};
+
+// The order of contrib/openvssd.conf and of describe().
+const std::array<key_spec, 25> key_specs{{
+    {"socket_path",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.socket_path = parse_path(k, v, false);
+       constexpr std::size_t max_len = sizeof(sockaddr_un::sun_path) - 1;
+       if (c.socket_path.size() > max_len) {
+         throw bad_value(k, v,
+                         "an absolute path of at most " + std::to_string(max_len) +
+                             " bytes (a Unix socket address), not " +
+                             std::to_string(c.socket_path.size()));
+       }
+     },
+     [](const daemon_config& c) { return print_path(c.socket_path); }},
+    {"socket_mode",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       const bool octal =
+           !v.empty() && v.size() <= 4 &&
+           std::all_of(v.begin(), v.end(), [](char d) { return d >= '0' && d <= '7'; });
+       unsigned mode = 0;
+       if (octal) std::from_chars(v.data(), v.data() + v.size(), mode, 8);
+       if (!octal || mode > 0777) {
+         throw bad_value(k, v, "an octal mode in 0000..0777, such as 0660");
+       }
+       c.socket_mode = static_cast<mode_t>(mode);
+     },
+     [](const daemon_config& c) {
+       std::array<char, 8> digits{};
+       const auto end = std::to_chars(digits.data(), digits.data() + digits.size(),
+                                      static_cast<unsigned>(c.socket_mode), 8)
+                            .ptr;
+       std::string text(digits.data(), end);
+       return std::string(4 - std::min<std::size_t>(4, text.size()), '0') + text;
+     }},
+    {"socket_group",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       if (v.empty()) {
+         c.socket_group.reset();
+       } else {
+         c.socket_group = static_cast<gid_t>(parse_id(k, v, id_kind::group));
+       }
+     },
+     [](const daemon_config& c) {
+       return c.socket_group ? std::to_string(*c.socket_group) : std::string("\"\"");
+     }},
+    {"requester_uids",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.requester_uids = parse_id_list<uid_t>(k, v, id_kind::user);
+     },
+     [](const daemon_config& c) { return print_id_list(c.requester_uids); }},
+    {"requester_gids",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.requester_gids = parse_id_list<gid_t>(k, v, id_kind::group);
+     },
+     [](const daemon_config& c) { return print_id_list(c.requester_gids); }},
+    {"writer_uids",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.writer_uids = parse_id_list<uid_t>(k, v, id_kind::user);
+     },
+     [](const daemon_config& c) { return print_id_list(c.writer_uids); }},
+    {"writer_gids",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.writer_gids = parse_id_list<gid_t>(k, v, id_kind::group);
+     },
+     [](const daemon_config& c) { return print_id_list(c.writer_gids); }},
+    {"max_frame_bytes",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.max_frame_bytes = parse_number(k, v, max_frame_bytes_range);
+     },
+     [](const daemon_config& c) { return std::to_string(c.max_frame_bytes); }},
+    {"max_connections",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.max_connections = parse_number(k, v, max_connections_range);
+     },
+     [](const daemon_config& c) { return std::to_string(c.max_connections); }},
+    {"heartbeat_ms",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.heartbeat = parse_ms(k, v, heartbeat_ms_range);
+     },
+     [](const daemon_config& c) { return print_ms(c.heartbeat); }},
+    {"io_threads",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.io_threads = static_cast<unsigned>(parse_number(k, v, io_threads_range));
+     },
+     [](const daemon_config& c) { return std::to_string(c.io_threads); }},
+    {"log_level",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       const auto it = std::find(severity_names.begin(), severity_names.end(), v);
+       if (it == severity_names.end()) {
+         throw bad_value(k, v, "one of trace, debug, info, warn, error, critical, off");
+       }
+       c.log_level = static_cast<log_severity>(it - severity_names.begin());
+     },
+     [](const daemon_config& c) { return std::string(to_string(c.log_level)); }},
+    {"log_file",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.log_file = parse_path(k, v, true);
+     },
+     [](const daemon_config& c) { return print_path(c.log_file); }},
+    {"state_dir",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.state_dir = parse_path(k, v, false);
+     },
+     [](const daemon_config& c) { return print_path(c.state_dir); }},
+    {"hold_budget_ms",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.hold_budget = parse_ms(k, v);
+     },
+     [](const daemon_config& c) { return print_ms(c.hold_budget); }},
+    {"overlap",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       if (v == "reject") {
+         c.overlap = vss::overlap_policy::reject;
+       } else if (v == "wait") {
+         c.overlap = vss::overlap_policy::wait;
+       } else {
+         throw bad_value(k, v, "reject or wait");
+       }
+     },
+     [](const daemon_config& c) {
+       return std::string(c.overlap == vss::overlap_policy::wait ? "wait" : "reject");
+     }},
+    {"identify_timeout_ms",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.deadlines.identify = parse_ms(k, v);
+     },
+     [](const daemon_config& c) { return print_ms(c.deadlines.identify); }},
+    {"prepare_backup_timeout_ms",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.deadlines.prepare_backup = parse_ms(k, v);
+     },
+     [](const daemon_config& c) { return print_ms(c.deadlines.prepare_backup); }},
+    {"prepare_snapshot_timeout_ms",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.deadlines.prepare_snapshot = parse_ms(k, v);
+     },
+     [](const daemon_config& c) { return print_ms(c.deadlines.prepare_snapshot); }},
+    {"thaw_timeout_ms",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.deadlines.thaw = parse_ms(k, v);
+     },
+     [](const daemon_config& c) { return print_ms(c.deadlines.thaw); }},
+    {"post_snapshot_timeout_ms",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.deadlines.post_snapshot = parse_ms(k, v);
+     },
+     [](const daemon_config& c) { return print_ms(c.deadlines.post_snapshot); }},
+    {"backup_complete_timeout_ms",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.deadlines.backup_complete = parse_ms(k, v);
+     },
+     [](const daemon_config& c) { return print_ms(c.deadlines.backup_complete); }},
+    {"abort_timeout_ms",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.deadlines.abort = parse_ms(k, v);
+     },
+     [](const daemon_config& c) { return print_ms(c.deadlines.abort); }},
+    {"backup_shutdown_timeout_ms",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.deadlines.backup_shutdown = parse_ms(k, v);
+     },
+     [](const daemon_config& c) { return print_ms(c.deadlines.backup_shutdown); }},
+    {"provider_step_timeout_ms",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.deadlines.provider_step = parse_ms(k, v);
+     },
+     [](const daemon_config& c) { return print_ms(c.deadlines.provider_step); }},
+}};
+
+// Optimal string alignment distance (Levenshtein plus adjacent transpositions).
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+std::string unknown_key_problem(std::string_view key) {
+  std::string lowered(key);
+  std::transform(lowered.begin(), lowered.end(), lowered.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  // Allow more typos in longer keys: "heartbeat" for "heartbeat_ms" is 3 edits away.
+  const std::size_t allowed = key.size() >= 9 ? 3 : key.size() >= 5 ? 2 : 1;
+  std::string_view best;
+  std::size_t best_distance = allowed + 1;
+  for (const key_spec& spec : key_specs) {
+    const std::size_t distance = edit_distance(lowered, spec.name);
+    if (distance < best_distance) {
+      best = spec.name;
+      best_distance = distance;
+    }
+  }
+  std::string problem = "unknown key " + quoted(key);
+  if (!best.empty()) problem += " (did you mean " + quoted(best) + "?)";
+  return problem;
+}
+
+// Length of the UTF-8 sequence starting at s[i], or 0 when it is malformed (overlong,
+// surrogate, above U+10FFFF, truncated).
+std::size_t utf8_sequence_length(std::string_view s, std::size_t i) noexcept {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char b0 = byte(i);
+  if (b0 < 0x80) return 1;
+  std::size_t n = 0;
+  unsigned char lo = 0x80;
+  unsigned char hi = 0xBF;
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    n = 2;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    n = 3;
+    if (b0 == 0xE0) lo = 0xA0;
+    if (b0 == 0xED) hi = 0x9F;
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    n = 4;
+    if (b0 == 0xF0) lo = 0x90;
+    if (b0 == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+  for (std::size_t k = 2; k < n; ++k) {
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
+  }
+  return n;
+}
+
+void check_characters(std::string_view line) {
+  for (std::size_t i = 0; i < line.size();) {
+    const unsigned char c = static_cast<unsigned char>(line[i]);
+    if ((c < 0x20 && c != '\t' && c != '\r' && c != '\v' && c != '\f') || c == 0x7F) {
+      static constexpr char hex[] = "0123456789abcdef";
+      throw line_problem{std::string("line contains the control character 0x") + hex[c >> 4] +
+                         hex[c & 0xF]};
+    }
+    const std::size_t n = utf8_sequence_length(line, i);
+    if (n == 0) throw line_problem{"line is not valid UTF-8"};
+    i += n;
+  }
+}
+
+// The value of one `key = value` line: `rest` is what follows the '='. `space_before` says
+// whether whitespace preceded `rest` (a '#' right after "= " starts a comment).
+std::string_view parse_value(std::string_view key, std::string_view rest) {
+  const bool space_before = !rest.empty() && is_space(rest.front());
+  rest = trim(rest);
+  if (!rest.empty() && rest.front() == '"') {
+    const std::size_t close = rest.find('"', 1);
+    if (close == std::string_view::npos) {
+      throw line_problem{"unterminated double quote in the value of " + std::string(key)};
+    }
+    const std::string_view tail = trim(rest.substr(close + 1));
+    if (!tail.empty() && tail.front() != '#') {
+      throw line_problem{"unexpected text " + quoted(tail) +
+                         " after the closing double quote of the value of " + std::string(key)};
+    }
+    return rest.substr(1, close - 1);
+  }
+  for (std::size_t i = 0; i < rest.size(); ++i) {
+    if (rest[i] == '#' && (i == 0 ? space_before : is_space(rest[i - 1]))) {
+      return trim(rest.substr(0, i));
+    }
+  }
+  return rest;
+}
+
+}  // namespace
+
+std::string_view to_string(log_severity severity) noexcept {
+  const auto index = static_cast<std::size_t>(severity);
+  return index < severity_names.size() ? severity_names[index] : std::string_view("unknown");
+}
+
+bool operator==(const daemon_config& a, const daemon_config& b) noexcept {
+  const auto deadlines = [](const vss::phase_deadlines& d) {
+    return std::tie(d.identify, d.prepare_backup, d.prepare_snapshot, d.thaw, d.post_snapshot,
+                    d.backup_complete, d.abort, d.backup_shutdown, d.provider_step);
+  };
+  const auto members = [](const daemon_config& c) {
+    return std::tie(c.socket_path, c.socket_mode, c.socket_group, c.requester_uids,
+                    c.requester_gids, c.writer_uids, c.writer_gids, c.max_frame_bytes,
+                    c.max_connections, c.heartbeat, c.io_threads, c.log_level, c.log_file,
+                    c.state_dir, c.hold_budget, c.overlap);
+  };
+  return members(a) == members(b) && deadlines(a.deadlines) == deadlines(b.deadlines);
+}
+
+config_error::config_error(std::string file_name, std::size_t line_number, std::string problem_text)
+    : std::runtime_error(file_name + ":" +
+                         (line_number > 0 ? std::to_string(line_number) + ": " : " ") +
+                         problem_text),
+      file(std::move(file_name)),
+      line(line_number),
+      problem(std::move(problem_text)) {}
+
+daemon_config parse_config(std::string_view text, std::string_view file_name) {
+  daemon_config config;
+  std::map<std::string_view, std::size_t> seen;  // key -> line it was set on
+  std::size_t line_number = 0;
+  constexpr std::string_view bom = "\xEF\xBB\xBF";
+  if (text.substr(0, bom.size()) == bom) text.remove_prefix(bom.size());
+  while (!text.empty()) {
+    ++line_number;
+    const std::size_t newline = text.find('\n');
+    const std::string_view raw = text.substr(0, newline);
+    text.remove_prefix(newline == std::string_view::npos ? text.size() : newline + 1);
+    try {
+      check_characters(raw);
+      const std::string_view line = trim(raw);
+      if (line.empty() || line.front() == '#') continue;
+      const std::size_t eq = line.find('=');
+      for (std::size_t i = 1; i < std::min(eq, line.size()); ++i) {
+        if (line[i] == '#' && is_space(line[i - 1])) {
+          throw line_problem{"expected 'key = value', found no '='"};
+        }
+      }
+      if (eq == std::string_view::npos) throw line_problem{"expected 'key = value', found no '='"};
+      const std::string_view key = trim(line.substr(0, eq));
+      if (key.empty()) throw line_problem{"expected 'key = value', found no key before '='"};
+      const auto spec = std::find_if(key_specs.begin(), key_specs.end(),
+                                     [&](const key_spec& s) { return s.name == key; });
+      if (spec == key_specs.end()) throw line_problem{unknown_key_problem(key)};
+      if (const auto [it, inserted] = seen.emplace(spec->name, line_number); !inserted) {
+        throw line_problem{"duplicate key " + quoted(key) + " (already set on line " +
+                           std::to_string(it->second) + ")"};
+      }
+      spec->parse(config, spec->name, parse_value(spec->name, line.substr(eq + 1)));
+    } catch (line_problem& p) {
+      throw config_error(std::string(file_name), line_number, std::move(p.text));
+    }
+  }
+  return config;
+}
+
+daemon_config load_config(const std::string& path) {
+  const auto fail = [&](int error) {
+    return config_error(
+        path, 0, "cannot read: " + std::error_code(error, std::generic_category()).message());
+  };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw fail(errno);
+  // A config file is a few KiB; the cap keeps a mistaken path (/dev/zero) from eating memory.
+  constexpr std::size_t max_size = std::size_t{1} << 20;
+  std::string text;
+  std::array<char, 16384> chunk;
+  for (;;) {
+    const ssize_t n = ::read(fd, chunk.data(), chunk.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int error = errno;
+      ::close(fd);
+      throw fail(error);
+    }
+    if (n == 0) break;
+    text.append(chunk.data(), static_cast<std::size_t>(n));
+    if (text.size() > max_size) {
+      ::close(fd);
+      throw fail(EFBIG);
+    }
+  }
+  ::close(fd);
+  return parse_config(text, path);
+}
+
+vss::engine_options to_engine_options(const daemon_config& config) {
+  vss::engine_options options;
+  options.shard_count = config.io_threads;
+  options.deadlines = config.deadlines;
+  options.hold_budget = config.hold_budget;
+  options.overlap = config.overlap;
+  return options;
+}
+
+std::string describe(const daemon_config& config) {
+  std::string out = "# openvssd effective configuration\n";
+  for (const key_spec& spec : key_specs) {
+    out += spec.name;
+    out += " = ";
+    out += spec.print(config);
+    out += '\n';
+  }
+  return out;
+}
+
+}  // namespace vss::daemon
