@@ -65,3 +65,12 @@ endif()
 #   find_package(CLI11 CONFIG REQUIRED)               # libcli11-dev: CLI11::CLI11
 #   find_package(spdlog CONFIG REQUIRED)              # libspdlog-dev: spdlog::spdlog
 #   find_package(SQLite3 REQUIRED)                    # libsqlite3-dev: SQLite::SQLite3
+
+# ---- nlohmann-json 3.11 (the daemon protocol's codec; header-only, used inside openvss::ipc) ------
+find_package(nlohmann_json 3.10 CONFIG REQUIRED)
+
+# ---- spdlog 1.10 and CLI11 2.3 (openvssd, the openvss CLI, openvss-exec-writer) ------------------
+if(OPENVSS_BUILD_PROGRAMS)
+  find_package(spdlog CONFIG REQUIRED)
+  find_package(CLI11 CONFIG REQUIRED)
+endif()

@@ -16,7 +16,7 @@ mark_as_advanced(OPENVSS_INSTALL_CMAKEDIR)
 
 # ---- Libraries and their public headers (the FILE_SET HEADERS of each target) --------------------
 
-set(_openvss_libraries openvss_vss)
+set(_openvss_libraries openvss_vss openvss_ipc)
 set(OPENVSS_PACKAGE_HAS_MOCKS OFF)
 if(TARGET openvss_mocks AND OPENVSS_INSTALL_MOCKS)
   list(APPEND _openvss_libraries openvss_mocks)
@@ -45,8 +45,13 @@ install(
 # ---- Programs ------------------------------------------------------------------------------------
 
 if(TARGET openvss_cli)
-  install(TARGETS openvss_cli RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}"
-                                      COMPONENT openvss_runtime)
+  install(TARGETS openvss_cli openvssd openvss_exec_writer
+          RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT openvss_runtime)
+  # The example config and the systemd units, for packagers and admins to copy into place.
+  install(FILES ${PROJECT_SOURCE_DIR}/contrib/openvssd.conf
+                ${PROJECT_SOURCE_DIR}/contrib/openvssd.service
+                ${PROJECT_SOURCE_DIR}/contrib/openvssd.socket
+          DESTINATION "${CMAKE_INSTALL_DATADIR}/openvss/contrib" COMPONENT openvss_runtime)
 endif()
 
 # ---- Package config and version files ------------------------------------------------------------

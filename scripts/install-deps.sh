@@ -23,11 +23,11 @@ packages+=(
   libgtest-dev    # GoogleTest 1.12 (GTest:: config)
   libgmock-dev    # GoogleMock 1.12
   libbenchmark-dev  # Google Benchmark 1.7 (benchmark:: config)
+  nlohmann-json3-dev  # nlohmann-json 3.11: the daemon protocol's JSON codec (header-only)
+  libcli11-dev      # CLI11 2.3: the command lines of openvss, openvssd, openvss-exec-writer
+  libspdlog-dev     # spdlog 1.10 (+ fmt 9): openvssd's structured logs
 )
 # Add packages here as the issues that need them land (and to cmake/dependencies.cmake):
-#   nlohmann-json3-dev   JSON for the IPC codec
-#   libcli11-dev         the openvss command line
-#   libspdlog-dev        logging
 #   libsqlite3-dev       the snapshot catalog
 #   gnuplot-nox          benchmark plots (optional)
 

@@ -2,13 +2,16 @@
 // Prints "openvss package consumer: OK ..." and exits 0 when every check passes; otherwise names
 // each failed check and exits 1.
 
+#include <vss/ipc/writer_client.hpp>
 #include <vss/vss.hpp>
 
 #if defined(OPENVSS_CONSUMER_WITH_MOCKS)
 #include <vss/mocks/mocks.hpp>
 #endif
 
+#include <asio/io_context.hpp>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <system_error>
 
@@ -43,6 +46,21 @@ int main() {
         "openvss::mocks backup_scenario kept every invariant:\n" + r.timeline);
   check(r.writers.size() == 3, "openvss::mocks backup_scenario reports three writers");
 #endif
+
+  // The installed openvss::ipc: a writer client with no daemon keeps trying and says why.
+  {
+    asio::io_context io;
+    vss::ipc::writer_client client(io.get_executor(),
+                                   {.socket_path = "/nonexistent/openvss-consumer.sock"});
+    client.start();
+    io.run_for(std::chrono::milliseconds(50));
+    check(client.state() == vss::ipc::client_state::connecting,
+          "openvss::ipc writer_client without a daemon is connecting");
+    check(client.last_error().find("cannot connect") != std::string::npos,
+          "openvss::ipc writer_client names the failed connect: \"" + client.last_error() + "\"");
+    client.stop();
+    io.run_for(std::chrono::milliseconds(10));
+  }
 
   if (failures != 0) {
     return 1;

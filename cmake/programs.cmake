@@ -1,0 +1,44 @@
+# The programs: openvssd (daemon), openvss (CLI), openvss-exec-writer. Included from the root
+# CMakeLists.txt after openvss::mocks exists, because the daemon and the CLI parse fault plans
+# (`--inject`) with it. Their internals are static libraries so that the tests link them too.
+
+set(_src ${PROJECT_SOURCE_DIR}/src)
+
+# ---- daemon internals (config, credentials, server, remote writers, requester service) ----------
+add_library(openvss_daemon STATIC
+  ${_src}/daemon/config.cpp
+  ${_src}/daemon/peer_credentials.cpp
+  ${_src}/daemon/remote_writer.cpp
+  ${_src}/daemon/requester_service.cpp
+  ${_src}/daemon/server.cpp
+)
+target_include_directories(openvss_daemon PUBLIC ${_src})
+target_link_libraries(openvss_daemon PUBLIC openvss::ipc openvss::mocks nlohmann_json::nlohmann_json
+                                            spdlog::spdlog)
+
+add_executable(openvssd ${_src}/daemon/main.cpp)
+target_link_libraries(openvssd PRIVATE openvss_daemon CLI11::CLI11)
+
+# ---- the CLI ----------------------------------------------------------------------------------------
+add_executable(openvss_cli
+  ${_src}/cli/cli_output.cpp
+  ${_src}/cli/commands.cpp
+  ${_src}/cli/embedded_channel.cpp
+  ${_src}/cli/exit_codes.cpp
+  ${_src}/cli/main.cpp
+  ${_src}/cli/requester_channel.cpp
+)
+set_target_properties(openvss_cli PROPERTIES OUTPUT_NAME openvss)
+target_link_libraries(openvss_cli PRIVATE openvss_daemon CLI11::CLI11)
+
+# ---- the exec writer --------------------------------------------------------------------------------
+add_library(openvss_exec STATIC
+  ${_src}/exec_writer/command_runner.cpp
+  ${_src}/exec_writer/exec_writer.cpp
+)
+target_include_directories(openvss_exec PUBLIC ${_src})
+target_link_libraries(openvss_exec PUBLIC openvss::vss)
+
+add_executable(openvss_exec_writer ${_src}/exec_writer/main.cpp)
+set_target_properties(openvss_exec_writer PROPERTIES OUTPUT_NAME openvss-exec-writer)
+target_link_libraries(openvss_exec_writer PRIVATE openvss_exec openvss::ipc CLI11::CLI11)

@@ -1,0 +1,119 @@
+// openvssd — the openvss coordinator service: hosts one engine and serves writers and
+// requesters on a Unix socket (docs/daemon.md).
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <asio/signal_set.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <future>
+#include <iostream>
+
+#include "daemon/config.hpp"
+#include "daemon/server.hpp"
+#include "vss/engine_host.hpp"
+#include "vss/memory_provider.hpp"
+
+namespace {
+
+constexpr const char* default_config_path = "/etc/openvss/openvssd.conf";
+
+std::shared_ptr<spdlog::logger> make_logger(const vss::daemon::daemon_config& config) {
+  std::shared_ptr<spdlog::logger> log;
+  if (config.log_file.empty()) {
+    log = spdlog::stderr_color_mt("openvssd");
+  } else {
+    log = spdlog::basic_logger_mt("openvssd", config.log_file);
+  }
+  // One line per record, key=value fields in the message (event=NNNN ...) for grep and journald.
+  log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ openvssd[%P]: %v");
+  log->set_level(static_cast<spdlog::level::level_enum>(config.log_level));
+  log->flush_on(spdlog::level::info);
+  return log;
+}
+
+// systemd socket activation: LISTEN_PID is us and LISTEN_FDS is 1 → the socket is fd 3.
+int inherited_socket() {
+  const char* pid = std::getenv("LISTEN_PID");
+  const char* fds = std::getenv("LISTEN_FDS");
+  if (!pid || !fds || std::atoi(pid) != ::getpid() || std::atoi(fds) < 1) return -1;
+  return 3;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"openvssd — the openvss backup coordination service (VSS semantics for Linux)"};
+  std::string config_path;
+  std::string socket_override;
+  bool print_config = false;
+  bool check_config = false;
+  app.add_option("-c,--config", config_path,
+                 std::string("configuration file (default: ") + default_config_path +
+                     " if it exists, else built-in defaults)");
+  app.add_option("-s,--socket", socket_override, "listen on this socket path instead");
+  app.add_flag("--print-config", print_config, "print the effective configuration and exit");
+  app.add_flag("--check-config", check_config, "validate the configuration and exit");
+  app.footer(
+      "Exit status: 0 after a clean shutdown (SIGTERM/SIGINT); 1 for a bad command line or "
+      "configuration; 2 when the socket cannot be created.");
+  CLI11_PARSE(app, argc, argv);
+
+  vss::daemon::daemon_config config;
+  try {
+    if (!config_path.empty()) {
+      config = vss::daemon::load_config(config_path);
+    } else if (std::filesystem::exists(default_config_path)) {
+      config = vss::daemon::load_config(default_config_path);
+    }
+  } catch (const vss::daemon::config_error& e) {
+    std::cerr << "openvssd: " << e.what() << "\n";
+    return 1;
+  }
+  if (!socket_override.empty()) config.socket_path = socket_override;
+  if (print_config) {
+    std::cout << vss::daemon::describe(config);
+    return 0;
+  }
+  if (check_config) {
+    std::cout << "configuration OK\n";
+    return 0;
+  }
+
+  std::shared_ptr<spdlog::logger> log;
+  try {
+    log = make_logger(config);
+  } catch (const spdlog::spdlog_ex& e) {
+    std::cerr << "openvssd: cannot open log_file '" << config.log_file << "': " << e.what() << "\n";
+    return 1;
+  }
+
+  vss::engine_host host(
+      {.io_threads = config.io_threads, .engine = vss::daemon::to_engine_options(config)});
+  // Until the real providers land (issue 6), the daemon snapshots into memory.
+  host.engine().register_provider(std::make_shared<vss::memory_provider>());
+
+  vss::daemon::server srv(host.io_context().get_executor(), host.engine(), config, log);
+  const int fd = inherited_socket();
+  if (auto ec = fd >= 0 ? srv.adopt(fd) : srv.listen()) {
+    log->critical("event=8193 cannot listen on {}: {}", config.socket_path, ec.message());
+    return 2;
+  }
+
+  std::promise<int> stopped;
+  asio::signal_set signals(host.io_context(), SIGINT, SIGTERM);
+  signals.async_wait([&](std::error_code ec, int signal) {
+    if (ec) return;
+    log->info("signal {}: shutting down (aborting sessions in flight)", signal);
+    srv.stop();
+    host.engine().async_shutdown([&](std::error_code) { stopped.set_value(0); });
+  });
+  log->info("openvssd ready (pid {}, {} io threads)", ::getpid(), config.io_threads);
+  const int status = stopped.get_future().get();
+  log->info("openvssd stopped");
+  return status;
+}
