@@ -48,9 +48,12 @@ class engine_host {
   asio::io_context& io_context() noexcept { return io_; }
 
  private:
+  // The blocking pool is declared first so that it is destroyed last: handlers still queued on
+  // io_ when it is destroyed may own strands of the pool (a blocking writer's), and a strand
+  // must not outlive its execution context.
+  asio::thread_pool blocking_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
-  asio::thread_pool blocking_;
   std::unique_ptr<vss::engine> engine_;
   std::vector<std::thread> threads_;
 };

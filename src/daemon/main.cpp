@@ -114,6 +114,10 @@ int main(int argc, char** argv) {
   });
   log->info("openvssd ready (pid {}, {} io threads)", ::getpid(), config.io_threads);
   const int status = stopped.get_future().get();
+  // Every connection's handlers refer to the server: let them finish before it goes.
+  if (!srv.wait_idle(std::chrono::seconds(10))) {
+    log->warn("event=8193 connections still closing after 10 s; exiting anyway");
+  }
   log->info("openvssd stopped");
   return status;
 }

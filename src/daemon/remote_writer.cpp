@@ -1,5 +1,6 @@
 #include "daemon/remote_writer.hpp"
 
+#include <asio/steady_timer.hpp>
 #include <utility>
 #include <vector>
 
@@ -38,9 +39,47 @@ remote_writer::remote_writer(
       next_seq_(std::move(next_seq)),
       observe_(std::move(observe)) {}
 
+void remote_writer::inject_faults(fault_lookup lookup, asio::any_io_executor timers) {
+  fault_for_ = std::move(lookup);
+  timers_ = std::move(timers);
+}
+
 void remote_writer::forward(writer_context ctx) {
   if (observe_) observe_(*this, ctx);
   const auto event = ctx.event();
+  std::optional<mocks::fault> injected;
+  if (fault_for_) injected = fault_for_(*this, ctx);
+  if (injected) {
+    switch (injected->kind) {
+      case mocks::fault_kind::veto:
+        ctx.fail(injected->code, "injected by the backup's fault plan");
+        break;
+      case mocks::fault_kind::fail_without_code:
+      case mocks::fault_kind::throw_exception:
+        ctx.fail(errc::writer_error_nonretryable, "injected by the backup's fault plan (" +
+                                                      std::string(to_string(injected->kind)) +
+                                                      ")");
+        break;
+      default:
+        break;
+    }
+    if (ctx.done()) {
+      // The writer still hears of the event, so its own state follows the backup; its answer
+      // finds nothing in flight and is dropped.
+      std::uint64_t seq = 0;
+      {
+        std::lock_guard lock(mutex_);
+        if (lost_) return;
+        seq = next_seq_();
+      }
+      send_(event_frame(seq, identity(), ctx));
+      return;
+    }
+  }
+  if (event == writer_event::abort || event == writer_event::backup_shutdown) {
+    std::lock_guard lock(mutex_);
+    hung_.clear();  // an injected hang ends with the backup (the engine settled it already)
+  }
   std::uint64_t seq = 0;
   std::string lost_reason;
   {
@@ -63,9 +102,18 @@ void remote_writer::forward(writer_context ctx) {
     return;
   }
   auto frame = event_frame(seq, identity(), ctx);
+  const bool hang = injected && (injected->kind == mocks::fault_kind::hang ||
+                                 injected->kind == mocks::fault_kind::hang_ignore_abort);
   {
     std::lock_guard lock(mutex_);
-    in_flight_.emplace(seq, std::move(ctx));
+    if (hang) {
+      hung_.push_back(std::move(ctx));
+    } else {
+      if (injected && injected->kind == mocks::fault_kind::delay && timers_) {
+        delayed_.emplace(seq, injected->after);
+      }
+      in_flight_.emplace(seq, std::move(ctx));
+    }
   }
   if (!send_(frame)) {
     // The connection closed between the check and the send; connection_lost() will run (or has
@@ -88,12 +136,26 @@ void remote_writer::forward(writer_context ctx) {
 bool remote_writer::deliver_result(const ipc::message& result) {
   const auto seq = result.body.at("seq").get<std::uint64_t>();
   std::optional<writer_context> ctx;
+  std::optional<std::chrono::nanoseconds> delay;
   {
     std::lock_guard lock(mutex_);
     auto it = in_flight_.find(seq);
     if (it == in_flight_.end()) return false;
-    ctx.emplace(std::move(it->second));
-    in_flight_.erase(it);
+    if (auto d = delayed_.find(seq); d != delayed_.end()) {
+      delay = d->second;
+      delayed_.erase(d);
+    } else {
+      ctx.emplace(std::move(it->second));
+      in_flight_.erase(it);
+    }
+  }
+  if (delay) {
+    // Injected delay: the engine hears the writer's answer `delay` later (or never, if the
+    // connection drops meanwhile: connection_lost() answers it).
+    auto timer = std::make_shared<asio::steady_timer>(timers_, *delay);
+    timer->async_wait([self = shared_from_this(), timer,
+                       result](std::error_code) { self->deliver_result(result); });
+    return true;
   }
   const bool ok = result.body.at("outcome") == "complete";
   if (ok) {

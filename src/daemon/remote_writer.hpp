@@ -21,8 +21,12 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
 
 #include "ipc/message.hpp"
+#include "vss/mocks/fault.hpp"
 #include "vss/writer.hpp"
 
 namespace vss::daemon {
@@ -36,7 +40,14 @@ struct remote_writer_status {
   std::uint64_t lease_expirations = 0;
 };
 
-class remote_writer : public writer {
+class remote_writer;
+
+/// Asks the fault plan of the event's backup (`openvss backup --inject`) what this writer does
+/// at this event; nullopt: behave normally.
+using fault_lookup =
+    std::function<std::optional<mocks::fault>(const remote_writer&, const writer_context&)>;
+
+class remote_writer : public writer, public std::enable_shared_from_this<remote_writer> {
  public:
   /// `send` queues a frame on the writer's connection and returns false once it is closed;
   /// `next_seq` numbers events uniquely per connection; `observe` (optional) hears each event
@@ -44,6 +55,13 @@ class remote_writer : public writer {
   remote_writer(writer_identity identity, std::function<bool(const nlohmann::json&)> send,
                 std::function<std::uint64_t()> next_seq,
                 std::function<void(const remote_writer&, const writer_context&)> observe = {});
+
+  /// Applies injected faults at the proxy (`--inject` against the daemon): the real writer
+  /// still receives the event, but the engine sees the plan's answer: veto and fail answer
+  /// at once, hang never answers (the engine's deadline or an abort ends it), delay holds
+  /// the writer's answer for the given time. `timers` runs the delays. Set before the writer
+  /// is registered.
+  void inject_faults(fault_lookup lookup, asio::any_io_executor timers);
 
   void on_identify(writer_context ctx) override { forward(std::move(ctx)); }
   void on_prepare_backup(writer_context ctx) override { forward(std::move(ctx)); }
@@ -73,11 +91,15 @@ class remote_writer : public writer {
   std::function<bool(const nlohmann::json&)> send_;
   std::function<std::uint64_t()> next_seq_;
   std::function<void(const remote_writer&, const writer_context&)> observe_;
+  fault_lookup fault_for_;
+  asio::any_io_executor timers_;
 
   mutable std::mutex mutex_;
   bool lost_ = false;
   std::string lost_reason_;
   std::unordered_map<std::uint64_t, writer_context> in_flight_;
+  std::unordered_map<std::uint64_t, std::chrono::nanoseconds> delayed_;  // seq -> injected delay
+  std::vector<writer_context> hung_;  // injected hangs: never answered, freed at the end
   remote_writer_status status_;
 };
 

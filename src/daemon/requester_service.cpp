@@ -340,7 +340,7 @@ struct backup_args {
   std::vector<trigger> triggers;
 };
 
-backup_args parse_backup_args(const json& args) {
+backup_args parse_backup_args(const json& args, const std::string& no_provider_faults) {
   backup_args a;
   a.volumes = string_array(args, "volumes", true);
   a.writers = string_array(args, "writers", false);
@@ -355,6 +355,9 @@ backup_args parse_backup_args(const json& args) {
     auto parsed = mocks::fault_plan::parse(*text);
     if (!parsed) throw bad_arg("args.inject: " + parsed.error.message());
     a.plan = std::make_shared<const mocks::fault_plan>(std::move(*parsed.plan));
+    if (!no_provider_faults.empty() && !a.plan->provider_rules().empty()) {
+      throw bad_arg("args.inject: provider rules cannot be injected here: " + no_provider_faults);
+    }
     if (const auto at = a.plan->abort()) {
       trigger t;
       if (const auto* e = std::get_if<writer_event>(&at->point)) {
@@ -435,7 +438,8 @@ struct context_state {
     std::lock_guard lock(threads_mutex);
     reap_locked();
     if (stopping) return false;
-    threads.emplace_back([this, fn = std::move(fn)] {
+    try {
+      threads.emplace_back([this, fn = std::move(fn)] {
       try {
         fn();
       } catch (...) {
@@ -443,7 +447,10 @@ struct context_state {
       }
       std::lock_guard l(threads_mutex);
       finished.push_back(std::this_thread::get_id());
-    });
+      });
+    } catch (const std::system_error&) {
+      return false;  // out of threads: the caller answers server_busy; the daemon lives on
+    }
     return true;
   }
 
@@ -467,7 +474,15 @@ struct context_state {
       all.swap(threads);
       finished.clear();
     }
-    for (auto& t : all) t.join();
+    for (auto& t : all) {
+      // The last reference to the context may be dropped on one of its own threads (a
+      // session's writer proxies keep it alive); that thread cannot join itself.
+      if (t.get_id() == std::this_thread::get_id()) {
+        t.detach();
+      } else {
+        t.join();
+      }
+    }
   }
 
   vss::engine& engine;
@@ -484,6 +499,22 @@ struct context_state {
   bool stopping = false;
 
   std::function<nlohmann::json()>* status_hook = nullptr;
+  service_context::log_function* log_hook = nullptr;
+  std::string no_provider_faults_;  // why provider rules are refused; empty: accepted
+
+  std::string no_provider_faults() {
+    std::lock_guard lock(mutex);
+    return no_provider_faults_;
+  }
+
+  void log(int event_id, bool error, const std::string& text) {
+    service_context::log_function hook;
+    {
+      std::lock_guard lock(mutex);
+      if (log_hook != nullptr) hook = *log_hook;
+    }
+    if (hook) hook(event_id, error, text);
+  }
 
   bool is_stopping() {
     std::lock_guard lock(threads_mutex);
@@ -857,6 +888,9 @@ struct backup_run : std::enable_shared_from_this<backup_run> {
     if (auto w = failed_writer(status)) return finish_vetoed(*w, "PrepareForBackup");
 
     // DoSnapshotSet.
+    ctx->log(8231, false,
+             "shadow copy creation initiated for snapshot set " + new_set.to_string() + " (" +
+                 std::to_string(args.volumes.size()) + " volume(s))");
     begin("DoSnapshotSet");
     t0 = ctx->clock->now();
     before = session.phase_reports().size();
@@ -1035,6 +1069,14 @@ struct backup_run : std::enable_shared_from_this<backup_run> {
   }
 
   void finish(std::error_code ec, const std::string& message) {
+    // The VSS service's event ids (spec 9): 12293 for a provider's failure, 8229 for a writer's
+    // veto, 8193 for anything else.
+    const auto sym = symbol_of(ec);
+    const int event_id = sym.find("PROVIDER") != std::string::npos ||
+                                 sym.find("_WRITES_TIMEOUT") != std::string::npos
+                             ? 12293
+                             : (sym.find("WRITER") != std::string::npos ? 8229 : 8193);
+    ctx->log(event_id, true, "backup request " + std::to_string(id) + " failed: " + message);
     close_run();
     bool has_set = false;
     {
@@ -1160,6 +1202,7 @@ void context_state::unregister(const std::shared_ptr<backup_run>& run) {
 service_context::service_context(vss::engine& engine)
     : state_(std::make_shared<detail::context_state>(engine)) {
   state_->status_hook = &status;
+  state_->log_hook = &log;
 }
 
 service_context::~service_context() {
@@ -1173,9 +1216,15 @@ service_context::~service_context() {
   for (auto& r : runs) r->release_kept();
   std::lock_guard lock(state_->mutex);
   state_->status_hook = nullptr;
+  state_->log_hook = nullptr;
 }
 
 vss::engine& service_context::engine() const noexcept { return state_->engine; }
+
+void service_context::refuse_provider_faults(std::string why) {
+  std::lock_guard lock(state_->mutex);
+  state_->no_provider_faults_ = std::move(why);
+}
 
 void detail::context_state::notify_writer_event(const snapshot_set_id& set,
                                                 const writer_instance_id& writer,
@@ -1392,7 +1441,7 @@ void run_delete(detail::context_state& ctx, detail::connection_state& conn, std:
 void start_backup(const std::shared_ptr<detail::context_state>& ctx,
                   const std::shared_ptr<detail::connection_state>& conn, std::int64_t id,
                   const json& args) {
-  auto run = std::make_shared<detail::backup_run>(ctx, conn, id, parse_backup_args(args));
+  auto run = std::make_shared<detail::backup_run>(ctx, conn, id, parse_backup_args(args, ctx->no_provider_faults()));
   const bool component_mode = !run->args.writers.empty() || !run->args.components.empty();
   auto& s = run->session;
   s = ctx->engine.create_backup_session();

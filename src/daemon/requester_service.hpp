@@ -122,6 +122,17 @@ class service_context {
   /// once, before requests are handled. Default: empty (no extra keys).
   std::function<nlohmann::json()> status;
 
+  /// Hears the records worth a log line, with the VSS service's event id (spec 9): 8231 when a
+  /// snapshot-set creation starts, 12293 / 8229 / 8193 when a backup fails for a provider, a
+  /// writer or another reason. Set it once, before requests are handled. Default: none.
+  using log_function = std::function<void(int event_id, bool error, const std::string& text)>;
+  log_function log;
+
+  /// From now on a backup whose `inject` plan has provider rules is refused (bad_message, with
+  /// `why`), for a host whose providers cannot apply them. Writer rules and the abort trigger
+  /// are always accepted.
+  void refuse_provider_faults(std::string why);
+
   /// A writer received `event` for snapshot set `set` (the writer's ctx.snapshot_set()): the
   /// backup of that set streams it as a progress frame and fires an abort_after trigger set
   /// for that event. Identify carries a null set: it goes to every backup gathering writer

@@ -195,8 +195,17 @@ class peer : public std::enable_shared_from_this<peer> {
       case message_type::register_writer:
         return on_register(m);
       case message_type::unregister: {
-        std::lock_guard lock(mutex_);
-        writers_.erase(m.body.at("instance_id").get<std::string>());
+        std::optional<registered> gone;
+        {
+          std::lock_guard lock(mutex_);
+          if (auto it = writers_.find(m.body.at("instance_id").get<std::string>());
+              it != writers_.end()) {
+            gone.emplace(std::move(it->second));
+            writers_.erase(it);
+          }
+        }
+        // Its answers can no longer be routed: what is in flight fails now, not at a deadline.
+        if (gone) gone->proxy->connection_lost("the writer unregistered");
         return;
       }
       case message_type::result: {
@@ -206,7 +215,14 @@ class peer : public std::enable_shared_from_this<peer> {
           for (const auto& [id, w] : writers_) proxies.push_back(w.proxy);
         }
         for (const auto& p : proxies) {
-          if (p->deliver_result(m)) return;
+          if (!p->deliver_result(m)) continue;
+          if (m.body.at("outcome") == "fail") {
+            server_.log_->warn("event={} writer '{}' (pid {}) rejected an event with {}: {}",
+                               event_id::writer_rejected_event, p->identity().name, creds_.pid,
+                               m.body.at("hresult").get<std::string>(),
+                               m.body.value("message", std::string{}));
+          }
+          return;
         }
         return;  // a late answer for an event the engine already settled: nothing to do
       }
@@ -256,6 +272,20 @@ class peer : public std::enable_shared_from_this<peer> {
         [services](const remote_writer& w, const writer_context& ctx) {
           services->notify_writer_event(ctx.snapshot_set(), w.identity().instance_id, ctx.event());
         });
+    auto& engine = server_.engine_;
+    proxy->inject_faults(
+        [services, &engine](const remote_writer& w,
+                            const writer_context& ctx) -> std::optional<mocks::fault> {
+          const auto plan = services->plan_for(ctx.snapshot_set());
+          if (!plan) return std::nullopt;
+          // Index selectors (writer[0], first, last, ...) count the registered writers in
+          // registration order; names select by the writer's name.
+          const auto all = engine.registered_writers();
+          std::size_t index = 0;
+          while (index < all.size() && all[index].instance_id != w.identity().instance_id) ++index;
+          return plan->writer_fault(index, all.size(), w.identity().name, ctx.event());
+        },
+        conn_->strand());
     std::error_code ec;
     auto registration = server_.engine_.register_writer(proxy, ec);
     if (ec) {
@@ -318,11 +348,25 @@ server::server(asio::any_io_executor executor, vss::engine& engine, daemon_confi
       config_(std::move(config)),
       log_(std::move(log)),
       services_(std::make_shared<service_context>(engine_)),
-      acceptor_(executor_) {
+      acceptor_(executor_),
+      retry_timer_(executor_) {
   services_->status = [this] { return status(); };
+  services_->refuse_provider_faults(
+      "the daemon's providers are real; inject writer rules or an abort trigger only");
+  services_->log = [log = log_](int event_id, bool error, const std::string& text) {
+    if (error) {
+      log->error("event={} {}", event_id, text);
+    } else {
+      log->info("event={} {}", event_id, text);
+    }
+  };
 }
 
-server::~server() { stop(); }
+server::~server() {
+  stop();
+  // Handlers of peers and of the acceptor refer to this object: wait until they are done.
+  wait_idle(std::chrono::seconds(10));
+}
 
 std::error_code server::listen() {
   namespace fs = std::filesystem;
@@ -369,15 +413,24 @@ std::error_code server::adopt(int listening_fd) {
 }
 
 void server::accept_next() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_) return;
+    accepting_ = true;
+  }
   acceptor_.async_accept(
       asio::make_strand(executor_),
       [this](std::error_code ec, asio::local::stream_protocol::socket socket) {
         if (ec) {
-          if (ec != asio::error::operation_aborted) {
-            log_->error("event={} accept failed: {}", event_id::unexpected_error, ec.message());
-          }
+          if (ec == asio::error::operation_aborted) return accept_stopped();
+          log_->error("event={} accept failed: {}", event_id::unexpected_error, ec.message());
+          // E.g. EMFILE: retrying at once would spin; give descriptors time to come back.
+          retry_timer_.expires_after(std::chrono::milliseconds(100));
+          retry_timer_.async_wait([this](std::error_code) { accept_next(); });
           std::lock_guard lock(mutex_);
-          if (stopped_ || ec == asio::error::operation_aborted) return;
+          accepting_ = false;
+          idle_.notify_all();
+          return;
         } else {
           auto p = std::make_shared<peer>(*this, std::move(socket));
           bool busy = false;
@@ -400,9 +453,21 @@ void server::accept_next() {
       });
 }
 
+void server::accept_stopped() {
+  std::lock_guard lock(mutex_);
+  accepting_ = false;
+  idle_.notify_all();
+}
+
 void server::forget(const std::shared_ptr<peer>& p) {
   std::lock_guard lock(mutex_);
   peers_.erase(p);
+  idle_.notify_all();
+}
+
+bool server::wait_idle(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return idle_.wait_for(lock, timeout, [&] { return peers_.empty() && !accepting_; });
 }
 
 void server::stop() {
@@ -413,9 +478,14 @@ void server::stop() {
     stopped_ = true;
     peers = peers_;
   }
-  std::error_code ignored;
-  acceptor_.close(ignored);
+  // The acceptor is not thread-safe: close it where its accept runs, never beside it.
+  asio::post(executor_, [this] {
+    std::error_code ignored;
+    acceptor_.close(ignored);
+    retry_timer_.cancel();
+  });
   for (const auto& p : peers) p->close();
+  std::error_code ignored;
   if (owns_socket_file_) std::filesystem::remove(config_.socket_path, ignored);
 }
 

@@ -9,7 +9,9 @@
 
 #include <asio/any_io_executor.hpp>
 #include <asio/local/stream_protocol.hpp>
+#include <asio/steady_timer.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -50,6 +52,10 @@ class server {
   /// sessions are aborted). Removes the socket file.
   void stop();
 
+  /// Waits (up to `timeout`) until every connection is closed and the accept loop has ended,
+  /// after stop(). True when idle. Never call it on one of the executor's threads.
+  bool wait_idle(std::chrono::milliseconds timeout);
+
   /// For `openvss status`: uptime, connections by role, writers, limits.
   nlohmann::json status() const;
 
@@ -58,6 +64,7 @@ class server {
  private:
   friend class peer;
   void accept_next();
+  void accept_stopped();
   void forget(const std::shared_ptr<peer>& p);
 
   asio::any_io_executor executor_;
@@ -66,10 +73,13 @@ class server {
   std::shared_ptr<spdlog::logger> log_;
   std::shared_ptr<service_context> services_;
   asio::local::stream_protocol::acceptor acceptor_;
+  asio::steady_timer retry_timer_;  // after a failed accept
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 
   mutable std::mutex mutex_;
   std::set<std::shared_ptr<peer>> peers_;
+  std::condition_variable idle_;
+  bool accepting_ = false;
   bool stopped_ = false;
   bool owns_socket_file_ = false;
   std::uint64_t accepted_ = 0;

@@ -5,8 +5,8 @@
 namespace vss {
 
 engine_host::engine_host(host_options options)
-    : work_(asio::make_work_guard(io_)),
-      blocking_(std::max<std::size_t>(1, options.blocking_threads)) {
+    : blocking_(std::max<std::size_t>(1, options.blocking_threads)),
+      work_(asio::make_work_guard(io_)) {
   const std::size_t threads = std::max<std::size_t>(1, options.io_threads);
   if (options.engine.shard_count == 0) options.engine.shard_count = threads;
   if (!options.engine.blocking_executor)

@@ -114,7 +114,9 @@ void connection::enqueue(std::string frame, bool close_after) {
     }
   }
   if (overflow) {
-    asio::dispatch(strand_, [self = shared_from_this()] {
+    // post, not dispatch: finish() must never run inside a caller on this strand (a message
+    // handler that sends), whose closure finish() destroys.
+    asio::post(strand_, [self = shared_from_this()] {
       self->finish(make_error_code(protocol_errc::server_busy));
     });
     return;

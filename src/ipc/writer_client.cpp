@@ -59,6 +59,10 @@ class writer_client::impl : public std::enable_shared_from_this<impl> {
       auto& entry = self->writers_[id];
       entry.w = w;
       entry.lease = std::make_unique<asio::steady_timer>(self->strand_);
+      // One handler of a writer at a time, also on the blocking pool (an Abort must not run
+      // beside the Freeze it ends).
+      entry.blocking = std::make_unique<asio::strand<asio::any_io_executor>>(
+          asio::make_strand(self->options_.blocking_executor));
       if (self->state_ == client_state::connected) self->register_writer(id, entry);
     });
   }
@@ -100,8 +104,10 @@ class writer_client::impl : public std::enable_shared_from_this<impl> {
   struct writer_entry {
     std::shared_ptr<writer> w;
     std::unique_ptr<asio::steady_timer> lease;
+    std::unique_ptr<asio::strand<asio::any_io_executor>> blocking;  // blocking writers only
     std::optional<std::string> frozen_set;  // set id while between Freeze and Thaw/Abort
     std::set<std::string> expired_sets;     // sets whose freeze the lease ended
+    std::weak_ptr<local_event> current;     // the event its handler is answering, if any
   };
 
   void log(const std::string& line) {
@@ -189,7 +195,9 @@ class writer_client::impl : public std::enable_shared_from_this<impl> {
       case message_type::welcome:
         return on_welcome(m);
       case message_type::heartbeat:
+        return;
       case message_type::registered:
+        registering_.erase(m.body.at("id").get<std::int64_t>());
         return;
       case message_type::event:
         return on_event(m);
@@ -230,6 +238,15 @@ class writer_client::impl : public std::enable_shared_from_this<impl> {
 
   void on_error(const message& m) {
     const auto code = protocol_errc_from_string(m.body.value("code", std::string{}));
+    if (m.body.contains("ref")) {
+      if (auto it = registering_.find(m.body.at("ref").get<std::int64_t>());
+          it != registering_.end()) {
+        // E.g. VSS_E_WRITER_ALREADY_SUBSCRIBED while the daemon still tears down our previous
+        // connection: try again shortly, on this connection, rather than stay unregistered.
+        retry_register(it->second);
+        registering_.erase(it);
+      }
+    }
     const auto text =
         m.body.value("code", std::string{}) + ": " + m.body.value("message", std::string{});
     set_error("the daemon refused: " + text);
@@ -240,9 +257,20 @@ class writer_client::impl : public std::enable_shared_from_this<impl> {
   }
 
   void register_writer(const std::string& id, writer_entry& entry) {
-    auto identity = entry.w->identity();
-    conn_->send({{"type", "register"}, {"id", next_request_++}, {"writer", to_json(identity)}});
-    (void)id;
+    const auto ref = next_request_++;
+    registering_[ref] = id;
+    conn_->send({{"type", "register"}, {"id", ref}, {"writer", to_json(entry.w->identity())}});
+  }
+
+  void retry_register(const std::string& id) {
+    auto timer = std::make_shared<asio::steady_timer>(strand_, options_.reconnect_min);
+    timer->async_wait([self = shared_from_this(), timer, id, generation = generation_](
+                          std::error_code ec) {
+      if (ec || self->generation_ != generation || !self->conn_) return;
+      if (auto it = self->writers_.find(id); it != self->writers_.end()) {
+        self->register_writer(id, it->second);
+      }
+    });
   }
 
   void on_event(const message& m) {
@@ -274,6 +302,9 @@ class writer_client::impl : public std::enable_shared_from_this<impl> {
         entry.frozen_set.reset();
         entry.lease->cancel();
       }
+      // The engine has given up on any answer still pending (it sends an end only after
+      // superseding the phase): tell the handler, so ctx.abandoned() stops a long Freeze.
+      if (auto pending = entry.current.lock()) pending->collector.abandon();
     } else if (event == writer_event::backup_shutdown) {
       entry.expired_sets.erase(set);
     } else if (event == writer_event::freeze) {
@@ -322,26 +353,30 @@ class writer_client::impl : public std::enable_shared_from_this<impl> {
     // The collector's callback runs on whichever thread answered; it reads the answer and
     // hops back to the strand to send it on the connection the event came from.
     std::weak_ptr<impl> weak = shared_from_this();
-    ev->on_answer = [weak, seq, generation = generation_](local_event& answered) {
-      auto self = weak.lock();
-      if (!self) return;
+    // Runs on whichever thread answered (a pool thread, too): it only posts to the strand and
+    // takes a strong reference there, so the client is never destroyed on a pool thread.
+    ev->on_answer = [weak, strand = strand_, seq, generation = generation_](local_event& answered) {
       auto& c = answered.collector;
+      if (c.outcome(0) == detail::slot_outcome::abandoned) return;  // superseded: nobody waits
       const errc code = c.outcome(0) == detail::slot_outcome::completed
                             ? errc::ok
                             : (c.code(0) == errc::ok ? errc::writer_error_nonretryable : c.code(0));
       auto metadata = std::shared_ptr<writer_metadata>(c.take_metadata(0));
-      asio::dispatch(self->strand_, [self, seq, generation, code, message = c.message(0),
-                                     metadata = std::move(metadata)]() mutable {
-        self->send_result(generation, seq, code, std::move(message), metadata.get());
+      asio::post(strand, [weak, seq, generation, code, message = c.message(0),
+                          metadata = std::move(metadata)]() mutable {
+        if (auto self = weak.lock()) {
+          self->send_result(generation, seq, code, std::move(message), metadata.get());
+        }
       });
     };
+    entry.current = ev;
     ev->collector.start();
     auto* raw = ev.get();
     writer_context ctx(ev, &raw->collector, 0, &raw->info, false);
     auto w = entry.w;
     auto run = [w, ctx = std::move(ctx)]() mutable { call_handler(*w, std::move(ctx)); };
     if (w->identity().execution == handler_execution::blocking) {
-      asio::post(options_.blocking_executor, std::move(run));
+      asio::post(*entry.blocking, std::move(run));
     } else {
       run();
     }
@@ -440,6 +475,7 @@ class writer_client::impl : public std::enable_shared_from_this<impl> {
   std::shared_ptr<connection> conn_;
   std::uint64_t generation_ = 0;
   std::int64_t next_request_ = 1;
+  std::map<std::int64_t, std::string> registering_;  // register id -> writer, until answered
   bool stopping_ = false;
   std::vector<nlohmann::json> pending_notices_;
 

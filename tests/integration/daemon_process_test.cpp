@@ -131,6 +131,46 @@ TEST_F(DaemonProcess, ABackupWithThreeWriterProcessesFreezesThawsAndCompletesEac
     }
     EXPECT_FALSE(saw(name, "Abort")) << read_file(writer_log(name));
   }
+  EXPECT_NE(read_file(dir_ / "daemon.log").find("event=8231"), std::string::npos);
+}
+
+TEST_F(DaemonProcess, AWriterProcessThatVetoesFreezeFailsTheBackupWithItsCode) {
+  start_writer("picky", {"--veto-at", "Freeze"});
+  start_writer("easy");
+  wait_for_writers(2);
+
+  EXPECT_EQ(run_cli({"backup", "--volume", "/data", "--json"}, "backup.json"), 4)  // 4: veto
+      << read_file(dir_ / "backup.json");
+  EXPECT_NE(read_file(dir_ / "backup.json").find("VSS_E_WRITERERROR_RETRYABLE"),
+            std::string::npos);
+  // The vetoing writer is aborted; the other one gets exactly one end of its freeze.
+  EXPECT_TRUE(eventually([&] { return saw("picky", "Abort"); })) << read_file(writer_log("picky"));
+  EXPECT_TRUE(eventually([&] { return saw("easy", "Thaw") != saw("easy", "Abort"); }));
+  const auto log = read_file(dir_ / "daemon.log");
+  EXPECT_NE(log.find("event=8229"), std::string::npos) << log;
+}
+
+TEST_F(DaemonProcess, AnInjectedVetoActsAtTheProxyWhileTheRealWriterStillSeesTheEvent) {
+  start_writer("alpha");
+  start_writer("beta");
+  wait_for_writers(2);
+
+  EXPECT_EQ(run_cli({"backup", "--volume", "/data", "--json", "--inject",
+                     "writer[\"alpha\"].freeze=veto(retryable)"},
+                    "backup.json"),
+            4)
+      << read_file(dir_ / "backup.json");
+  EXPECT_NE(read_file(dir_ / "backup.json").find("injected by the backup's fault plan"),
+            std::string::npos);
+  EXPECT_TRUE(saw("alpha", "Freeze"));
+  EXPECT_TRUE(eventually([&] { return saw("alpha", "Abort"); })) << read_file(writer_log("alpha"));
+
+  // Provider rules cannot be applied to the daemon's providers: refused, nothing started.
+  EXPECT_EQ(run_cli({"backup", "--volume", "/data", "--json", "--inject", "provider.commit=hang"},
+                    "refused.json"),
+            1)
+      << read_file(dir_ / "refused.json");
+  EXPECT_NE(read_file(dir_ / "refused.json").find("provider rules"), std::string::npos);
 }
 
 TEST_F(DaemonProcess, AnAbortFromASecondRequesterProcessThawsTheFrozenWriters) {

@@ -28,9 +28,11 @@
 // writers (writer_identity::execution == blocking) run on `blocking_executor` (default: a
 // pool of two threads owned by the client). A handler may complete its context from any thread.
 //
-// Thread-safety: every member function may be called from any thread. Destroying the client
-// stops it (it does not wait for handlers still running on the blocking executor; they find
-// their answers dropped).
+// Thread-safety: every member function may be called from any thread. A writer never runs two
+// handlers at once (blocking writers get a strand on the blocking executor). When an Abort
+// arrives while a handler of the same set still runs, that handler's ctx.abandoned() turns
+// true. Destroying the client stops it; once the executor has run the stop, handlers still
+// running on the client's own blocking pool are waited for (their answers are dropped).
 
 #include <asio/any_io_executor.hpp>
 #include <chrono>
