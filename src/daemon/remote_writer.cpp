@@ -57,8 +57,7 @@ void remote_writer::forward(writer_context ctx) {
       case mocks::fault_kind::fail_without_code:
       case mocks::fault_kind::throw_exception:
         ctx.fail(errc::writer_error_nonretryable, "injected by the backup's fault plan (" +
-                                                      std::string(to_string(injected->kind)) +
-                                                      ")");
+                                                      std::string(to_string(injected->kind)) + ")");
         break;
       default:
         break;
@@ -153,8 +152,9 @@ bool remote_writer::deliver_result(const ipc::message& result) {
     // Injected delay: the engine hears the writer's answer `delay` later (or never, if the
     // connection drops meanwhile: connection_lost() answers it).
     auto timer = std::make_shared<asio::steady_timer>(timers_, *delay);
-    timer->async_wait([self = shared_from_this(), timer,
-                       result](std::error_code) { self->deliver_result(result); });
+    timer->async_wait([self = shared_from_this(), timer, result](std::error_code) {
+      self->deliver_result(result);
+    });
     return true;
   }
   const bool ok = result.body.at("outcome") == "complete";

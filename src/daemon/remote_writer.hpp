@@ -12,6 +12,7 @@
 // Thread-safety: handlers run on engine threads, results arrive on the connection's strand;
 // everything shared is under one mutex, and no context is completed while holding it.
 
+#include <asio/any_io_executor.hpp>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -22,8 +23,6 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <asio/any_io_executor.hpp>
 
 #include "ipc/message.hpp"
 #include "vss/mocks/fault.hpp"

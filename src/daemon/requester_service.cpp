@@ -440,13 +440,13 @@ struct context_state {
     if (stopping) return false;
     try {
       threads.emplace_back([this, fn = std::move(fn)] {
-      try {
-        fn();
-      } catch (...) {
-        // fn reports its own failures; nothing may escape a thread.
-      }
-      std::lock_guard l(threads_mutex);
-      finished.push_back(std::this_thread::get_id());
+        try {
+          fn();
+        } catch (...) {
+          // fn reports its own failures; nothing may escape a thread.
+        }
+        std::lock_guard l(threads_mutex);
+        finished.push_back(std::this_thread::get_id());
       });
     } catch (const std::system_error&) {
       return false;  // out of threads: the caller answers server_busy; the daemon lives on
@@ -1441,7 +1441,8 @@ void run_delete(detail::context_state& ctx, detail::connection_state& conn, std:
 void start_backup(const std::shared_ptr<detail::context_state>& ctx,
                   const std::shared_ptr<detail::connection_state>& conn, std::int64_t id,
                   const json& args) {
-  auto run = std::make_shared<detail::backup_run>(ctx, conn, id, parse_backup_args(args, ctx->no_provider_faults()));
+  auto run = std::make_shared<detail::backup_run>(
+      ctx, conn, id, parse_backup_args(args, ctx->no_provider_faults()));
   const bool component_mode = !run->args.writers.empty() || !run->args.components.empty();
   auto& s = run->session;
   s = ctx->engine.create_backup_session();

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <atomic>
 #include <filesystem>
@@ -53,6 +54,18 @@ class peer : public std::enable_shared_from_this<peer> {
       return;
     }
     auto self = shared_from_this();
+    // The timer belongs to the connection's strand, like everything that touches it later
+    // (on_hello cancels it); arm it there, before the first read is even started.
+    asio::post(conn_->strand(), [self] {
+      // A peer that never says hello must not hold a connection slot forever.
+      self->timer_.expires_after(std::chrono::seconds(5));
+      self->timer_.async_wait([self](std::error_code ec) {
+        if (!ec && self->role_ == role::none) {
+          self->conn_->send_and_close(
+              ipc::make_error(protocol_errc::out_of_order, "no hello within 5 s"));
+        }
+      });
+    });
     conn_->start({
         .on_message = [self](message& m) { self->on_message(m); },
         .on_protocol_error =
@@ -62,14 +75,6 @@ class peer : public std::enable_shared_from_this<peer> {
                                        ipc::to_string(code), detail);
             },
         .on_closed = [self](std::error_code why) { self->on_closed(why); },
-    });
-    // A peer that never says hello must not hold a connection slot forever.
-    timer_.expires_after(std::chrono::seconds(5));
-    timer_.async_wait([self](std::error_code ec) {
-      if (!ec && self->role_ == role::none) {
-        self->conn_->send_and_close(
-            ipc::make_error(protocol_errc::out_of_order, "no hello within 5 s"));
-      }
     });
   }
 
@@ -348,8 +353,9 @@ server::server(asio::any_io_executor executor, vss::engine& engine, daemon_confi
       config_(std::move(config)),
       log_(std::move(log)),
       services_(std::make_shared<service_context>(engine_)),
-      acceptor_(executor_),
-      retry_timer_(executor_) {
+      accept_strand_(asio::make_strand(executor_)),
+      acceptor_(accept_strand_),
+      retry_timer_(accept_strand_) {
   services_->status = [this] { return status(); };
   services_->refuse_provider_faults(
       "the daemon's providers are real; inject writer rules or an abort trigger only");
@@ -415,7 +421,11 @@ std::error_code server::adopt(int listening_fd) {
 void server::accept_next() {
   {
     std::lock_guard lock(mutex_);
-    if (stopped_) return;
+    if (stopped_) {
+      accepting_ = false;
+      idle_.notify_all();
+      return;
+    }
     accepting_ = true;
   }
   acceptor_.async_accept(
@@ -427,10 +437,7 @@ void server::accept_next() {
           // E.g. EMFILE: retrying at once would spin; give descriptors time to come back.
           retry_timer_.expires_after(std::chrono::milliseconds(100));
           retry_timer_.async_wait([this](std::error_code) { accept_next(); });
-          std::lock_guard lock(mutex_);
-          accepting_ = false;
-          idle_.notify_all();
-          return;
+          return;  // still accepting: the retry ends the loop if stop() came meanwhile
         } else {
           auto p = std::make_shared<peer>(*this, std::move(socket));
           bool busy = false;
@@ -467,7 +474,8 @@ void server::forget(const std::shared_ptr<peer>& p) {
 
 bool server::wait_idle(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
-  return idle_.wait_for(lock, timeout, [&] { return peers_.empty() && !accepting_; });
+  return idle_.wait_for(lock, timeout,
+                        [&] { return peers_.empty() && !accepting_ && !close_pending_; });
 }
 
 void server::stop() {
@@ -479,10 +487,17 @@ void server::stop() {
     peers = peers_;
   }
   // The acceptor is not thread-safe: close it where its accept runs, never beside it.
-  asio::post(executor_, [this] {
+  {
+    std::lock_guard lock(mutex_);
+    close_pending_ = true;
+  }
+  asio::post(accept_strand_, [this] {
     std::error_code ignored;
     acceptor_.close(ignored);
     retry_timer_.cancel();
+    std::lock_guard lock(mutex_);
+    close_pending_ = false;
+    idle_.notify_all();
   });
   for (const auto& p : peers) p->close();
   std::error_code ignored;

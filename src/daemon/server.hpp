@@ -10,6 +10,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/local/stream_protocol.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -72,6 +73,8 @@ class server {
   daemon_config config_;
   std::shared_ptr<spdlog::logger> log_;
   std::shared_ptr<service_context> services_;
+  // The acceptor and its retry timer live on one strand: stop() closes them from any thread.
+  asio::strand<asio::any_io_executor> accept_strand_;
   asio::local::stream_protocol::acceptor acceptor_;
   asio::steady_timer retry_timer_;  // after a failed accept
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
@@ -79,7 +82,8 @@ class server {
   mutable std::mutex mutex_;
   std::set<std::shared_ptr<peer>> peers_;
   std::condition_variable idle_;
-  bool accepting_ = false;
+  bool accepting_ = false;      // an accept (or its retry) is outstanding
+  bool close_pending_ = false;  // stop()'s close of the acceptor has not run yet
   bool stopped_ = false;
   bool owns_socket_file_ = false;
   std::uint64_t accepted_ = 0;

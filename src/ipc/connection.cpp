@@ -17,8 +17,15 @@ connection::connection(socket_type socket, std::size_t max_frame, std::size_t ma
 connection::~connection() = default;
 
 void connection::start(connection_handlers handlers) {
-  handlers_ = std::move(handlers);
-  asio::dispatch(strand_, [self = shared_from_this()] { self->read_some(); });
+  // handlers_ is strand-only state: a close() posted before start() may already have run.
+  asio::dispatch(strand_, [self = shared_from_this(), h = std::move(handlers)]() mutable {
+    if (self->finished_) {
+      if (h.on_closed) h.on_closed(asio::error::operation_aborted);
+      return;
+    }
+    self->handlers_ = std::move(h);
+    self->read_some();
+  });
 }
 
 bool connection::is_open() const {

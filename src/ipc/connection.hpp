@@ -48,7 +48,7 @@ class connection : public std::enable_shared_from_this<connection> {
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
 
-  /// Starts reading. Call once.
+  /// Starts reading. Call once. If the connection was closed before, on_closed runs at once.
   void start(connection_handlers handlers);
 
   /// Queues one message (a body with "type"). Any thread. Dropped after close.

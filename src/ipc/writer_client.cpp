@@ -264,13 +264,13 @@ class writer_client::impl : public std::enable_shared_from_this<impl> {
 
   void retry_register(const std::string& id) {
     auto timer = std::make_shared<asio::steady_timer>(strand_, options_.reconnect_min);
-    timer->async_wait([self = shared_from_this(), timer, id, generation = generation_](
-                          std::error_code ec) {
-      if (ec || self->generation_ != generation || !self->conn_) return;
-      if (auto it = self->writers_.find(id); it != self->writers_.end()) {
-        self->register_writer(id, it->second);
-      }
-    });
+    timer->async_wait(
+        [self = shared_from_this(), timer, id, generation = generation_](std::error_code ec) {
+          if (ec || self->generation_ != generation || !self->conn_) return;
+          if (auto it = self->writers_.find(id); it != self->writers_.end()) {
+            self->register_writer(id, it->second);
+          }
+        });
   }
 
   void on_event(const message& m) {

@@ -36,6 +36,18 @@ class DaemonProcess : public ::testing::Test {
   void TearDown() override {
     writers_.clear();
     daemon_ = {};
+    // Under the sanitizer presets the daemon, the writers and the CLI are instrumented too;
+    // their reports land in the output files, and a report anywhere fails the test.
+    for (const auto& entry : fs::directory_iterator(dir_)) {
+      const auto text = read_file(entry.path());
+      for (const char* report : {"WARNING: ThreadSanitizer", "ERROR: AddressSanitizer",
+                                 "ERROR: LeakSanitizer", "runtime error:"}) {
+        if (text.find(report) != std::string::npos) {
+          ADD_FAILURE() << entry.path().filename() << " has a sanitizer report:\n" << text;
+          break;
+        }
+      }
+    }
     std::error_code ec;
     if (!HasFailure()) fs::remove_all(dir_, ec);
   }
@@ -141,8 +153,7 @@ TEST_F(DaemonProcess, AWriterProcessThatVetoesFreezeFailsTheBackupWithItsCode) {
 
   EXPECT_EQ(run_cli({"backup", "--volume", "/data", "--json"}, "backup.json"), 4)  // 4: veto
       << read_file(dir_ / "backup.json");
-  EXPECT_NE(read_file(dir_ / "backup.json").find("VSS_E_WRITERERROR_RETRYABLE"),
-            std::string::npos);
+  EXPECT_NE(read_file(dir_ / "backup.json").find("VSS_E_WRITERERROR_RETRYABLE"), std::string::npos);
   // The vetoing writer is aborted; the other one gets exactly one end of its freeze.
   EXPECT_TRUE(eventually([&] { return saw("picky", "Abort"); })) << read_file(writer_log("picky"));
   EXPECT_TRUE(eventually([&] { return saw("easy", "Thaw") != saw("easy", "Abort"); }));
