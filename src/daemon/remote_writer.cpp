@@ -76,8 +76,19 @@ void remote_writer::forward(writer_context ctx) {
     }
   }
   if (event == writer_event::abort || event == writer_event::backup_shutdown) {
-    std::lock_guard lock(mutex_);
-    hung_.clear();  // an injected hang ends with the backup (the engine settled it already)
+    // The engine ends a writer only after superseding what it still waited for, so events
+    // in flight (a Freeze the writer never answered, an injected hang) are settled already;
+    // drop them here rather than hold them until the connection closes. Destroyed outside
+    // the lock: a context that dies unanswered settles (a no-op now) on the way out.
+    std::vector<writer_context> superseded;
+    {
+      std::lock_guard lock(mutex_);
+      for (auto& [seq, pending] : in_flight_) superseded.push_back(std::move(pending));
+      in_flight_.clear();
+      delayed_.clear();
+      for (auto& pending : hung_) superseded.push_back(std::move(pending));
+      hung_.clear();
+    }
   }
   std::uint64_t seq = 0;
   std::string lost_reason;

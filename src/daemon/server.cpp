@@ -443,7 +443,12 @@ void server::accept_next() {
           bool busy = false;
           {
             std::lock_guard lock(mutex_);
-            if (stopped_) return;
+            if (stopped_) {
+              // Accepted just as stop() ran: drop it, and end the accept loop for wait_idle.
+              accepting_ = false;
+              idle_.notify_all();
+              return;
+            }
             ++accepted_;
             busy = peers_.size() >= config_.max_connections;
             if (!busy) peers_.insert(p);

@@ -288,8 +288,12 @@ class writer_client::impl : public std::enable_shared_from_this<impl> {
     auto& entry = it->second;
 
     if (event == writer_event::thaw || event == writer_event::abort) {
-      if (entry.expired_sets.erase(set) > 0) {
-        // The lease already ended this freeze; the writer saw its one end.
+      // The lease already ended this freeze; the writer saw its one end. The set stays marked
+      // after a late Thaw: the engine answers a Thaw that failed with an Abort, which must not
+      // reach the writer either. The Abort (or BackupShutdown) clears it.
+      const bool expired = event == writer_event::thaw ? entry.expired_sets.count(set) > 0
+                                                       : entry.expired_sets.erase(set) > 0;
+      if (expired) {
         if (event == writer_event::thaw) {
           send_result(generation_, seq, errc::writer_error_timeout,
                       "the writer's freeze timeout expired before Thaw; it thawed itself", nullptr);
@@ -442,6 +446,8 @@ class writer_client::impl : public std::enable_shared_from_this<impl> {
   void expire_lease(const std::string& id, writer_entry& entry, const std::string& why) {
     const auto set = *entry.frozen_set;
     entry.frozen_set.reset();
+    // A Freeze handler still running (a blocking writer) learns that nobody waits for it.
+    if (auto pending = entry.current.lock()) pending->collector.abandon();
     entry.lease->cancel();
     entry.expired_sets.insert(set);
     ++leases_;
