@@ -127,6 +127,12 @@ struct selected_component {
   bool backup_succeeded = false;
 };
 
+/// True for the codes a writer may veto with, the ones writer_context::fail() accepts
+/// (SetWriterFailure's VSS_E_WRITERERROR_*): writer_error_inconsistent_snapshot,
+/// writer_error_out_of_resources, writer_error_timeout, writer_error_retryable,
+/// writer_error_nonretryable, writer_error_partial_failure.
+bool is_writer_failure_code(errc code) noexcept;
+
 /// The handle through which a writer finishes one event (the return value and
 /// SetWriterFailure of a CVssWriter handler, made asynchronous).
 ///

@@ -10,21 +10,6 @@
 
 namespace vss::mocks::detail {
 
-/// The codes writer_context::fail accepts (VSS_E_WRITERERROR_*).
-inline bool is_writer_failure_code(errc code) noexcept {
-  switch (code) {
-    case errc::writer_error_inconsistent_snapshot:
-    case errc::writer_error_out_of_resources:
-    case errc::writer_error_timeout:
-    case errc::writer_error_retryable:
-    case errc::writer_error_nonretryable:
-    case errc::writer_error_partial_failure:
-      return true;
-    default:
-      return false;
-  }
-}
-
 /// Throws std::invalid_argument, naming `who`, unless `code` is one fail() accepts.
 inline void check_writer_veto(errc code, const std::string& who) {
   if (!is_writer_failure_code(code)) {

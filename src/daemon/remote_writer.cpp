@@ -196,7 +196,8 @@ bool remote_writer::deliver_result(const ipc::message& result) {
     status_.last_error = symbol + (message.empty() ? "" : ": " + message);
   }
   // A writer may only veto with the writer codes; anything else counts as non-retryable.
-  if (ctx->fail(code, message)) ctx->fail(errc::writer_error_nonretryable, std::move(message));
+  ctx->fail(is_writer_failure_code(code) ? code : errc::writer_error_nonretryable,
+            std::move(message));
   return true;
 }
 

@@ -6,7 +6,6 @@
 #include "writers/phase_collector.hpp"
 
 namespace vss {
-namespace {
 
 bool is_writer_failure_code(errc code) noexcept {
   switch (code) {
@@ -21,6 +20,8 @@ bool is_writer_failure_code(errc code) noexcept {
       return false;
   }
 }
+
+namespace {
 
 const std::vector<selected_component> no_components;
 const std::vector<std::string> no_volumes;
