@@ -101,7 +101,9 @@ class engine {
   /// Does not wait; see async_shutdown.
   void shutdown();
 
-  /// shutdown(), then completes when every session's abort sequence has drained.
+  /// shutdown(), then completes when every session's abort sequence has drained and every
+  /// session already released has had its BackupShutdown answered (invariant 2), so the
+  /// executor may be stopped at once.
   /// Completion: void(std::error_code), always {}.
   template <class CompletionToken>
   auto async_shutdown(CompletionToken&& token) {

@@ -233,13 +233,14 @@ void engine_core::start_shutdown(erased_handler handler) {
       if (auto s = weak.lock()) live.push_back(std::move(s));
     }
   }
-  // Completes once every live session reports that its abort work is drained.
+  // Completes once every live session reports that its abort work is drained and, for a
+  // session being released, that its writers answered BackupShutdown.
   auto remaining = std::make_shared<std::atomic<std::size_t>>(live.size() + 1);
   auto shared = std::make_shared<erased_handler>(std::move(handler));
   auto done = [remaining, shared] {
     if (remaining->fetch_sub(1) == 1) std::move(*shared).post_complete({});
   };
-  for (auto& s : live) s->when_drained(done);
+  for (auto& s : live) s->when_quiet(done);
   done();
 }
 

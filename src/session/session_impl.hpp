@@ -74,6 +74,10 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   void release();             // the last handle went away, or release() was called
   void abort_for_shutdown();  // engine shutdown
   void when_drained(std::function<void()> fn);  // runs fn once no abort work is pending
+  // Runs fn once no abort work is pending and, if release() was called, once its
+  // BackupShutdown is answered: until then the session keeps itself alive, so an executor
+  // stopped earlier would leave writers without BackupShutdown and the session leaked.
+  void when_quiet(std::function<void()> fn);
 
  private:
   struct participant {
@@ -215,6 +219,8 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   std::optional<pending_op> backup_complete_op_;
   std::vector<erased_handler> abort_waiters_;
   std::vector<erased_handler> release_waiters_;
+  std::vector<std::function<void()>> release_callbacks_;  // when_quiet() after a release
+  bool release_requested_ = false;  // release() called; set before its post runs
   bool release_done_ = false;
   std::vector<std::function<void()>> drain_callbacks_;
   std::unique_ptr<timer> reservation_timer_;

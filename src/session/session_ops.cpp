@@ -121,6 +121,7 @@ void session_impl::run_op(op_kind kind, std::uint64_t id, erased_handler handler
         return;
       }
       release_waiters_.push_back(std::move(handler));
+      release_requested_ = true;
       lock.unlock();
       release_on_strand();
       return;
@@ -318,6 +319,10 @@ void session_impl::backup_complete(std::uint64_t) {
 }
 
 void session_impl::release() {
+  {
+    std::lock_guard lock(mutex_);
+    release_requested_ = true;
+  }
   asio::post(strand_, [self = shared_from_this()] {
     engine_thread_scope scope;
     self->release_on_strand();
@@ -368,8 +373,22 @@ void session_impl::finish_release() {
     std::unique_lock l(self->mutex_);
     self->release_done_ = true;
     auto waiters = std::move(self->release_waiters_);
+    auto callbacks = std::move(self->release_callbacks_);
     l.unlock();
     for (auto& w : waiters) self->complete(w, {});
+    for (auto& fn : callbacks) fn();
+  });
+}
+
+void session_impl::when_quiet(std::function<void()> fn) {
+  when_drained([self = shared_from_this(), fn = std::move(fn)]() mutable {
+    std::unique_lock lock(self->mutex_);
+    if (self->release_requested_ && !self->release_done_) {
+      self->release_callbacks_.push_back(std::move(fn));
+      return;
+    }
+    lock.unlock();
+    fn();
   });
 }
 

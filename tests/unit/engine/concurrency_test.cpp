@@ -160,6 +160,25 @@ TEST_F(ConcurrencyTest, ShutdownAbortsInFlightSessionsAndRefusesNewOnes) {
   EXPECT_EQ(ec, errc::bad_state);
 }
 
+TEST_F(ConcurrencyTest, ShutdownWaitsForTheBackupShutdownOfAReleasedSession) {
+  // A released session keeps itself alive until BackupShutdown is answered; a shutdown that
+  // finished earlier would stop the executor with the writer never told, and the session
+  // (holding the engine) leaked. LeakSanitizer caught that in the CLI.
+  auto a = add_writer("a");
+  a->script(E::backup_shutdown, {action::hold});
+  {
+    auto s = session_for({a}, "/vol1");
+    s.release();
+  }
+  bool drained = false;
+  engine_->async_shutdown([&](std::error_code) { drained = true; });
+  EXPECT_TRUE(run_until([&] { return a->count(E::backup_shutdown) == 1; }));
+  settle();
+  EXPECT_FALSE(drained) << "shutdown reported done while BackupShutdown was unanswered";
+  a->release_held();
+  EXPECT_TRUE(run_until([&] { return drained; }));
+}
+
 TEST_F(ConcurrencyTest, RegistrationValidatesTheWriter) {
   std::error_code ec;
   engine_->register_writer(nullptr, ec);
