@@ -26,9 +26,16 @@ packages+=(
   nlohmann-json3-dev  # nlohmann-json 3.11: the daemon protocol's JSON codec (header-only)
   libcli11-dev      # CLI11 2.3: the command lines of openvss, openvssd, openvss-exec-writer
   libspdlog-dev     # spdlog 1.10 (+ fmt 9): openvssd's structured logs
+  libsqlite3-dev    # SQLite 3.40: the daemon's snapshot catalog
+)
+# Tools the filesystem tests run: they make, mount and snapshot their own loop images.
+packages+=(
+  btrfs-progs  # mkfs.btrfs, btrfs: the btrfs provider's tests
+  xfsprogs     # mkfs.xfs: reflink and flush-and-hold tests on XFS
+  e2fsprogs    # mkfs.ext4: a filesystem without reflink
+  mount        # mount -o loop, umount
 )
 # Add packages here as the issues that need them land (and to cmake/dependencies.cmake):
-#   libsqlite3-dev       the snapshot catalog
 #   gnuplot-nox          benchmark plots (optional)
 
 check_only=0

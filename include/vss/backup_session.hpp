@@ -206,6 +206,10 @@ class backup_session {
   /// What the snapshot set is good for, given what the writers did.
   consistency_grade consistency() const;
 
+  /// The flush-and-hold window of the set's commit (spec §7.1): which filesystems were held
+  /// and for how long. Empty until the commit ran.
+  write_hold_report write_hold() const;
+
   /// Release now (rather than when the last handle goes): implicit AbortBackup if one is due,
   /// BackupShutdown to every writer that took part, auto-release snapshots deleted. Every
   /// later call returns VSS_E_BAD_STATE. Does not wait.

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "vss/clock.hpp"
+#include "vss/write_hold.hpp"
 
 namespace vss {
 
@@ -53,6 +54,11 @@ struct engine_options {
   /// Longest time the provider commit may take (the flush-and-hold window, spec §7.1). When it
   /// runs out DoSnapshotSet fails with VSS_E_HOLD_WRITES_TIMEOUT. Default: 10 s.
   std::chrono::milliseconds hold_budget{10'000};
+
+  /// Holds writes on the filesystems the set's providers name (provider::flush_and_hold_paths)
+  /// around the commit, released when it returns or hold_budget runs out (write_hold.hpp).
+  /// Default: null, meaning an fsfreeze_write_hold without a state file.
+  std::shared_ptr<vss::write_hold> write_hold;
 
   /// Most volumes in one snapshot set. Default: 64 (VSS).
   std::size_t max_volumes_per_set = 64;

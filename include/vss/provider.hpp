@@ -71,6 +71,9 @@ struct provider_properties {
   std::string name;                              ///< m_pwszProviderName.
   provider_type type = provider_type::software;  ///< m_eProviderType.
   std::string version = "1.0";                   ///< m_pwszProviderVersion.
+  /// openvss: the commit makes an atomic, flushed image of each volume (a btrfs snapshot), so
+  /// a set is filesystem-consistent even where writers did not quiesce.
+  bool atomic_commit = false;
 };
 
 /// Base class of every snapshot provider.
@@ -127,6 +130,23 @@ class provider {
 
   /// DeleteSnapshots for one snapshot. VSS_E_OBJECT_NOT_FOUND if unknown.
   virtual std::error_code delete_snapshot(const snapshot_id& id) = 0;
+
+  /// Flush-and-hold (spec §7.1): a path inside each filesystem whose writes the engine holds
+  /// (FIFREEZE) from just before commit_snapshots of `set` until it returns or the hold budget
+  /// runs out. Default: none. Name none where the commit itself writes to the filesystem: a
+  /// btrfs snapshot or a reflink onto a frozen filesystem blocks until it is thawed
+  /// (docs/decisions.md).
+  virtual std::vector<std::string> flush_and_hold_paths(const snapshot_set_id& set) const;
+
+  /// Takes back a snapshot this provider made in an earlier process (the daemon reads it from
+  /// its catalog at startup), so that query, get_snapshot_properties and delete_snapshot know
+  /// it again. VSS_E_OBJECT_NOT_FOUND when it is no longer there. Default: VSS_E_NOT_SUPPORTED.
+  virtual std::error_code adopt_snapshot(const snapshot_properties& snapshot);
+
+  /// Removes whatever this provider may have left of snapshot `id` of `volume` whose creation
+  /// never finished (recovery after a crash: no set state survives). Idempotent: nothing there
+  /// is success. Default: succeeds (a provider that keeps nothing outside memory).
+  virtual std::error_code discard_snapshot(const snapshot_id& id, std::string_view volume);
 };
 
 }  // namespace vss

@@ -60,9 +60,20 @@ struct phase_report {
 enum class consistency_grade : std::uint8_t {
   none,         ///< No snapshot exists (not taken, failed, or aborted).
   application,  ///< Every participating writer froze and thawed successfully.
+  filesystem,   ///< Not every writer quiesced, but each volume's filesystem was flushed and
+                ///< held for the commit, or its provider commits an atomic, flushed image.
   crash,        ///< Taken, but at least one participating writer did not quiesce.
 };
 std::string_view to_string(consistency_grade g) noexcept;
+
+/// The flush-and-hold window of one snapshot set (spec §7.1).
+struct write_hold_report {
+  std::vector<std::string> filesystems;  ///< Mount points held; empty when none was asked for.
+  std::chrono::microseconds held{0};     ///< From the freeze to the thaw.
+  bool expired = false;                  ///< The hold budget ran out before the commit returned.
+  std::error_code failure;               ///< VSS_E_FLUSH_WRITES_TIMEOUT when it could not hold.
+  std::string message;                   ///< Why it could not hold.
+};
 std::ostream& operator<<(std::ostream& os, consistency_grade g);
 
 }  // namespace vss

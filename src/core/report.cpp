@@ -31,6 +31,8 @@ std::string_view to_string(consistency_grade g) noexcept {
       return "none";
     case consistency_grade::application:
       return "application-consistent";
+    case consistency_grade::filesystem:
+      return "filesystem-consistent";
     case consistency_grade::crash:
       return "crash-consistent";
   }

@@ -68,6 +68,8 @@ std::string_view grade_name(consistency_grade g) {
       return "none";
     case consistency_grade::application:
       return "application";
+    case consistency_grade::filesystem:
+      return "filesystem";
     case consistency_grade::crash:
       return "crash";
   }

@@ -126,6 +126,10 @@ std::vector<phase_report> backup_session::phase_reports() const {
   return impl_ ? impl_->reports() : std::vector<phase_report>{};
 }
 
+write_hold_report backup_session::write_hold() const {
+  return impl_ ? impl_->hold_report() : write_hold_report{};
+}
+
 consistency_grade backup_session::consistency() const {
   return impl_ ? impl_->consistency() : consistency_grade::none;
 }

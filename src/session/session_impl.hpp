@@ -64,6 +64,7 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
                                    std::int32_t& deleted, snapshot_id& not_deleted);
   std::vector<phase_report> reports() const;
   consistency_grade consistency() const;
+  write_hold_report hold_report() const;
 
   // Asynchronous operations.
   std::uint64_t next_op_id() noexcept { return next_op_.fetch_add(1) + 1; }
@@ -130,6 +131,11 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   void call_providers(snapshot_step step);
   void on_provider_step_done(snapshot_step step, std::error_code ec);
   void on_hold_expired(snapshot_step step_kind);
+  // Flush-and-hold around the commit (spec §7.1): false when the writes could not be held
+  // (the set then fails with VSS_E_FLUSH_WRITES_TIMEOUT). Called off mutex_: FIFREEZE blocks
+  // while the kernel flushes.
+  bool hold_writes();
+  void release_writes(bool expired);
   void arm_freeze_watchdog();  // mutex_ held
   void on_freeze_watchdog();
   void gather_status(pending_op op);
@@ -235,6 +241,10 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   bool provider_call_in_flight_ = false;
   snapshot_step provider_call_step_ = snapshot_step::end_prepare;
   std::unique_ptr<timer> hold_timer_;
+  std::unique_ptr<held_writes> held_;  // destroyed (thawed) with the session at the latest
+  timer::time_point hold_started_{};
+  write_hold_report hold_report_;
+  bool atomic_commit_ = false;  // every provider of the set commits an atomic image
   std::unique_ptr<timer> freeze_watchdog_;
   bool end_prepare_called_ = false;
   bool set_created_ = false;  // PostFinalCommit succeeded

@@ -282,7 +282,10 @@ consistency_grade session_impl::consistency() const {
   std::lock_guard lock(mutex_);
   if (!set_created_ || snapshots_deleted_) return consistency_grade::none;
   for (const auto& p : participants_) {
-    if (p.got_prepare_backup && !p.quiesced) return consistency_grade::crash;
+    if (p.got_prepare_backup && !p.quiesced) {
+      const bool held = !hold_report_.filesystems.empty() && !hold_report_.expired;
+      return held || atomic_commit_ ? consistency_grade::filesystem : consistency_grade::crash;
+    }
   }
   return consistency_grade::application;
 }

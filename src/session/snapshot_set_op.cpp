@@ -46,6 +46,7 @@ void session_impl::advance_snapshot() {
                                       if (auto self = weak.lock()) self->on_hold_expired(s);
                                     });
       lock.unlock();
+      if (s == snapshot_step::commit && !hold_writes()) return;
       call_providers(s);
       return;
     }
@@ -216,7 +217,70 @@ void session_impl::on_freeze_watchdog() {
   arm_freeze_watchdog();
 }
 
+bool session_impl::hold_writes() {
+  snapshot_set_id set;
+  std::vector<std::shared_ptr<provider>> providers;
+  {
+    std::lock_guard lock(mutex_);
+    set = set_;
+    providers = set_providers();
+  }
+  std::vector<std::string> paths;
+  bool atomic = !providers.empty();
+  for (const auto& p : providers) {
+    try {
+      auto mine = p->flush_and_hold_paths(set);
+      paths.insert(paths.end(), mine.begin(), mine.end());
+      atomic = atomic && p->properties().atomic_commit;
+    } catch (...) {
+      atomic = false;  // a provider that cannot say is held to nothing
+    }
+  }
+  std::error_code ec;
+  std::string why;
+  std::unique_ptr<held_writes> held;
+  if (!paths.empty()) held = core_->options().write_hold->hold(paths, ec, why);
+  std::unique_lock lock(mutex_);
+  atomic_commit_ = atomic;
+  hold_report_ = {};
+  if (ec) {
+    hold_report_.failure = ec;
+    hold_report_.message = why;
+    provider_call_in_flight_ = false;
+    if (hold_timer_) hold_timer_->cancel();
+    lock.unlock();
+    request_abort_on_strand(abort_reason::failed, ec);
+    return false;
+  }
+  if (held) {
+    hold_report_.filesystems = held->filesystems();
+    hold_started_ = core_->clock().now();
+    held_ = std::move(held);
+  }
+  return true;
+}
+
+void session_impl::release_writes(bool expired) {
+  std::unique_ptr<held_writes> held;
+  {
+    std::lock_guard lock(mutex_);
+    if (!held_) return;
+    held = std::move(held_);
+    hold_report_.held =
+        std::chrono::duration_cast<std::chrono::microseconds>(core_->clock().now() - hold_started_);
+    hold_report_.expired = expired;
+  }
+  held.reset();  // FITHAW, outside the session's mutex
+}
+
+write_hold_report session_impl::hold_report() const {
+  std::lock_guard lock(mutex_);
+  return hold_report_;
+}
+
 void session_impl::on_hold_expired(snapshot_step step_kind) {
+  // Spec §7.1: the hold is never extended; the filesystems are thawed before anything else.
+  if (step_kind == snapshot_step::commit) release_writes(true);
   {
     std::unique_lock lock(mutex_);
     if (!provider_call_in_flight_ || provider_call_step_ != step_kind) return;
@@ -238,6 +302,7 @@ void session_impl::on_hold_expired(snapshot_step step_kind) {
 }
 
 void session_impl::on_provider_step_done(snapshot_step step_kind, std::error_code ec) {
+  if (step_kind == snapshot_step::commit) release_writes(false);
   std::unique_lock lock(mutex_);
   provider_call_in_flight_ = false;
   if (hold_timer_) hold_timer_->cancel();

@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "vss/memory_provider.hpp"
 
@@ -42,6 +43,15 @@ class holding_provider : public memory_provider {
     }
     done(ec);
     return true;
+  }
+  /// What flush_and_hold_paths answers from now on.
+  void set_hold_paths(std::vector<std::string> paths) {
+    std::lock_guard lock(mutex_);
+    hold_paths_ = std::move(paths);
+  }
+  std::vector<std::string> flush_and_hold_paths(const snapshot_set_id&) const override {
+    std::lock_guard lock(mutex_);
+    return hold_paths_;
   }
   bool is_held(provider_call c) const {
     std::lock_guard lock(mutex_);
@@ -112,6 +122,7 @@ class holding_provider : public memory_provider {
   std::map<provider_call, std::error_code> fail_;
   std::map<provider_call, completion> held_;
   std::map<provider_call, int> calls_;
+  std::vector<std::string> hold_paths_;
 };
 
 }  // namespace vss::test
