@@ -495,6 +495,8 @@ struct context_state {
   std::map<snapshot_set_id, std::shared_ptr<backup_run>> by_set;
   std::vector<std::shared_ptr<backup_run>> gathering;  // in GatherWriterMetadata (null set)
 
+  std::shared_ptr<snapshot_journal> journal;  // set once, before requests
+
   std::mutex threads_mutex;
   std::list<std::thread> threads;
   std::vector<std::thread::id> finished;
@@ -559,8 +561,10 @@ struct backup_run : std::enable_shared_from_this<backup_run> {
   std::vector<trigger> triggers;
   std::vector<std::unique_ptr<vss::timer>> timers;
   async_op gather_op;
-  bool finished = false;  // no abort is accepted any more
-  bool kept = false;      // the session is kept for its auto-release snapshots
+  bool finished = false;             // no abort is accepted any more
+  bool kept = false;                 // the session is kept for its auto-release snapshots
+  bool journaled = false;            // the journal heard set_starting and not yet set_finished
+  std::vector<snapshot_id> created;  // snapshots the journal knows as created
   bool abort_requested = false;
   std::string abort_reason;
   time_point abort_called{};
@@ -893,6 +897,11 @@ struct backup_run : std::enable_shared_from_this<backup_run> {
     ctx->log(8231, false,
              "shadow copy creation initiated for snapshot set " + new_set.to_string() + " (" +
                  std::to_string(args.volumes.size()) + " volume(s))");
+    if (auto e = journal_start(new_set)) {
+      return finish(errc::unexpected, "the snapshot catalog could not record set " +
+                                          new_set.to_string() +
+                                          " before its creation: " + e.message());
+    }
     begin("DoSnapshotSet");
     t0 = ctx->clock->now();
     before = session.phase_reports().size();
@@ -1010,6 +1019,55 @@ struct backup_run : std::enable_shared_from_this<backup_run> {
     return true;
   }
 
+  // ---- the journal (the daemon's catalog) ---------------------------------------------------
+
+  std::error_code journal_start(const snapshot_set_id& new_set) {
+    if (!ctx->journal) return {};
+    journal_set j;
+    j.set = new_set;
+    j.context =
+        args.persistent ? to_raw(snapshot_context::app_rollback) : to_raw(snapshot_context::backup);
+    if (args.provider) resolve_provider(*args.provider, j.provider);
+    for (std::size_t i = 0; i < snapshots.size(); ++i) {
+      j.volumes.emplace_back(snapshots[i], args.volumes[i]);
+    }
+    j.requester = "request " + std::to_string(id);
+    if (auto e = ctx->journal->set_starting(j)) return e;
+    journaled = true;
+    return {};
+  }
+
+  void journal_end(std::error_code ec, bool aborted, const std::string& message) {
+    if (!journaled) return;
+    journaled = false;
+    journal_outcome o;
+    o.result = ec;
+    o.aborted = aborted;
+    o.message = message;
+    o.grade = session.consistency();
+    for (const auto& s : snapshots) {
+      snapshot_properties p;
+      if (!session.get_snapshot_properties(s, p)) o.snapshots.push_back(p);
+    }
+    o.writers = last_status;
+    if (!ec) {
+      for (const auto& p : o.snapshots) created.push_back(p.id);
+    }
+    snapshot_set_id which;
+    {
+      std::lock_guard lock(mutex);
+      which = set;
+    }
+    ctx->journal->set_finished(which, o);
+  }
+
+  // The session is released: auto-release snapshots are gone with it (spec §11.5).
+  void journal_released() {
+    if (!ctx->journal || args.persistent) return;
+    for (const auto& s : created) ctx->journal->snapshot_deleted(s);
+    created.clear();
+  }
+
   // ---- endings -----------------------------------------------------------------------------
 
   json result(const std::error_code& ec) {
@@ -1067,6 +1125,7 @@ struct backup_run : std::enable_shared_from_this<backup_run> {
     // backup does not meet VSS_E_SNAPSHOT_SET_IN_PROGRESS.
     auto ec = wait(session.async_release(use_async_op));
     end("Release", ec == errc::async_finished ? std::error_code{} : ec, t0, before);
+    journal_released();
     forget();
   }
 
@@ -1093,6 +1152,7 @@ struct backup_run : std::enable_shared_from_this<backup_run> {
       end("AbortBackup", session.abort_backup(), t0, before);
     }
     if (!metadata.empty()) gather_status();
+    journal_end(ec, false, message);
     auto body = vss_error_body(id, ec, message);
     body["result"] = result(ec);
     release_session();
@@ -1118,6 +1178,7 @@ struct backup_run : std::enable_shared_from_this<backup_run> {
     close_run();
     if (!metadata.empty()) gather_status();
     const std::error_code ec = errc::async_cancelled;
+    journal_end(ec, true, "aborted (" + reason + ")");
     auto body = vss_error_body(id, ec, "backup aborted (" + reason + ")");
     body["result"] = result(ec);
     release_session();
@@ -1134,6 +1195,7 @@ struct backup_run : std::enable_shared_from_this<backup_run> {
       finished = true;
     }
     close_run();
+    journal_end({}, false, {});
     auto body = reply_body(id, result({}));
     if (args.persistent) {
       release_session();
@@ -1163,7 +1225,10 @@ struct backup_run : std::enable_shared_from_this<backup_run> {
       if (!kept) return;
       kept = false;
     }
-    session.async_release([self = shared_from_this()](std::error_code) { self->forget(); });
+    session.async_release([self = shared_from_this()](std::error_code) {
+      self->journal_released();
+      self->forget();
+    });
   }
 
   // The session is released: nobody can reach this run any more.
@@ -1222,6 +1287,11 @@ service_context::~service_context() {
 }
 
 vss::engine& service_context::engine() const noexcept { return state_->engine; }
+
+void service_context::set_journal(std::shared_ptr<snapshot_journal> journal) {
+  std::lock_guard lock(state_->mutex);
+  state_->journal = std::move(journal);
+}
 
 void service_context::refuse_provider_faults(std::string why) {
   std::lock_guard lock(state_->mutex);
@@ -1424,7 +1494,29 @@ void run_delete(detail::context_state& ctx, detail::connection_state& conn, std:
   std::int32_t deleted = 0;
   snapshot_id not_deleted;
   std::error_code ec = admin_session(ctx.engine, s);
+  std::vector<snapshot_properties> doomed;  // the snapshots the journal must forget
+  if (!ec && ctx.journal) {
+    std::vector<snapshot_properties> all;
+    if (!s.query(all)) {
+      for (const auto& p : all) {
+        if ((type == object_type::snapshot && p.id == snapshot_id(target)) ||
+            (type == object_type::snapshot_set && p.set_id == snapshot_set_id(target))) {
+          doomed.push_back(p);
+        }
+      }
+    }
+  }
   if (!ec) ec = s.delete_snapshots(target, type, true, deleted, not_deleted);
+  if (!doomed.empty()) {
+    // A failure stops the deletion part way: the journal forgets what is really gone.
+    std::vector<snapshot_properties> left;
+    (void)s.query(left);
+    for (const auto& p : doomed) {
+      const bool still_there = std::any_of(
+          left.begin(), left.end(), [&](const snapshot_properties& q) { return q.id == p.id; });
+      if (!still_there) ctx.journal->snapshot_deleted(p.id);
+    }
+  }
   s.release();
   if (ec) {
     std::string what = type == object_type::snapshot ? "snapshot " : "snapshot set ";

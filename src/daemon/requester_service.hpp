@@ -89,6 +89,7 @@
 #include <system_error>
 #include <vector>
 
+#include "daemon/snapshot_journal.hpp"
 #include "vss/engine.hpp"
 #include "vss/id.hpp"
 #include "vss/mocks/fault.hpp"
@@ -132,6 +133,11 @@ class service_context {
   /// `why`), for a host whose providers cannot apply them. Writer rules and the abort trigger
   /// are always accepted.
   void refuse_provider_faults(std::string why);
+
+  /// From now on every backup's snapshot set is recorded in `journal` (the daemon's catalog):
+  /// before DoSnapshotSet, at its end, and as its snapshots are deleted. Set it once, before
+  /// requests are handled. Default: none.
+  void set_journal(std::shared_ptr<snapshot_journal> journal);
 
   /// A writer received `event` for snapshot set `set` (the writer's ctx.snapshot_set()): the
   /// backup of that set streams it as a progress frame and fires an abort_after trigger set

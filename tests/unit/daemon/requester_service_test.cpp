@@ -515,3 +515,125 @@ TEST_F(RequesterServiceTest, BadArgsAreRejectedNamingTheFieldAndNothingStarts) {
 }
 
 }  // namespace
+
+// ---- the journal (the daemon's catalog) ---------------------------------------------------
+
+namespace {
+
+// Records what the service tells the journal, with what the writers had seen by then.
+class recording_journal : public vss::daemon::snapshot_journal {
+ public:
+  explicit recording_journal(std::vector<std::shared_ptr<vss::mocks::fake_writer>> writers)
+      : writers_(std::move(writers)) {}
+
+  std::error_code set_starting(const vss::daemon::journal_set& set) override {
+    std::lock_guard lock(mutex_);
+    started_.push_back(set);
+    freezes_at_start_ = 0;
+    for (const auto& w : writers_) freezes_at_start_ += w->count(writer_event::prepare_snapshot);
+    return refuse_;
+  }
+  void set_finished(const vss::snapshot_set_id& set,
+                    const vss::daemon::journal_outcome& outcome) override {
+    std::lock_guard lock(mutex_);
+    finished_.emplace_back(set, outcome);
+  }
+  void snapshot_deleted(const vss::snapshot_id& snapshot) override {
+    std::lock_guard lock(mutex_);
+    deleted_.push_back(snapshot);
+  }
+
+  std::error_code refuse_;
+  std::mutex mutex_;
+  std::vector<vss::daemon::journal_set> started_;
+  std::vector<std::pair<vss::snapshot_set_id, vss::daemon::journal_outcome>> finished_;
+  std::vector<vss::snapshot_id> deleted_;
+  std::size_t freezes_at_start_ = 0;
+
+ private:
+  std::vector<std::shared_ptr<vss::mocks::fake_writer>> writers_;
+};
+
+}  // namespace
+
+class RequesterServiceJournalTest : public RequesterServiceTest {
+ protected:
+  RequesterServiceJournalTest() : journal_(std::make_shared<recording_journal>(writers_)) {
+    context_->set_journal(journal_);
+  }
+  std::shared_ptr<recording_journal> journal_;
+};
+
+TEST_F(RequesterServiceJournalTest, TheSetIsJournaledBeforeDoSnapshotSetAndItsOutcomeAfter) {
+  service().handle(request(1, "backup", {{"volumes", {"/a", "/b"}}, {"persistent", true}}));
+  const auto reply = log_.final_for(1);
+  ASSERT_EQ(reply["type"], "reply") << reply.dump();
+  std::lock_guard lock(journal_->mutex_);
+  ASSERT_EQ(journal_->started_.size(), 1u);
+  const auto& started = journal_->started_[0];
+  EXPECT_EQ(started.set.to_string(), reply["result"]["set"]);
+  ASSERT_EQ(started.volumes.size(), 2u);
+  EXPECT_EQ(started.volumes[0].second, "/a");
+  EXPECT_TRUE(vss::context_is_persistent(started.context));
+  EXPECT_EQ(journal_->freezes_at_start_, 0u) << "journaled after DoSnapshotSet had begun";
+  ASSERT_EQ(journal_->finished_.size(), 1u);
+  const auto& [set, outcome] = journal_->finished_[0];
+  EXPECT_EQ(set, started.set);
+  EXPECT_FALSE(outcome.result);
+  EXPECT_EQ(outcome.grade, vss::consistency_grade::application);
+  EXPECT_EQ(outcome.snapshots.size(), 2u);
+  EXPECT_EQ(outcome.writers.size(), 3u);
+  EXPECT_TRUE(journal_->deleted_.empty());  // persistent: nothing goes at release
+}
+
+TEST_F(RequesterServiceJournalTest, AutoReleaseSnapshotsAreJournaledDeletedWhenTheRequesterGoes) {
+  service().handle(request(1, "backup", {{"volumes", {"/a"}}}));
+  ASSERT_EQ(log_.final_for(1)["type"], "reply");
+  {
+    std::lock_guard lock(journal_->mutex_);
+    EXPECT_TRUE(journal_->deleted_.empty());
+  }
+  service().disconnect();
+  EXPECT_TRUE(wait_until([&] {
+    std::lock_guard lock(journal_->mutex_);
+    return journal_->deleted_.size() == 1;
+  }));
+  std::lock_guard lock(journal_->mutex_);
+  EXPECT_EQ(journal_->deleted_[0], journal_->finished_.at(0).second.snapshots.at(0).id);
+}
+
+TEST_F(RequesterServiceJournalTest, AnAbortedBackupIsJournaledAbortedWithoutSnapshots) {
+  service().handle(request(1, "backup", {{"volumes", {"/a"}}, {"abort_after", "freeze"}}));
+  const auto end = log_.final_for(1);
+  ASSERT_EQ(end["hresult"], "VSS_S_ASYNC_CANCELLED") << end.dump();
+  std::lock_guard lock(journal_->mutex_);
+  ASSERT_EQ(journal_->finished_.size(), 1u);
+  const auto& outcome = journal_->finished_[0].second;
+  EXPECT_TRUE(outcome.aborted);
+  EXPECT_EQ(outcome.result, vss::errc::async_cancelled);
+  EXPECT_TRUE(outcome.snapshots.empty());
+  EXPECT_EQ(outcome.grade, vss::consistency_grade::none);
+}
+
+TEST_F(RequesterServiceJournalTest, AJournalThatCannotRecordTheSetStopsTheBackupBeforeCreation) {
+  journal_->refuse_ = vss::errc::unexpected;
+  service().handle(request(1, "backup", {{"volumes", {"/a"}}}));
+  const auto end = log_.final_for(1);
+  ASSERT_EQ(end["type"], "error") << end.dump();
+  EXPECT_EQ(end["hresult"], "VSS_E_UNEXPECTED");
+  EXPECT_NE(end["message"].get<std::string>().find("catalog"), std::string::npos) << end.dump();
+  for (const auto& w : writers_) EXPECT_EQ(w->count(writer_event::prepare_snapshot), 0u);
+  EXPECT_TRUE(memory_->all_records().empty());
+  std::lock_guard lock(journal_->mutex_);
+  EXPECT_TRUE(journal_->finished_.empty());
+}
+
+TEST_F(RequesterServiceJournalTest, DeletedSnapshotsAreJournaled) {
+  service().handle(request(1, "backup", {{"volumes", {"/a", "/b"}}, {"persistent", true}}));
+  const auto reply = log_.final_for(1);
+  ASSERT_EQ(reply["type"], "reply") << reply.dump();
+  service().handle(request(2, "delete", {{"set", reply["result"]["set"]}}));
+  ASSERT_EQ(log_.final_for(2)["type"], "reply");
+  std::lock_guard lock(journal_->mutex_);
+  EXPECT_EQ(journal_->deleted_.size(), 2u);
+}
