@@ -16,7 +16,7 @@ mark_as_advanced(OPENVSS_INSTALL_CMAKEDIR)
 
 # ---- Libraries and their public headers (the FILE_SET HEADERS of each target) --------------------
 
-set(_openvss_libraries openvss_vss openvss_ipc)
+set(_openvss_libraries openvss_vss openvss_ipc openvss_providers)
 set(OPENVSS_PACKAGE_HAS_MOCKS OFF)
 if(TARGET openvss_mocks AND OPENVSS_INSTALL_MOCKS)
   list(APPEND _openvss_libraries openvss_mocks)

@@ -33,11 +33,11 @@ target_link_libraries(openvss_cli PRIVATE openvss_daemon CLI11::CLI11)
 
 # ---- the exec writer --------------------------------------------------------------------------------
 add_library(openvss_exec STATIC
-  ${_src}/exec_writer/command_runner.cpp
   ${_src}/exec_writer/exec_writer.cpp
 )
 target_include_directories(openvss_exec PUBLIC ${_src})
-target_link_libraries(openvss_exec PUBLIC openvss::vss)
+# command_runner is built into openvss::providers (the command provider runs commands too).
+target_link_libraries(openvss_exec PUBLIC openvss::vss openvss::providers)
 
 add_executable(openvss_exec_writer ${_src}/exec_writer/main.cpp)
 set_target_properties(openvss_exec_writer PROPERTIES OUTPUT_NAME openvss-exec-writer)
