@@ -73,4 +73,6 @@ find_package(nlohmann_json 3.10 CONFIG REQUIRED)
 if(OPENVSS_BUILD_PROGRAMS)
   find_package(spdlog CONFIG REQUIRED)
   find_package(CLI11 CONFIG REQUIRED)
+  # ---- SQLite 3.40 (openvssd's snapshot catalog; STRICT tables need 3.37) -----------------------
+  find_package(SQLite3 3.37 REQUIRED)
 endif()

@@ -16,6 +16,17 @@ target_include_directories(openvss_daemon PUBLIC ${_src})
 target_link_libraries(openvss_daemon PUBLIC openvss::ipc openvss::mocks nlohmann_json::nlohmann_json
                                             spdlog::spdlog)
 
+# ---- the snapshot catalog (SQLite, in the daemon's state directory) ------------------------------
+add_library(openvss_catalog STATIC
+  ${_src}/catalog/catalog.cpp
+  ${_src}/catalog/host_process.cpp
+  ${_src}/catalog/recovery.cpp
+  ${_src}/catalog/schema.cpp
+  ${_src}/catalog/sqlite.cpp
+)
+target_include_directories(openvss_catalog PUBLIC ${_src})
+target_link_libraries(openvss_catalog PUBLIC openvss::vss SQLite::SQLite3)
+
 add_executable(openvssd ${_src}/daemon/main.cpp)
 target_link_libraries(openvssd PRIVATE openvss_daemon CLI11::CLI11)
 

@@ -411,7 +411,9 @@ btrfs_provider::btrfs_provider(btrfs_provider_options options)
 btrfs_provider::~btrfs_provider() = default;
 
 provider_properties btrfs_provider::properties() const {
-  return {impl_->options.id, impl_->options.name, provider_type::software, "1.0"};
+  // A btrfs snapshot is an atomic image of the subvolume, with its dirty data flushed first.
+  return {impl_->options.id, impl_->options.name, provider_type::software, "1.0",
+          /*atomic_commit=*/true};
 }
 
 bool btrfs_provider::is_volume_supported(std::string_view volume) const {
