@@ -4,18 +4,6 @@
 
 set(_src ${PROJECT_SOURCE_DIR}/src)
 
-# ---- daemon internals (config, credentials, server, remote writers, requester service) ----------
-add_library(openvss_daemon STATIC
-  ${_src}/daemon/config.cpp
-  ${_src}/daemon/peer_credentials.cpp
-  ${_src}/daemon/remote_writer.cpp
-  ${_src}/daemon/requester_service.cpp
-  ${_src}/daemon/server.cpp
-)
-target_include_directories(openvss_daemon PUBLIC ${_src})
-target_link_libraries(openvss_daemon PUBLIC openvss::ipc openvss::mocks nlohmann_json::nlohmann_json
-                                            spdlog::spdlog)
-
 # ---- the snapshot catalog (SQLite, in the daemon's state directory) ------------------------------
 add_library(openvss_catalog STATIC
   ${_src}/catalog/catalog.cpp
@@ -26,6 +14,21 @@ add_library(openvss_catalog STATIC
 )
 target_include_directories(openvss_catalog PUBLIC ${_src})
 target_link_libraries(openvss_catalog PUBLIC openvss::vss SQLite::SQLite3)
+
+# ---- daemon internals (config, credentials, server, remote writers, requester service) ----------
+add_library(openvss_daemon STATIC
+  ${_src}/daemon/catalog_journal.cpp
+  ${_src}/daemon/config.cpp
+  ${_src}/daemon/durable_state.cpp
+  ${_src}/daemon/peer_credentials.cpp
+  ${_src}/daemon/provider_setup.cpp
+  ${_src}/daemon/remote_writer.cpp
+  ${_src}/daemon/requester_service.cpp
+  ${_src}/daemon/server.cpp
+)
+target_include_directories(openvss_daemon PUBLIC ${_src})
+target_link_libraries(openvss_daemon PUBLIC openvss::ipc openvss::mocks openvss::providers
+                                            openvss_catalog nlohmann_json::nlohmann_json spdlog::spdlog)
 
 add_executable(openvssd ${_src}/daemon/main.cpp)
 target_link_libraries(openvssd PRIVATE openvss_daemon CLI11::CLI11)

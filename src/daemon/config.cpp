@@ -13,6 +13,7 @@
 #include <charconv>
 #include <limits>
 #include <map>
+#include <regex>
 #include <system_error>
 #include <tuple>
 #include <utility>
@@ -28,6 +29,9 @@ struct line_problem {
 
 constexpr std::array<std::string_view, 7> severity_names{"trace", "debug",    "info", "warn",
                                                          "error", "critical", "off"};
+
+constexpr std::array<std::string_view, 4> provider_kind_names{"btrfs", "reflink", "command",
+                                                              "memory"};
 
 bool is_space(char c) noexcept {
   return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
@@ -73,13 +77,76 @@ std::chrono::milliseconds parse_ms(std::string_view key, std::string_view value,
   return std::chrono::milliseconds(static_cast<std::int64_t>(parse_number(key, value, range)));
 }
 
-std::string parse_path(std::string_view key, std::string_view value, bool empty_allowed) {
-  if (value.empty() && empty_allowed) return {};
+// An absolute path; empty is accepted when `empty_means` says what it stands for.
+std::string parse_path(std::string_view key, std::string_view value,
+                       std::string_view empty_means = {}) {
+  if (value.empty() && !empty_means.empty()) return {};
   if (value.empty() || value.front() != '/') {
     throw bad_value(key, value,
-                    empty_allowed ? "an absolute path, or empty for stderr" : "an absolute path");
+                    empty_means.empty()
+                        ? std::string("an absolute path")
+                        : "an absolute path, or empty for " + std::string(empty_means));
   }
   return std::string(value);
+}
+
+std::vector<provider_kind> parse_providers(std::string_view key, std::string_view value) {
+  if (trim(value).empty()) {
+    throw bad_value(key, value,
+                    "at least one of btrfs, reflink, command, memory, comma-separated in order "
+                    "of preference");
+  }
+  std::vector<provider_kind> kinds;
+  std::string_view rest = value;
+  for (;;) {
+    const std::size_t comma = rest.find(',');
+    const std::string_view item = trim(rest.substr(0, comma));
+    if (item.empty()) {
+      throw bad_value(key, value,
+                      "a comma-separated list of btrfs, reflink, command, memory without empty "
+                      "entries");
+    }
+    const auto it = std::find(provider_kind_names.begin(), provider_kind_names.end(), item);
+    if (it == provider_kind_names.end()) {
+      throw line_problem{"unknown provider " + quoted(item) + " in " + std::string(key) +
+                         ": expected btrfs, reflink, command or memory"};
+    }
+    const auto kind = static_cast<provider_kind>(it - provider_kind_names.begin());
+    if (std::find(kinds.begin(), kinds.end(), kind) != kinds.end()) {
+      throw line_problem{"provider " + quoted(item) + " is listed twice in " + std::string(key) +
+                         ": expected each provider at most once"};
+    }
+    kinds.push_back(kind);
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  return kinds;
+}
+
+std::string print_providers(const std::vector<provider_kind>& kinds) {
+  // Only a config built in code can hold no provider; "" then fails to parse back, as it
+  // should.
+  if (kinds.empty()) return "\"\"";
+  std::string out;
+  for (const provider_kind kind : kinds) {
+    if (!out.empty()) out += ", ";
+    out += to_string(kind);
+  }
+  return out;
+}
+
+// A shell line; a value of blanks only would run nothing and "succeed".
+std::string parse_command(std::string_view key, std::string_view value) {
+  if (!value.empty() && trim(value).empty()) {
+    throw bad_value(key, value, "a command line for /bin/sh -c, or empty for none");
+  }
+  return std::string(value);
+}
+
+bool parse_bool(std::string_view key, std::string_view value) {
+  if (value == "true") return true;
+  if (value == "false") return false;
+  throw bad_value(key, value, "true or false");
 }
 
 // Runs a getpw*_r / getgr*_r style call, growing the buffer on ERANGE. Returns the call's
@@ -188,11 +255,12 @@ std::string print_id_list(const std::vector<Id>& ids) {
   return out;
 }
 
-std::string print_path(const std::string& path) {
-  // Quoting keeps a '#' or an empty value intact; a path with a '"' cannot be quoted (there
-  // are no escapes) and reads back unquoted.
-  if (path.find('"') != std::string::npos) return path;
-  return "\"" + path + "\"";
+std::string print_quoted(const std::string& text) {
+  // Quoting keeps a '#' or an empty value intact; a value with a '"' cannot be quoted (there
+  // are no escapes) and reads back unquoted: parsing never gives one that starts with '"' or
+  // holds a '#' after a blank.
+  if (text.find('"') != std::string::npos) return text;
+  return "\"" + text + "\"";
 }
 
 std::string print_ms(std::chrono::milliseconds ms) { return std::to_string(ms.count()); }
@@ -205,10 +273,10 @@ struct key_spec {
 };
 
 // The order of contrib/openvssd.conf and of describe().
-const std::array<key_spec, 25> key_specs{{
+const std::array<key_spec, 35> key_specs{{
     {"socket_path",
      [](daemon_config& c, std::string_view k, std::string_view v) {
-       c.socket_path = parse_path(k, v, false);
+       c.socket_path = parse_path(k, v);
        constexpr std::size_t max_len = sizeof(sockaddr_un::sun_path) - 1;
        if (c.socket_path.size() > max_len) {
          throw bad_value(k, v,
@@ -217,7 +285,7 @@ const std::array<key_spec, 25> key_specs{{
                              std::to_string(c.socket_path.size()));
        }
      },
-     [](const daemon_config& c) { return print_path(c.socket_path); }},
+     [](const daemon_config& c) { return print_quoted(c.socket_path); }},
     {"socket_mode",
      [](daemon_config& c, std::string_view k, std::string_view v) {
        const bool octal =
@@ -300,14 +368,14 @@ const std::array<key_spec, 25> key_specs{{
      [](const daemon_config& c) { return std::string(to_string(c.log_level)); }},
     {"log_file",
      [](daemon_config& c, std::string_view k, std::string_view v) {
-       c.log_file = parse_path(k, v, true);
+       c.log_file = parse_path(k, v, "stderr");
      },
-     [](const daemon_config& c) { return print_path(c.log_file); }},
+     [](const daemon_config& c) { return print_quoted(c.log_file); }},
     {"state_dir",
      [](daemon_config& c, std::string_view k, std::string_view v) {
-       c.state_dir = parse_path(k, v, false);
+       c.state_dir = parse_path(k, v);
      },
-     [](const daemon_config& c) { return print_path(c.state_dir); }},
+     [](const daemon_config& c) { return print_quoted(c.state_dir); }},
     {"hold_budget_ms",
      [](daemon_config& c, std::string_view k, std::string_view v) {
        c.hold_budget = parse_ms(k, v);
@@ -371,6 +439,75 @@ const std::array<key_spec, 25> key_specs{{
        c.deadlines.provider_step = parse_ms(k, v);
      },
      [](const daemon_config& c) { return print_ms(c.deadlines.provider_step); }},
+    {"providers",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.providers = parse_providers(k, v);
+     },
+     [](const daemon_config& c) { return print_providers(c.providers); }},
+    {"btrfs_snapshot_dir",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.btrfs_snapshot_dir = parse_path(k, v, "the provider's default");
+     },
+     [](const daemon_config& c) { return print_quoted(c.btrfs_snapshot_dir); }},
+    {"reflink_snapshot_root",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.reflink_snapshot_root = parse_path(k, v, "the provider's default");
+     },
+     [](const daemon_config& c) { return print_quoted(c.reflink_snapshot_root); }},
+    {"command_create",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.command_create = parse_command(k, v);
+     },
+     [](const daemon_config& c) { return print_quoted(c.command_create); }},
+    {"command_remove",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.command_remove = parse_command(k, v);
+     },
+     [](const daemon_config& c) { return print_quoted(c.command_remove); }},
+    {"command_list",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.command_list = parse_command(k, v);
+     },
+     [](const daemon_config& c) { return print_quoted(c.command_list); }},
+    {"command_device",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       if (trim(v).empty()) {
+         throw bad_value(k, v, "a device template such as {volume}@{name} or /dev/vg0/{name}");
+       }
+       c.command_device = std::string(v);
+     },
+     [](const daemon_config& c) { return print_quoted(c.command_device); }},
+    {"command_timeout_ms",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.command_timeout = parse_ms(k, v);
+     },
+     [](const daemon_config& c) { return print_ms(c.command_timeout); }},
+    {"command_hold",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.command_hold = parse_bool(k, v);
+     },
+     [](const daemon_config& c) { return std::string(c.command_hold ? "true" : "false"); }},
+    {"command_supports",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       try {
+         // The flags of command_provider's own std::regex, so that what loads here builds there.
+         const std::regex check(v.begin(), v.end(), std::regex::ECMAScript);
+       } catch (const std::regex_error& e) {
+         throw bad_value(k, v, std::string("an ECMAScript regular expression (") + e.what() + ")");
+       }
+       c.command_supports = std::string(v);
+     },
+     [](const daemon_config& c) { return print_quoted(c.command_supports); }},
+}};
+
+// Names people reach for that are too far from the key for the edit distance: the provider
+// header calls the remove template `delete`, and the two snapshot locations follow their
+// providers' option names (snapshot_dir, snapshot_root), easy to swap.
+constexpr std::array<std::pair<std::string_view, std::string_view>, 4> key_aliases{{
+    {"command_delete", "command_remove"},
+    {"command_destroy", "command_remove"},
+    {"btrfs_snapshot_root", "btrfs_snapshot_dir"},
+    {"reflink_snapshot_dir", "reflink_snapshot_root"},
 }};
 
 // Optimal string alignment distance (Levenshtein plus adjacent transpositions).
@@ -398,6 +535,12 @@ std::string unknown_key_problem(std::string_view key) {
   const std::size_t allowed = key.size() >= 9 ? 3 : key.size() >= 5 ? 2 : 1;
   std::string_view best;
   std::size_t best_distance = allowed + 1;
+  for (const auto& [alias, name] : key_aliases) {
+    if (lowered == alias) {
+      best = name;
+      best_distance = 0;
+    }
+  }
   for (const key_spec& spec : key_specs) {
     const std::size_t distance = edit_distance(lowered, spec.name);
     if (distance < best_distance) {
@@ -479,11 +622,39 @@ std::string_view parse_value(std::string_view key, std::string_view rest) {
   return rest;
 }
 
+// The checks that need the whole file. `seen` gives the line of each key set in it.
+void check_across_keys(const daemon_config& config,
+                       const std::map<std::string_view, std::size_t>& seen,
+                       std::string_view file_name) {
+  const auto line_of = [&](std::string_view key) {
+    const auto it = seen.find(key);
+    return it == seen.end() ? std::size_t{0} : it->second;
+  };
+  const bool runs_command = std::find(config.providers.begin(), config.providers.end(),
+                                      provider_kind::command) != config.providers.end();
+  if (runs_command && (config.command_create.empty() || config.command_remove.empty())) {
+    const char* missing = config.command_create.empty() && config.command_remove.empty()
+                              ? "both are empty"
+                          : config.command_create.empty() ? "command_create is empty"
+                                                          : "command_remove is empty";
+    throw config_error(std::string(file_name), line_of("providers"),
+                       std::string("providers lists command, which needs command_create and "
+                                   "command_remove (") +
+                           missing + ")");
+  }
+}
+
 }  // namespace
 
 std::string_view to_string(log_severity severity) noexcept {
   const auto index = static_cast<std::size_t>(severity);
   return index < severity_names.size() ? severity_names[index] : std::string_view("unknown");
+}
+
+std::string_view to_string(provider_kind kind) noexcept {
+  const auto index = static_cast<std::size_t>(kind);
+  return index < provider_kind_names.size() ? provider_kind_names[index]
+                                            : std::string_view("unknown");
 }
 
 bool operator==(const daemon_config& a, const daemon_config& b) noexcept {
@@ -495,7 +666,9 @@ bool operator==(const daemon_config& a, const daemon_config& b) noexcept {
     return std::tie(c.socket_path, c.socket_mode, c.socket_group, c.requester_uids,
                     c.requester_gids, c.writer_uids, c.writer_gids, c.max_frame_bytes,
                     c.max_connections, c.heartbeat, c.io_threads, c.log_level, c.log_file,
-                    c.state_dir, c.hold_budget, c.overlap);
+                    c.state_dir, c.hold_budget, c.overlap, c.providers, c.btrfs_snapshot_dir,
+                    c.reflink_snapshot_root, c.command_create, c.command_remove, c.command_list,
+                    c.command_device, c.command_timeout, c.command_hold, c.command_supports);
   };
   return members(a) == members(b) && deadlines(a.deadlines) == deadlines(b.deadlines);
 }
@@ -544,6 +717,7 @@ daemon_config parse_config(std::string_view text, std::string_view file_name) {
       throw config_error(std::string(file_name), line_number, std::move(p.text));
     }
   }
+  check_across_keys(config, seen, file_name);
   return config;
 }
 

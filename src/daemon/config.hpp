@@ -9,6 +9,9 @@
 // unknown or duplicate key, a line without '=', a bad or out-of-range value, an unknown user
 // or group name) stops loading with a config_error whose text is `<file>:<line>: <problem>`.
 //
+// A few checks span keys and run once the whole file is read: `providers` listing command
+// needs command_create and command_remove (the error names the `providers` line).
+//
 // Thread-safety: the functions are reentrant (names are resolved with getpwnam_r and
 // getgrnam_r). Resolving a name may block on NSS (LDAP, ...): load the config at start-up.
 
@@ -32,6 +35,17 @@ enum class log_severity : std::uint8_t { trace, debug, info, warn, error, critic
 
 /// The config-file spelling of `severity` ("trace", ..., "off").
 std::string_view to_string(log_severity severity) noexcept;
+
+/// A snapshot provider the daemon can run (provider_setup.hpp builds them).
+enum class provider_kind : std::uint8_t {
+  btrfs,    ///< vss::btrfs_provider: btrfs subvolumes, read-only btrfs snapshots.
+  reflink,  ///< vss::reflink_provider: directory trees, reflinked (or copied) trees.
+  command,  ///< vss::command_provider: snapshots made by the command_* templates (LVM, ZFS).
+  memory,   ///< vss::memory_provider: snapshot records in the daemon's memory only (tests).
+};
+
+/// The config-file spelling of `kind` ("btrfs", "reflink", "command", "memory").
+std::string_view to_string(provider_kind kind) noexcept;
 
 /// Accepted range of a numeric key: both bounds inclusive.
 struct value_range {
@@ -110,6 +124,45 @@ struct daemon_config {
   /// `abort_timeout_ms`, `backup_shutdown_timeout_ms`, `provider_step_timeout_ms`: the
   /// engine's phase deadlines. Range: 1..86400000 each. Default: see vss::phase_deadlines.
   vss::phase_deadlines deadlines{};
+
+  /// Key `providers`: the providers to run, comma-separated, in order of preference: a volume
+  /// added to a snapshot set without a provider choice goes to the first of them whose
+  /// is_volume_supported accepts it. At least one, no repeats. Default: btrfs, reflink.
+  std::vector<provider_kind> providers{provider_kind::btrfs, provider_kind::reflink};
+
+  /// Key `btrfs_snapshot_dir`: btrfs_provider_options::snapshot_dir, an absolute path; empty
+  /// means the provider's default (<parent of the volume>/.openvss-snapshots). Default: empty.
+  std::string btrfs_snapshot_dir;
+
+  /// Key `reflink_snapshot_root`: reflink_provider_options::snapshot_root, an absolute path;
+  /// empty means the provider's default (<parent of the volume>/.openvss-snapshots).
+  /// Default: empty.
+  std::string reflink_snapshot_root;
+
+  /// Keys `command_create`, `command_remove`, `command_list`: the command provider's
+  /// templates, each one line run by /bin/sh -c (command_provider.hpp lists the
+  /// placeholders). create and remove are required when `providers` lists command; list is
+  /// needed to take snapshots back after a restart. Default: empty (no command).
+  std::string command_create;
+  std::string command_remove;
+  std::string command_list;
+
+  /// Key `command_device`: command_provider_options::device_template, not empty.
+  /// Default: {volume}@{name}.
+  std::string command_device = "{volume}@{name}";
+
+  /// Key `command_timeout_ms`: the longest run of each command. Range: 1..86400000.
+  /// Default: 10000.
+  std::chrono::milliseconds command_timeout{10'000};
+
+  /// Key `command_hold`: true|false, command_provider_options::hold (the engine freezes the
+  /// set's volumes, which must be mount points, around the commit). Default: false.
+  bool command_hold = false;
+
+  /// Key `command_supports`: an ECMAScript regular expression a volume must match as a whole
+  /// for the command provider to take it; checked at load. Empty means every non-empty
+  /// volume. Default: empty.
+  std::string command_supports;
 
   /// Member-wise equality (phase_deadlines has no operator==, so this is not defaulted).
   friend bool operator==(const daemon_config& a, const daemon_config& b) noexcept;

@@ -14,5 +14,7 @@ inline constexpr int writer_lease_expired = 8302;    // openvss: a writer thawed
 inline constexpr int peer_refused = 8310;            // openvss: SO_PEERCRED not allowed
 inline constexpr int protocol_error = 8311;          // openvss: malformed frame or message
 inline constexpr int requester_disconnected = 8312;  // openvss: dropped requester (§10.3 E)
+inline constexpr int recovery = 8313;                // openvss: startup recovery did something
+inline constexpr int catalog_error = 8314;           // openvss: the catalog could not record
 
 }  // namespace vss::daemon::event_id

@@ -14,9 +14,11 @@
 #include <iostream>
 
 #include "daemon/config.hpp"
+#include "daemon/durable_state.hpp"
+#include "daemon/provider_setup.hpp"
 #include "daemon/server.hpp"
 #include "vss/engine_host.hpp"
-#include "vss/memory_provider.hpp"
+#include "vss/write_hold.hpp"
 
 namespace {
 
@@ -60,7 +62,8 @@ int main(int argc, char** argv) {
   app.add_flag("--check-config", check_config, "validate the configuration and exit");
   app.footer(
       "Exit status: 0 after a clean shutdown (SIGTERM/SIGINT); 1 for a bad command line or "
-      "configuration; 2 when the socket cannot be created.");
+      "configuration; 2 when the socket cannot be created; 3 when the state directory or its "
+      "snapshot catalog cannot be used (damaged, foreign, not writable).");
   CLI11_PARSE(app, argc, argv);
 
   vss::daemon::daemon_config config;
@@ -92,12 +95,52 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  vss::engine_host host(
-      {.io_threads = config.io_threads, .engine = vss::daemon::to_engine_options(config)});
-  // Until the real providers land (issue 6), the daemon snapshots into memory.
-  host.engine().register_provider(std::make_shared<vss::memory_provider>());
+  std::vector<std::shared_ptr<vss::provider>> providers;
+  try {
+    providers = vss::daemon::make_providers(
+        config, [log](const std::string& line) { log->info("{}", line); });
+  } catch (const std::exception& e) {
+    log->critical("event=8193 cannot set up the providers: {}", e.what());
+    return 1;
+  }
+
+  // Before the engine: thaw what a dead predecessor left frozen, open the catalog, and
+  // recover the sets it left in creation (docs/daemon.md, "Restart and recovery").
+  std::string state_error;
+  const auto state = vss::daemon::open_durable_state(
+      config.state_dir, providers,
+      [log](int event, bool error, const std::string& text) {
+        if (error) {
+          log->error("event={} {}", event, text);
+        } else {
+          log->info("event={} {}", event, text);
+        }
+      },
+      state_error);
+  if (!state) {
+    log->critical("event=8314 {}", state_error);
+    return 3;
+  }
+
+  auto engine_options = vss::daemon::to_engine_options(config);
+  engine_options.write_hold = std::make_shared<vss::fsfreeze_write_hold>(vss::fsfreeze_options{
+      .state_file = vss::daemon::held_filesystems_file(config.state_dir).string()});
+  vss::engine_host host({.io_threads = config.io_threads, .engine = std::move(engine_options)});
+  for (const auto& p : providers) {
+    if (auto ec = host.engine().register_provider(p)) {
+      log->critical("event=8193 cannot register provider {}: {}", p->properties().name,
+                    ec.message());
+      return 1;
+    }
+  }
 
   vss::daemon::server srv(host.io_context().get_executor(), host.engine(), config, log);
+  srv.services().set_journal(state->journal);
+  srv.services().status = [base = srv.services().status, &state] {
+    auto out = base ? base() : nlohmann::json::object();
+    out["catalog"] = state->status();
+    return out;
+  };
   const int fd = inherited_socket();
   if (auto ec = fd >= 0 ? srv.adopt(fd) : srv.listen()) {
     log->critical("event=8193 cannot listen on {}: {}", config.socket_path, ec.message());

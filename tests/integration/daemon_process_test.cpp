@@ -57,6 +57,8 @@ class DaemonProcess : public ::testing::Test {
                                           << "requester_uids = " << ::getuid() << "\n"
                                           << "writer_uids = " << ::getuid() << "\n"
                                           << "heartbeat_ms = 50\nlog_level = debug\n"
+                                          << "state_dir = " << (dir_ / "state").string() << "\n"
+                                          << "providers = memory\n"
                                           << extra;
   }
 

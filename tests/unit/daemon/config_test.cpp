@@ -84,7 +84,22 @@ backup_complete_timeout_ms = 1006
 abort_timeout_ms = 1007
 backup_shutdown_timeout_ms = 1008
 provider_step_timeout_ms = 1009
+providers = command, memory, btrfs
+btrfs_snapshot_dir = /srv/.snapshots
+reflink_snapshot_root = "/srv/reflink snapshots"
+command_create = out=$(zfs snapshot {volume}@{name} 2>&1) && exit 0; echo "$out"; exit 1
+command_remove = "zfs destroy {volume}@{name}"
+command_list = zfs list -H -t snapshot -o name -d 1 {volume}
+command_device = /{volume}/.zfs/snapshot/{name}
+command_timeout_ms = 2500
+command_hold = true
+command_supports = tank(/.*)?
 )";
+
+// The smallest text that lists the command provider.
+constexpr std::string_view command_keys =
+    "command_create = zfs snapshot {volume}@{name}\n"
+    "command_remove = zfs destroy {volume}@{name}\n";
 
 TEST(DaemonConfig, DefaultsAreTheDocumentedValues) {
   const daemon_config c;
@@ -114,6 +129,17 @@ TEST(DaemonConfig, DefaultsAreTheDocumentedValues) {
   EXPECT_EQ(c.deadlines.abort, engine_defaults.abort);
   EXPECT_EQ(c.deadlines.backup_shutdown, engine_defaults.backup_shutdown);
   EXPECT_EQ(c.deadlines.provider_step, engine_defaults.provider_step);
+  EXPECT_EQ(c.providers,
+            (std::vector<provider_kind>{provider_kind::btrfs, provider_kind::reflink}));
+  EXPECT_EQ(c.btrfs_snapshot_dir, "");
+  EXPECT_EQ(c.reflink_snapshot_root, "");
+  EXPECT_EQ(c.command_create, "");
+  EXPECT_EQ(c.command_remove, "");
+  EXPECT_EQ(c.command_list, "");
+  EXPECT_EQ(c.command_device, "{volume}@{name}");
+  EXPECT_EQ(c.command_timeout, milliseconds(10'000));
+  EXPECT_FALSE(c.command_hold);
+  EXPECT_EQ(c.command_supports, "");
 }
 
 TEST(DaemonConfig, EmptyTextGivesTheDefaults) {
@@ -148,6 +174,89 @@ TEST(DaemonConfig, EveryKeyIsParsed) {
   EXPECT_EQ(c.deadlines.abort, milliseconds(1007));
   EXPECT_EQ(c.deadlines.backup_shutdown, milliseconds(1008));
   EXPECT_EQ(c.deadlines.provider_step, milliseconds(1009));
+  EXPECT_EQ(c.providers, (std::vector<provider_kind>{provider_kind::command, provider_kind::memory,
+                                                     provider_kind::btrfs}));
+  EXPECT_EQ(c.btrfs_snapshot_dir, "/srv/.snapshots");
+  EXPECT_EQ(c.reflink_snapshot_root, "/srv/reflink snapshots");
+  EXPECT_EQ(c.command_create,
+            "out=$(zfs snapshot {volume}@{name} 2>&1) && exit 0; echo \"$out\"; exit 1");
+  EXPECT_EQ(c.command_remove, "zfs destroy {volume}@{name}");
+  EXPECT_EQ(c.command_list, "zfs list -H -t snapshot -o name -d 1 {volume}");
+  EXPECT_EQ(c.command_device, "/{volume}/.zfs/snapshot/{name}");
+  EXPECT_EQ(c.command_timeout, milliseconds(2500));
+  EXPECT_TRUE(c.command_hold);
+  EXPECT_EQ(c.command_supports, "tank(/.*)?");
+}
+
+TEST(DaemonConfig, EveryProviderNameIsAcceptedInTheGivenOrder) {
+  const std::pair<std::string_view, provider_kind> kinds[] = {{"btrfs", provider_kind::btrfs},
+                                                              {"reflink", provider_kind::reflink},
+                                                              {"command", provider_kind::command},
+                                                              {"memory", provider_kind::memory}};
+  for (const auto& [name, kind] : kinds) {
+    EXPECT_EQ(
+        parse_config(std::string(command_keys) + "providers = " + std::string(name), "t").providers,
+        std::vector<provider_kind>{kind})
+        << name;
+    EXPECT_EQ(to_string(kind), name);
+  }
+  EXPECT_EQ(
+      parse_config(std::string(command_keys) + "providers =  memory ,command,reflink,  btrfs", "t")
+          .providers,
+      (std::vector<provider_kind>{provider_kind::memory, provider_kind::command,
+                                  provider_kind::reflink, provider_kind::btrfs}));
+  EXPECT_EQ(parse_config("providers = \"reflink\"", "t").providers,
+            std::vector<provider_kind>{provider_kind::reflink});
+}
+
+TEST(DaemonConfig, EmptySnapshotLocationsMeanTheProvidersDefaults) {
+  const daemon_config c =
+      parse_config("btrfs_snapshot_dir = /a\nreflink_snapshot_root = /b\n", "t");
+  EXPECT_EQ(c.btrfs_snapshot_dir, "/a");
+  EXPECT_EQ(c.reflink_snapshot_root, "/b");
+  const daemon_config cleared =
+      parse_config("btrfs_snapshot_dir = \"\"\nreflink_snapshot_root =\n", "t");
+  EXPECT_EQ(cleared.btrfs_snapshot_dir, "");
+  EXPECT_EQ(cleared.reflink_snapshot_root, "");
+}
+
+TEST(DaemonConfig, CommandTemplatesKeepQuotesAndHashesThatAreNotComments) {
+  const daemon_config c = parse_config(
+      "command_create = lvcreate -s -n {name} \"$(findmnt -no SOURCE {volume})\"\n"
+      "command_remove = \"lvremove --yes {device} # not a comment\"\n"
+      "command_list = lvs --noheadings vg0 # a comment\n"
+      "command_supports = \"vg0/[^/#]+\"\n",
+      "t");
+  EXPECT_EQ(c.command_create, "lvcreate -s -n {name} \"$(findmnt -no SOURCE {volume})\"");
+  EXPECT_EQ(c.command_remove, "lvremove --yes {device} # not a comment");
+  EXPECT_EQ(c.command_list, "lvs --noheadings vg0");
+  EXPECT_EQ(c.command_supports, "vg0/[^/#]+");
+}
+
+TEST(DaemonConfig, CommandHoldIsTrueOrFalse) {
+  EXPECT_TRUE(parse_config("command_hold = true", "t").command_hold);
+  EXPECT_FALSE(parse_config("command_hold = false", "t").command_hold);
+}
+
+TEST(DaemonConfig, CommandTimeoutAcceptsItsWholeRange) {
+  EXPECT_EQ(parse_config("command_timeout_ms = 1", "t").command_timeout, milliseconds(1));
+  EXPECT_EQ(parse_config("command_timeout_ms = 86400000", "t").command_timeout,
+            milliseconds(86'400'000));
+}
+
+TEST(DaemonConfig, TheCommandKeysMayComeBeforeOrAfterTheProvidersLine) {
+  const daemon_config before =
+      parse_config(std::string(command_keys) + "providers = command\n", "t");
+  const daemon_config after =
+      parse_config("providers = command\n" + std::string(command_keys), "t");
+  EXPECT_EQ(before, after);
+  EXPECT_EQ(after.command_create, "zfs snapshot {volume}@{name}");
+}
+
+TEST(DaemonConfig, CommandTemplatesMayStayEmptyWhenCommandIsNotListed) {
+  const daemon_config c = parse_config("providers = btrfs, memory\ncommand_create = true\n", "t");
+  EXPECT_EQ(c.command_create, "true");
+  EXPECT_EQ(c.command_remove, "");
 }
 
 TEST(DaemonConfig, EveryLogLevelNameIsAccepted) {
@@ -255,6 +364,23 @@ TEST(DaemonConfigErrors, AMisspelledKeySuggestsTheClosestKnownKey) {
             "test.conf:1: unknown key 'overlpa' (did you mean 'overlap'?)");
 }
 
+TEST(DaemonConfigErrors, MisspeltProviderKeysGetSuggestions) {
+  EXPECT_EQ(error_of("provider = btrfs"),
+            "test.conf:1: unknown key 'provider' (did you mean 'providers'?)");
+  EXPECT_EQ(error_of("command_timeout = 5"),
+            "test.conf:1: unknown key 'command_timeout' (did you mean 'command_timeout_ms'?)");
+  EXPECT_EQ(error_of("btrfs_snapshot_root = /s"),
+            "test.conf:1: unknown key 'btrfs_snapshot_root' (did you mean "
+            "'btrfs_snapshot_dir'?)");
+  EXPECT_EQ(error_of("reflink_snapshot_dir = /s"),
+            "test.conf:1: unknown key 'reflink_snapshot_dir' (did you mean "
+            "'reflink_snapshot_root'?)");
+  EXPECT_EQ(error_of("command_delete = true"),
+            "test.conf:1: unknown key 'command_delete' (did you mean 'command_remove'?)");
+  EXPECT_EQ(error_of("Command_Destroy = true"),
+            "test.conf:1: unknown key 'Command_Destroy' (did you mean 'command_remove'?)");
+}
+
 TEST(DaemonConfigErrors, AnUnknownKeyFarFromEveryKnownKeyGetsNoSuggestion) {
   EXPECT_EQ(error_of("colour = blue"), "test.conf:1: unknown key 'colour'");
 }
@@ -328,6 +454,118 @@ TEST(DaemonConfigErrors, AnUnknownWordListsTheAcceptedValues) {
             "warn, error, critical, off");
   EXPECT_EQ(error_of("overlap = queue"),
             "test.conf:1: bad value 'queue' for overlap: expected reject or wait");
+}
+
+TEST(DaemonConfigErrors, AProviderListNamesKnownProvidersOnceEach) {
+  EXPECT_EQ(error_of("providers = btrfs, zfs"),
+            "test.conf:1: unknown provider 'zfs' in providers: expected btrfs, reflink, command "
+            "or memory");
+  EXPECT_EQ(error_of("providers = Btrfs"),
+            "test.conf:1: unknown provider 'Btrfs' in providers: expected btrfs, reflink, "
+            "command or memory");
+  EXPECT_EQ(error_of("providers = reflink, btrfs, reflink"),
+            "test.conf:1: provider 'reflink' is listed twice in providers: expected each "
+            "provider at most once");
+  EXPECT_EQ(error_of("providers = btrfs,,reflink"),
+            "test.conf:1: bad value 'btrfs,,reflink' for providers: expected a comma-separated "
+            "list of btrfs, reflink, command, memory without empty entries");
+  EXPECT_EQ(error_of("providers = btrfs,"),
+            "test.conf:1: bad value 'btrfs,' for providers: expected a comma-separated list of "
+            "btrfs, reflink, command, memory without empty entries");
+}
+
+TEST(DaemonConfigErrors, AnEmptyProviderListIsRejected) {
+  const std::string expected =
+      "' for providers: expected at least one of btrfs, reflink, command, memory, "
+      "comma-separated in order of preference";
+  EXPECT_EQ(error_of("providers ="), "test.conf:1: bad value '" + expected);
+  EXPECT_EQ(error_of("providers = \"  \""), "test.conf:1: bad value '  " + expected);
+}
+
+TEST(DaemonConfigErrors, SnapshotLocationsMustBeAbsolute) {
+  EXPECT_EQ(error_of("btrfs_snapshot_dir = .snapshots"),
+            "test.conf:1: bad value '.snapshots' for btrfs_snapshot_dir: expected an absolute "
+            "path, or empty for the provider's default");
+  EXPECT_EQ(error_of("reflink_snapshot_root = srv/snap"),
+            "test.conf:1: bad value 'srv/snap' for reflink_snapshot_root: expected an absolute "
+            "path, or empty for the provider's default");
+}
+
+TEST(DaemonConfigErrors, ACommandOfBlanksOnlyIsRejected) {
+  for (const char* key : {"command_create", "command_remove", "command_list"}) {
+    EXPECT_EQ(error_of(std::string(key) + " = \"   \""),
+              "test.conf:1: bad value '   ' for " + std::string(key) +
+                  ": expected a command line for /bin/sh -c, or empty for none");
+  }
+}
+
+TEST(DaemonConfigErrors, ACommandDeviceTemplateCannotBeEmpty) {
+  EXPECT_EQ(error_of("command_device = \"\""),
+            "test.conf:1: bad value '' for command_device: expected a device template such as "
+            "{volume}@{name} or /dev/vg0/{name}");
+}
+
+TEST(DaemonConfigErrors, ACommandTimeoutOutOfRangeIsRejected) {
+  EXPECT_EQ(error_of("command_timeout_ms = 0"),
+            "test.conf:1: command_timeout_ms = 0 is out of range: expected 1..86400000");
+  EXPECT_EQ(error_of("command_timeout_ms = 86400001"),
+            "test.conf:1: command_timeout_ms = 86400001 is out of range: expected 1..86400000");
+  EXPECT_EQ(error_of("command_timeout_ms = 10s"),
+            "test.conf:1: bad value '10s' for command_timeout_ms: expected a whole number in "
+            "1..86400000");
+}
+
+TEST(DaemonConfigErrors, CommandHoldTakesOnlyTrueOrFalse) {
+  for (const char* value : {"yes", "1", "TRUE", "on", ""}) {
+    EXPECT_EQ(error_of("command_hold = " + std::string(value)),
+              "test.conf:1: bad value '" + std::string(value) +
+                  "' for command_hold: expected true or false");
+  }
+}
+
+TEST(DaemonConfigErrors, AnInvalidSupportsExpressionIsRejectedAtItsLine) {
+  // The reason comes from std::regex_error::what(), whose words belong to the library.
+  const std::string prefix =
+      "test.conf:3: bad value 'vg0/(data' for command_supports: expected an ECMAScript regular "
+      "expression (";
+  const std::string error =
+      error_of(std::string(command_keys) + "command_supports = vg0/(data\nproviders = command\n");
+  EXPECT_EQ(error.substr(0, prefix.size()), prefix) << error;
+  EXPECT_EQ(error.back(), ')') << error;
+  EXPECT_GT(error.size(), prefix.size() + 1) << error;
+  // Also when the command provider is not listed: the value is wrong all the same.
+  EXPECT_NE(error_of("command_supports = [a-"), "no error");
+  EXPECT_EQ(error_of("command_supports = \"\""), "no error");
+}
+
+TEST(DaemonConfigErrors, ListingCommandWithoutItsCommandsNamesTheProvidersLine) {
+  EXPECT_EQ(error_of("io_threads = 2\nproviders = btrfs, command\n"),
+            "test.conf:2: providers lists command, which needs command_create and "
+            "command_remove (both are empty)");
+  EXPECT_EQ(error_of("providers = command\ncommand_create = zfs snapshot {volume}@{name}\n"),
+            "test.conf:1: providers lists command, which needs command_create and "
+            "command_remove (command_remove is empty)");
+  EXPECT_EQ(error_of("command_remove = zfs destroy {volume}@{name}\n\n\nproviders = command\n"),
+            "test.conf:4: providers lists command, which needs command_create and "
+            "command_remove (command_create is empty)");
+}
+
+TEST(DaemonConfigErrors, TheCrossKeyErrorCarriesFileAndLine) {
+  try {
+    parse_config("# c\nproviders = memory, command\n", "/etc/openvss/openvssd.conf");
+    FAIL() << "no error";
+  } catch (const config_error& e) {
+    EXPECT_EQ(e.file, "/etc/openvss/openvssd.conf");
+    EXPECT_EQ(e.line, 2u);
+    EXPECT_EQ(e.problem,
+              "providers lists command, which needs command_create and command_remove (both "
+              "are empty)");
+  }
+}
+
+TEST(DaemonConfigErrors, AnErrorOnALineComesBeforeTheCrossKeyCheck) {
+  EXPECT_EQ(error_of("providers = command\nio_threads = 0\n"),
+            "test.conf:2: io_threads = 0 is out of range: expected 1..64");
 }
 
 TEST(DaemonConfigErrors, ASocketModeMustBeOctalAndAtMost0777) {
@@ -447,7 +685,7 @@ TEST(LoadConfig, TheContribExampleSetsEveryKey) {
     EXPECT_NE(contrib.find("\n" + key + " = "), std::string::npos) << key;
     ++keys;
   }
-  EXPECT_EQ(keys, 25);
+  EXPECT_EQ(keys, 35);
 }
 
 TEST(LoadConfig, AFileIsParsedAndItsPathPrefixesErrors) {
@@ -516,6 +754,12 @@ TEST(Describe, TheDefaultsAreWrittenInTheFileFormat) {
   EXPECT_NE(text.find("\nlog_level = info\n"), std::string::npos);
   EXPECT_NE(text.find("\noverlap = reject\n"), std::string::npos);
   EXPECT_NE(text.find("\nprovider_step_timeout_ms = 600000\n"), std::string::npos);
+  EXPECT_NE(text.find("\nproviders = btrfs, reflink\n"), std::string::npos);
+  EXPECT_NE(text.find("\nbtrfs_snapshot_dir = \"\"\n"), std::string::npos);
+  EXPECT_NE(text.find("\ncommand_device = \"{volume}@{name}\"\n"), std::string::npos);
+  EXPECT_NE(text.find("\ncommand_timeout_ms = 10000\n"), std::string::npos);
+  EXPECT_NE(text.find("\ncommand_hold = false\n"), std::string::npos);
+  EXPECT_NE(text.find("\ncommand_supports = \"\"\n"), std::string::npos);
   EXPECT_EQ(parse_config(text, "described"), daemon_config{});
 }
 
@@ -526,7 +770,38 @@ TEST(Describe, ParsingTheDescriptionGivesBackTheConfig) {
   const std::string text = describe(c);
   EXPECT_NE(text.find("\nsocket_mode = 0007\n"), std::string::npos);
   EXPECT_NE(text.find("\nwriter_gids = 35, 36, 37\n"), std::string::npos);
+  EXPECT_NE(text.find("\nproviders = command, memory, btrfs\n"), std::string::npos);
+  EXPECT_NE(text.find("\ncommand_hold = true\n"), std::string::npos);
   EXPECT_EQ(parse_config(text, "described"), c);
+}
+
+TEST(Describe, CommandTemplatesWithQuotesAndHashesSurviveTheRoundTrip) {
+  daemon_config c = parse_config(
+      "command_create = lvcreate -s -n {name} \"$(findmnt -no SOURCE {volume})\"\n"
+      "command_remove = \"lvremove --yes {device} # a hash\"\n"
+      "command_list = \"  lvs\"\n",
+      "t");
+  EXPECT_EQ(parse_config(describe(c), "described"), c);
+}
+
+TEST(DaemonConfig, EveryProviderKeyChangesEquality) {
+  const daemon_config base;
+  const auto differs = [&](auto change) {
+    daemon_config c;
+    change(c);
+    return !(c == base);
+  };
+  EXPECT_TRUE(differs([](daemon_config& c) { c.providers = {provider_kind::memory}; }));
+  EXPECT_TRUE(differs([](daemon_config& c) { c.btrfs_snapshot_dir = "/x"; }));
+  EXPECT_TRUE(differs([](daemon_config& c) { c.reflink_snapshot_root = "/x"; }));
+  EXPECT_TRUE(differs([](daemon_config& c) { c.command_create = "x"; }));
+  EXPECT_TRUE(differs([](daemon_config& c) { c.command_remove = "x"; }));
+  EXPECT_TRUE(differs([](daemon_config& c) { c.command_list = "x"; }));
+  EXPECT_TRUE(differs([](daemon_config& c) { c.command_device = "x"; }));
+  EXPECT_TRUE(differs([](daemon_config& c) { c.command_timeout = milliseconds(1); }));
+  EXPECT_TRUE(differs([](daemon_config& c) { c.command_hold = true; }));
+  EXPECT_TRUE(differs([](daemon_config& c) { c.command_supports = "x"; }));
+  EXPECT_FALSE(differs([](daemon_config&) {}));
 }
 
 }  // namespace
