@@ -123,6 +123,7 @@ std::string reports_summary(const json& reports) {
 
 std::string grade_text(const std::string& grade) {
   if (grade == "application") return "application-consistent";
+  if (grade == "filesystem") return "filesystem-consistent";
   if (grade == "crash") return "crash-consistent";
   return "no snapshot";
 }
@@ -143,6 +144,21 @@ void print_backup(std::ostream& os, const json& r, const colors& c) {
   if (!writers.empty()) {
     os << '\n';
     print_writers(os, writers, c, "  ");
+  }
+  if (const auto h = r.find("write_hold"); h != r.end()) {
+    os << '\n' << "  flush-and-hold: ";
+    if (h->contains("failure")) {
+      os << c.yellow() << str(*h, "failure") << c.reset() << " " << str(*h, "message");
+    } else {
+      bool first = true;
+      for (const auto& fs : h->value("filesystems", json::array())) {
+        os << (first ? "" : ", ") << fs.get<std::string>();
+        first = false;
+      }
+      os << " held " << format_us(num(*h, "held_us"));
+      if (h->value("expired", false)) os << c.yellow() << " (hold budget ran out)" << c.reset();
+    }
+    os << '\n';
   }
   if (const auto a = r.find("abort"); a != r.end()) {
     os << '\n' << "  abort: ";
@@ -165,9 +181,36 @@ void print_backup(std::ostream& os, const json& r, const colors& c) {
   }
 }
 
+// The daemon's catalog: what it holds and what recovery did at startup (docs/recovery.md).
+void print_catalog(std::ostream& os, const json& k, const colors& c) {
+  os << "catalog: " << str(k, "file") << '\n';
+  std::string sets;
+  for (const auto& [state, n] : k.value("sets", json::object()).items()) {
+    if (n.get<std::int64_t>() == 0) continue;
+    sets += (sets.empty() ? "" : ", ") + state + " " + std::to_string(n.get<std::int64_t>());
+  }
+  os << "  sets: " << (sets.empty() ? "none" : sets) << "; snapshots: " << num(k, "snapshots")
+     << '\n';
+  const auto r = k.value("recovered_at_start", json::object());
+  os << "  recovered at start: " << num(r, "sets_aborted") << " set(s) in creation aborted, "
+     << num(r, "sets_released") << " auto-release set(s) released, " << num(r, "snapshots_adopted")
+     << " snapshot(s) adopted, " << num(r, "sets_left") << " left for the next start";
+  const auto thawed = r.value("thawed_filesystems", json::array());
+  if (!thawed.empty()) os << "; thawed " << thawed.dump();
+  os << '\n';
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& e : k.value("recent_recoveries", json::array())) {
+    rows.push_back({str(e, "at"), str(e, "set"), str(e, "action"), str(e, "previous_state"),
+                    std::to_string(num(e, "snapshots")), str(e, "detail")});
+  }
+  if (!rows.empty()) {
+    print_table(os, {"AT", "SET", "ACTION", "WAS", "SNAPSHOTS", "DETAIL"}, rows, c, "  ");
+  }
+}
+
 void print_status(std::ostream& os, const json& r, const colors& c) {
   for (const auto& [key, value] : r.items()) {
-    if (key == "running" || key == "providers") continue;
+    if (key == "running" || key == "providers" || key == "catalog") continue;
     os << key << ": " << (value.is_string() ? value.get<std::string>() : value.dump()) << '\n';
   }
   const auto& providers = r.value("providers", json::array());
@@ -185,6 +228,7 @@ void print_status(std::ostream& os, const json& r, const colors& c) {
                     format_us(num(b, "elapsed_us"))});
   }
   if (!rows.empty()) print_table(os, {"SET", "PHASE", "ELAPSED"}, rows, c, "  ");
+  if (const auto k = r.find("catalog"); k != r.end() && k->is_object()) print_catalog(os, *k, c);
 }
 
 void print_bench(std::ostream& os, const json& r, const colors& c) {

@@ -1083,6 +1083,16 @@ struct backup_run : std::enable_shared_from_this<backup_run> {
     }
     r["snapshots"] = std::move(snaps);
     r["consistency"] = std::string(grade_name(session.consistency()));
+    if (const auto hold = session.write_hold(); !hold.filesystems.empty() || hold.failure) {
+      json h = {{"filesystems", hold.filesystems},
+                {"held_us", hold.held.count()},
+                {"expired", hold.expired}};
+      if (hold.failure) {
+        h["failure"] = symbol_of(hold.failure);
+        h["message"] = hold.message;
+      }
+      r["write_hold"] = std::move(h);
+    }
     r["writers"] = writers_json(with_identify_failures(last_status, session.phase_reports(),
                                                        ctx->engine.registered_writers()));
     durations["total"] = at_us();

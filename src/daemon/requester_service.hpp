@@ -59,9 +59,11 @@
 //   reply {id, result}  or  error {ref, code:"vss_error", hresult, message, result}
 //   (every `hresult` is a VSS symbol errc_from_symbol() knows: "S_OK", "VSS_E_...", "E_FAIL")
 //   result = {set, snapshots:[snapshot] (those that exist at the end), consistency
-//             ("application", "crash", "none"), writers:[writer], durations_us:{phase:µs, total},
-//             hresult, persistent, abort?:{requested:[trigger], fired, reason, hresult,
-//             duration_us (AbortBackup call -> done), cancel_us (call -> the backup stopped)}}
+//             ("application", "filesystem", "crash", "none"), writers:[writer],
+//             durations_us:{phase:µs, total}, hresult, persistent, abort?:{requested:[trigger],
+//             fired, reason, hresult, duration_us (AbortBackup call -> done), cancel_us (call ->
+//             the backup stopped)}, write_hold?:{filesystems:[mount point], held_us, expired,
+//             failure?, message?} (flush-and-hold around the commit, when a provider asked)}
 //   writer = {name, instance_id, class_id, level, state (VSS_WRITER_STATE number), state_name
 //             ("VSS_WS_STABLE"), state_text (vssadmin: "Stable"), last_error ("S_OK", VSS
 //             symbol), last_error_text (vssadmin: "No error"), message}
