@@ -17,8 +17,10 @@ std::string read_boot_id() {
   return id;
 }
 
-// Field 22 of /proc/<pid>/stat. Field 2 (comm) is in parentheses and may itself contain
-// spaces and ')', so the fields are counted after the LAST ')'.
+// Field 22 of /proc/<pid>/stat (the start time), or nothing when the process is gone or is a
+// zombie (field 3 state Z or X): a daemon killed under a parent that never reaps it keeps its
+// start time, but it owns nothing any more. Field 2 (comm) is in parentheses and may itself
+// contain spaces and ')', so the fields are counted after the LAST ')'.
 std::optional<std::uint64_t> read_start_ticks(std::int64_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   if (!in) return std::nullopt;
@@ -30,6 +32,7 @@ std::optional<std::uint64_t> read_start_ticks(std::int64_t pid) {
   std::string field;
   for (int n = 3; n <= 22; ++n) {
     if (!(fields >> field)) return std::nullopt;
+    if (n == 3 && (field == "Z" || field == "X")) return std::nullopt;
   }
   try {
     return std::stoull(field);

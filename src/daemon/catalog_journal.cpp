@@ -20,7 +20,10 @@ std::error_code catalog_journal::set_starting(const journal_set& set) {
 
 void catalog_journal::set_finished(const snapshot_set_id& set, const journal_outcome& outcome) {
   std::error_code ec;
-  if (!outcome.result) {
+  // A set that exists at the end is completed, whatever happened after DoSnapshotSet: an
+  // abort or a failed BackupComplete leaves the snapshots (spec §3.6), and they must stay
+  // known to be taken back after a restart and deleted.
+  if (!outcome.result || !outcome.snapshots.empty()) {
     // The catalog's states go creating -> committed -> completed.
     ec = catalog_.mark_committed(set, outcome.snapshots);
     if (!ec) ec = catalog_.mark_completed(set, outcome.grade, outcome.snapshots, outcome.writers);

@@ -1050,9 +1050,7 @@ struct backup_run : std::enable_shared_from_this<backup_run> {
       if (!session.get_snapshot_properties(s, p)) o.snapshots.push_back(p);
     }
     o.writers = last_status;
-    if (!ec) {
-      for (const auto& p : o.snapshots) created.push_back(p.id);
-    }
+    for (const auto& p : o.snapshots) created.push_back(p.id);
     snapshot_set_id which;
     {
       std::lock_guard lock(mutex);

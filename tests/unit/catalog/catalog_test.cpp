@@ -782,6 +782,27 @@ TEST(HostProcess, TellsALiveProcessFromADeadOrRebootedOne) {
   EXPECT_FALSE(host_process::of(0).has_value());
 }
 
+TEST(HostProcess, AZombieIsDeadThoughItKeepsItsStartTime) {
+  // A daemon killed under a parent that never reaps it stays a zombie with its start time:
+  // it owns nothing any more, so recovery must see it as gone.
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  const auto owner = host_process::of(child);
+  ASSERT_TRUE(owner.has_value());
+  EXPECT_TRUE(owner->alive());
+  ::kill(child, SIGKILL);
+  // Not reaped yet: wait until it is a zombie (WNOWAIT leaves it one).
+  siginfo_t info{};
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOWAIT), 0);
+  EXPECT_FALSE(owner->alive());
+  ::waitpid(child, nullptr, 0);
+  EXPECT_FALSE(owner->alive());
+}
+
 TEST(HostProcess, AnOwnerIsGoneWhenItsProcessOrItsSessionIs) {
   const auto self = host_process::current();
   const auto live = session_id::generate();
