@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# THE main command: installs missing build dependencies, builds the backup example with the
-# `release` preset (g++ -O2 -g) and runs it with this script's arguments:
+# THE main command: installs missing build dependencies, builds the real-backup example with
+# the `release` preset (g++ -O2 -g) and runs it with this script's arguments:
 #
-#   scripts/run-example.sh [example arguments...]
+#   scripts/run-example.sh [example arguments...]     # e.g. --json, --keep, --source DIR
 #
-# Build output goes to a log that is shown only if the build fails; the example runs in the
-# caller's working directory and its exit status is this script's.
+# The example backs up a live SQLite database and its directory with the sqlite writer and the
+# reflink provider, then aborts a second backup while the database is frozen, and checks both
+# (docs/example-real-backup.md). Build output goes to a log that is shown only if the build
+# fails; the example runs in the caller's working directory and its exit status is this
+# script's (0: every check passed).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-target=openvss-example-backup
+target=openvss-example-real-backup
 exe="$root/build/release/examples/$target"
 
 bash "$root/scripts/install-deps.sh"
