@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "providers/posix_errors.hpp"
+#include "providers/serial_worker.hpp"
 #include "vss/error.hpp"
 
 namespace vss {
@@ -32,56 +33,7 @@ using providers::provider_error_from_errno;
 constexpr ino_t subvolume_root_inode = 256;  // BTRFS_FIRST_FREE_OBJECTID
 constexpr const char* default_dir_name = ".openvss-snapshots";
 
-// Runs the asynchronous steps of every set in order on one thread, so that the engine's io
-// threads never wait for a btrfs transaction commit.
-class serial_worker {
- public:
-  serial_worker() : thread_([this] { run(); }) {}
-  ~serial_worker() {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    cv_.notify_one();
-    // A completion that drops the last reference to the provider destroys it on this thread.
-    if (thread_.get_id() == std::this_thread::get_id()) {
-      thread_.detach();
-    } else {
-      thread_.join();
-    }
-  }
-  serial_worker(const serial_worker&) = delete;
-  serial_worker& operator=(const serial_worker&) = delete;
-
-  void post(std::function<void()> task) {
-    {
-      std::lock_guard lock(mutex_);
-      queue_.push_back(std::move(task));
-    }
-    cv_.notify_one();
-  }
-
- private:
-  void run() {
-    for (;;) {
-      std::function<void()> task;
-      {
-        std::unique_lock lock(mutex_);
-        cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-        if (queue_.empty()) return;  // stopping, and every queued step has run
-        task = std::move(queue_.front());
-        queue_.pop_front();
-      }
-      task();
-    }
-  }
-
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;
-  bool stopping_ = false;
-  std::thread thread_;  // last: starts after the queue exists
-};
+using providers::serial_worker;
 
 class unique_fd {
  public:

@@ -13,61 +13,13 @@
 #include <utility>
 
 #include "exec_writer/command_runner.hpp"
+#include "providers/serial_worker.hpp"
 #include "vss/error.hpp"
 
 namespace vss {
 namespace {
 
-// Runs the asynchronous steps of every set in order on one thread, so that the engine's io
-// threads never wait for a command.
-class serial_worker {
- public:
-  serial_worker() : thread_([this] { run(); }) {}
-  ~serial_worker() {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    cv_.notify_one();
-    // A completion that drops the last reference to the provider destroys it on this thread.
-    if (thread_.get_id() == std::this_thread::get_id()) {
-      thread_.detach();
-    } else {
-      thread_.join();
-    }
-  }
-  serial_worker(const serial_worker&) = delete;
-  serial_worker& operator=(const serial_worker&) = delete;
-
-  void post(std::function<void()> task) {
-    {
-      std::lock_guard lock(mutex_);
-      queue_.push_back(std::move(task));
-    }
-    cv_.notify_one();
-  }
-
- private:
-  void run() {
-    for (;;) {
-      std::function<void()> task;
-      {
-        std::unique_lock lock(mutex_);
-        cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-        if (queue_.empty()) return;  // stopping, and every queued step has run
-        task = std::move(queue_.front());
-        queue_.pop_front();
-      }
-      task();
-    }
-  }
-
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;
-  bool stopping_ = false;
-  std::thread thread_;  // last: starts after the queue exists
-};
+using providers::serial_worker;
 
 // The values of the placeholders for one command.
 struct placeholders {
