@@ -34,12 +34,17 @@ TEST(SerialWorker, RunsStepsInTheOrderTheyWerePosted) {
 
 TEST(SerialWorker, AStepMayDestroyTheWorkerThatRunsIt) {
   auto* w = new serial_worker;
-  std::promise<void> destroyed;
-  w->post([w, &destroyed] {
+  std::promise<void> posted;  // the step waits until post() has returned: post() uses `w`
+  // Shared with the step, which may still be inside set_value() when the test returns.
+  auto destroyed = std::make_shared<std::promise<void>>();
+  auto done = destroyed->get_future();
+  w->post([w, ready = posted.get_future().share(), destroyed] {
+    ready.wait();
     delete w;  // on the worker's own thread: it detaches instead of joining itself
-    destroyed.set_value();
+    destroyed->set_value();
   });
-  ASSERT_EQ(destroyed.get_future().wait_for(10s), std::future_status::ready);
+  posted.set_value();
+  ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
   // Joining itself would have thrown (std::terminate); the loop then returns from the step
   // without touching the destroyed object (ASan and TSan builds would report it).
   std::this_thread::sleep_for(50ms);
