@@ -21,12 +21,8 @@ void provider::post_commit_snapshots(const snapshot_set_id&, std::int32_t, compl
 }
 void provider::pre_final_commit_snapshots(const snapshot_set_id&, completion done) { done({}); }
 void provider::post_final_commit_snapshots(const snapshot_set_id&, completion done) { done({}); }
-std::vector<std::string> provider::flush_and_hold_paths(const snapshot_set_id&) const {
-  return {};
-}
-std::error_code provider::adopt_snapshot(const snapshot_properties&) {
-  return errc::not_supported;
-}
+std::vector<std::string> provider::flush_and_hold_paths(const snapshot_set_id&) const { return {}; }
+std::error_code provider::adopt_snapshot(const snapshot_properties&) { return errc::not_supported; }
 std::error_code provider::discard_snapshot(const snapshot_id&, std::string_view) { return {}; }
 
 memory_provider::memory_provider(memory_provider_options options) : options_(std::move(options)) {}

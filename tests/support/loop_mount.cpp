@@ -1,7 +1,7 @@
 #include "support/loop_mount.hpp"
 
-#include <linux/fs.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
@@ -70,7 +70,10 @@ std::unique_ptr<loop_mount> loop_mount::create(const std::string& fs, std::size_
   const std::string mkfs = "mkfs." + fs;
   if (run_shell("command -v " + mkfs) != 0) {
     reason = mkfs + " not found (install " +
-             (fs == "btrfs" ? "btrfs-progs" : fs == "xfs" ? "xfsprogs" : "e2fsprogs") + ")";
+             (fs == "btrfs" ? "btrfs-progs"
+              : fs == "xfs" ? "xfsprogs"
+                            : "e2fsprogs") +
+             ")";
     return nullptr;
   }
   const std::string force = fs == "ext4" ? "-F" : "-f";

@@ -3,6 +3,7 @@
 // and a holder killed while holding leaves a state file from which thaw_leftovers recovers.
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <linux/fs.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -14,8 +15,6 @@
 #include <fstream>
 #include <future>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "support/loop_mount.hpp"
 #include "vss/error.hpp"
@@ -127,8 +126,8 @@ TEST(FsfreezeWriteHold, ThawLeftoversRecoversFromAHolderKilledWhileHolding) {
   }
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFSIGNALED(status)) << "the holder did not get to hold (exit "
-                                   << WEXITSTATUS(status) << ")";
+  ASSERT_TRUE(WIFSIGNALED(status))
+      << "the holder did not get to hold (exit " << WEXITSTATUS(status) << ")";
   EXPECT_TRUE(is_frozen(fs->path())) << "the kernel thawed it by itself";
   EXPECT_EQ(thaw_leftovers(state.string()), std::vector<std::string>{fs->path().string()});
   EXPECT_FALSE(is_frozen(fs->path()));
