@@ -56,22 +56,21 @@ class trivial_writer final : public vss::writer {
 void BM_shard_emit_abort(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
   vd::member_list members;
-  vd::shard_targets targets;
   for (std::uint32_t i = 0; i < n; ++i) {
     auto entry = std::make_shared<vd::writer_entry>();
     entry->w = std::make_shared<trivial_writer>();
     entry->registration = i + 1;
-    members.push_back(std::move(entry));
-    targets.emplace_back(i, i);
+    members.push_back(vd::make_member(entry));
   }
   auto info = std::make_shared<vd::event_info>();
   info->event = vss::writer_event::abort;
+  for (std::uint32_t i = 0; i < n; ++i) info->participant_of_slot.push_back(i);
   std::int64_t fired = 0;
   for (auto _ : state) {
     auto collector =
         std::make_shared<vd::phase_collector>(vss::writer_event::abort, n, [&fired] { ++fired; });
     auto d = std::make_shared<const vd::delivery>(vd::delivery{collector, info});
-    vd::deliver_to_shard(d, members, targets);
+    vd::deliver_to_shard(d, members, 0, static_cast<std::uint32_t>(n));
     collector->start();
   }
   if (fired != static_cast<std::int64_t>(state.iterations())) {

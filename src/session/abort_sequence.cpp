@@ -92,7 +92,8 @@ void session_impl::request_abort_on_strand(abort_reason reason, std::error_code 
     it = phases_.erase(it);
     phase->collector->abandon();
     if (phase->deadline_timer) phase->deadline_timer->cancel();
-    apply_results(*phase);
+    // Its answers become writer states after the drain: the abort goes out first.
+    defer_results(*phase);
   }
   std::optional<pending_op> prepare = std::move(prepare_op_);
   prepare_op_.reset();
@@ -279,6 +280,12 @@ void session_impl::check_drained() {
   core_->release_volumes(id_);
   if (failed_op) complete(*failed_op, failure);
   for (auto& w : waiters) complete(w, {});
+  // The requester is awake: now the answers it did not wait for become writer states. Still
+  // inside this strand handler, so every later operation (GatherWriterStatus, release) sees
+  // them (decisions §24).
+  lock.lock();
+  apply_deferred_results();
+  lock.unlock();
   for (auto& fn : callbacks) fn();
 }
 

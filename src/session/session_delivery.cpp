@@ -46,7 +46,7 @@ void session_impl::deliver_identify(std::vector<std::shared_ptr<writer_entry>> e
     slot_of->emplace(entries[i]->registration, i);
     by_shard[entries[i]->shard].push_back(i);
   }
-  phase->deadlines.assign(n, phase->started + deadline_for(writer_event::identify));
+  phase->common_deadline = phase->started + deadline_for(writer_event::identify);
   phase->registered = std::move(entries);
   phase->collector = std::make_shared<phase_collector>(
       writer_event::identify, n, [weak = weak_from_this(), id = phase->id, strand = strand_] {
@@ -75,7 +75,7 @@ void session_impl::deliver_identify(std::vector<std::shared_ptr<writer_entry>> e
   }
   auto* raw = phase.get();
   phases_.emplace(raw->id, std::move(phase));
-  arm_deadline(*raw);
+  if (n > 0) arm_deadline_at(*raw, raw->common_deadline);
   auto collector = raw->collector;
   lock.unlock();
   collector->start();
@@ -119,34 +119,39 @@ std::uint64_t session_impl::deliver(writer_event event, std::vector<std::uint32_
   info->components = components_table_;
 
   // Slots are numbered shard by shard, so that each shard's answers land on its own cache
-  // lines; within a shard, freeze groups in order (spec §5.4: front-end first).
-  const auto shards = core_->shard_count();
-  constexpr std::size_t groups = 3;
-  std::vector<std::uint32_t> bucket_size(shards * groups, 0);
-  for (auto t : targets) ++bucket_size[bucket_of_[t]];
-  std::vector<std::uint32_t> bucket_next(bucket_size.size(), 0);
-  for (std::size_t b = 1; b < bucket_size.size(); ++b) {
-    bucket_next[b] = bucket_next[b - 1] + bucket_size[b - 1];
-  }
-  std::vector<std::uint32_t> ordered(n);
-  for (auto t : targets) ordered[bucket_next[bucket_of_[t]]++] = t;
-  std::vector<shard_targets> by_shard(shards);
-  for (std::size_t k = 0; k < shards; ++k) {
-    by_shard[k].reserve(bucket_size[k * groups] + bucket_size[k * groups + 1] +
-                        bucket_size[k * groups + 2]);
+  // lines; within a shard, freeze groups in order (spec §5.4: front-end first). That order was
+  // fixed at PrepareForBackup (delivery_order_); a delivery only filters it to its targets.
+  std::vector<std::uint32_t> ordered;
+  if (n == delivery_order_.size()) {
+    ordered = delivery_order_;  // targets are distinct participants: all of them
+  } else {
+    std::vector<char> wanted(participants_.size(), 0);
+    for (auto t : targets) wanted[t] = 1;
+    ordered.reserve(n);
+    for (auto i : delivery_order_) {
+      if (wanted[i]) ordered.push_back(i);
+    }
   }
   const auto common_deadline = phase->started + deadline_for(event);
-  phase->deadlines.assign(n, common_deadline);
-  for (std::uint32_t slot = 0; slot < n; ++slot) {
-    const auto index = ordered[slot];
-    by_shard[bucket_of_[index] / groups].emplace_back(slot, index);
-    if (event == writer_event::freeze) {
-      auto& p = participants_[index];
+  auto earliest = common_deadline;
+  phase->common_deadline = common_deadline;
+  if (event == writer_event::freeze) {
+    phase->deadlines.resize(n);
+    for (std::uint32_t slot = 0; slot < n; ++slot) {
+      auto& p = participants_[ordered[slot]];
       // The freeze window runs from Freeze delivery to Thaw/Abort delivery (spec §7.2); it
       // is armed before the event leaves, so a Thaw can never race its own timer (KB915331).
       p.freeze_deadline = phase->started + p.entry->w->identity().freeze_timeout;
       phase->deadlines[slot] = p.freeze_deadline;
+      earliest = slot == 0 ? p.freeze_deadline : std::min(earliest, p.freeze_deadline);
     }
+  }
+  // Each shard's slots are one contiguous range of `ordered` (sorted by shard).
+  constexpr std::uint32_t groups = 3;
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges;  // (shard, first slot)
+  for (std::uint32_t slot = 0; slot < n; ++slot) {
+    const auto shard = bucket_of_[ordered[slot]] / groups;
+    if (ranges.empty() || ranges.back().first != shard) ranges.emplace_back(shard, slot);
   }
   info->participant_of_slot = ordered;
   phase->targets = std::move(ordered);
@@ -159,16 +164,16 @@ std::uint64_t session_impl::deliver(writer_event event, std::vector<std::uint32_
       });
   auto d = std::make_shared<const delivery>(delivery{phase->collector, info});
   // One post per shard that has an addressed writer: never one post per writer.
-  for (std::size_t k = 0; k < shards; ++k) {
-    if (by_shard[k].empty()) continue;
-    asio::post(core_->shard(k), [d, members = members_, mine = std::move(by_shard[k])] {
-      deliver_to_shard(d, *members, mine);
-    });
+  for (std::size_t r = 0; r < ranges.size(); ++r) {
+    const auto first = ranges[r].second;
+    const auto end = r + 1 < ranges.size() ? ranges[r + 1].second : static_cast<std::uint32_t>(n);
+    asio::post(core_->shard(ranges[r].first),
+               [d, members = members_, first, end] { deliver_to_shard(d, *members, first, end); });
   }
   auto* raw = phase.get();
   const auto id = raw->id;
   phases_.emplace(id, std::move(phase));
-  if (n > 0) arm_deadline(*raw);
+  if (n > 0) arm_deadline_at(*raw, earliest);
   raw->collector->start();
   return id;
 }
@@ -176,9 +181,14 @@ std::uint64_t session_impl::deliver(writer_event event, std::vector<std::uint32_
 void session_impl::arm_deadline(phase_state& phase) {
   // mutex_ held. One timer per phase, armed at the earliest deadline still pending.
   timer::time_point earliest = timer::time_point::max();
-  for (std::uint32_t i = 0; i < phase.deadlines.size(); ++i) {
-    if (phase.collector->is_pending(i)) earliest = std::min(earliest, phase.deadlines[i]);
+  for (std::uint32_t i = 0; i < phase.collector->size(); ++i) {
+    if (phase.collector->is_pending(i)) earliest = std::min(earliest, deadline_of(phase, i));
   }
+  arm_deadline_at(phase, earliest);
+}
+
+void session_impl::arm_deadline_at(phase_state& phase, timer::time_point earliest) {
+  // mutex_ held.
   if (earliest == timer::time_point::max()) return;
   if (!phase.deadline_timer) phase.deadline_timer = core_->clock().create_timer(strand_);
   phase.deadline_timer->async_wait_until(earliest,
@@ -199,12 +209,15 @@ void session_impl::on_deadline(std::uint64_t phase_id) {
                                                         : errc::writer_not_responding;
   auto collector = phase.collector;
   std::vector<std::uint32_t> expired;
-  for (std::uint32_t i = 0; i < phase.deadlines.size(); ++i) {
-    if (phase.deadlines[i] <= now && collector->is_pending(i)) expired.push_back(i);
+  for (std::uint32_t i = 0; i < collector->size(); ++i) {
+    if (deadline_of(phase, i) <= now && collector->is_pending(i)) expired.push_back(i);
   }
   arm_deadline(phase);
   lock.unlock();
   for (auto slot : expired) collector->settle(slot, slot_outcome::timed_out, code);
+  // The writers that answered before a blocked one may still be counted in its shard's open
+  // batch (phase_collector::inline_batch): finish the phase by looking at the slots.
+  if (!expired.empty()) collector->settle_if_all_final();
 }
 
 void session_impl::on_phase_settled(std::uint64_t phase_id) {
@@ -214,12 +227,44 @@ void session_impl::on_phase_settled(std::uint64_t phase_id) {
   auto phase = std::move(it->second);
   phases_.erase(it);
   if (phase->deadline_timer) phase->deadline_timer->cancel();
-  apply_results(*phase);
+  if (phase->event == writer_event::abort && abort_started_ && !drained_) {
+    // The abort sequence's answers: the requester waits for them, not for the writer states
+    // they imply. Recorded now, applied once the requester is woken (check_drained).
+    defer_results(*phase);
+  } else {
+    apply_results(*phase);
+  }
   lock.unlock();
   if (phase->then) phase->then();
 }
 
 void session_impl::apply_results(phase_state& phase) {
+  // mutex_ held.
+  record(phase);
+  apply_recorded(history_.back());
+}
+
+void session_impl::defer_results(phase_state& phase) {
+  // mutex_ held. Only phases whose answers nothing reads before the drain but strand
+  // operations: PostSnapshot decides whom the abort reaches (past_post_snapshot), Thaw feeds
+  // consistency() (quiesced), and the others end the sequence's side aborts.
+  const auto e = phase.event;
+  if (e != writer_event::prepare_backup && e != writer_event::prepare_snapshot &&
+      e != writer_event::freeze && e != writer_event::abort) {
+    apply_results(phase);
+    return;
+  }
+  record(phase);
+  unapplied_.push_back(history_.size() - 1);
+}
+
+void session_impl::apply_deferred_results() {
+  // mutex_ held.
+  for (auto i : unapplied_) apply_recorded(history_[i]);
+  unapplied_.clear();
+}
+
+void session_impl::apply_recorded(const recorded_phase& phase) {
   // mutex_ held. Writer states per spec §6.2.
   auto& c = *phase.collector;
   std::vector<std::uint32_t> to_abort;
@@ -246,7 +291,6 @@ void session_impl::apply_results(phase_state& phase) {
                          {},
                          {}});
     }
-    record(phase);
     return;
   }
 
@@ -286,12 +330,11 @@ void session_impl::apply_results(phase_state& phase) {
       to_abort.push_back(phase.targets[slot]);
     }
   }
-  record(phase);
   if (!to_abort.empty() && !abort_requested_) side_abort(std::move(to_abort));
 }
 
 void session_impl::record(phase_state& phase) {
-  // mutex_ held. Keeps what reports() needs; the phase itself is done.
+  // mutex_ held. Keeps what reports() and the writer states need; the phase itself is done.
   history_.push_back({phase.event, phase.started, core_->clock().now(), phase.collector,
                       std::move(phase.targets), std::move(phase.registered)});
 }

@@ -1,9 +1,12 @@
 #pragma once
 // Small pure helpers shared by the session's translation units.
 
+#include <algorithm>
+#include <cstdint>
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "vss/error.hpp"
 #include "vss/report.hpp"
@@ -38,6 +41,19 @@ inline std::error_code map_provider_error(std::error_code ec) {
     }
   }
   return errc::unexpected_provider_error;
+}
+
+/// Indices 0..n-1 ordered by `bucket[i]` (a stable counting sort): the slot order of a
+/// delivery to every participant (shard by shard, freeze groups in order within a shard).
+inline std::vector<std::uint32_t> order_by_bucket(const std::vector<std::uint32_t>& bucket) {
+  std::uint32_t buckets = 0;
+  for (auto b : bucket) buckets = std::max(buckets, b + 1);
+  std::vector<std::uint32_t> next(buckets + 1, 0);
+  for (auto b : bucket) ++next[b + 1];
+  for (std::size_t b = 1; b < next.size(); ++b) next[b] += next[b - 1];
+  std::vector<std::uint32_t> order(bucket.size());
+  for (std::uint32_t i = 0; i < bucket.size(); ++i) order[next[bucket[i]]++] = i;
+  return order;
 }
 
 inline writer_outcome to_outcome(slot_outcome o) {

@@ -103,7 +103,10 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
     std::shared_ptr<phase_collector> collector;
     std::vector<std::uint32_t> targets;                     // participant index per slot
     std::vector<std::shared_ptr<writer_entry>> registered;  // Identify: entry per slot
-    std::vector<timer::time_point> deadlines;               // per slot
+    // Per slot only for Freeze (each writer has its own freeze timeout); every other event
+    // has one deadline for all its slots, so a delivery does not fill N copies of it.
+    std::vector<timer::time_point> deadlines;
+    timer::time_point common_deadline = timer::time_point::max();
     std::unique_ptr<timer> deadline_timer;
     timer::time_point started{};
     std::function<void()> then;  // continuation on the strand, lock not held
@@ -145,10 +148,23 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
                         std::function<void()> then);
   void deliver_identify(std::vector<std::shared_ptr<writer_entry>> entries,
                         std::function<void()> then);
+  static timer::time_point deadline_of(const phase_state& phase, std::uint32_t slot) {
+    return phase.deadlines.empty() ? phase.common_deadline : phase.deadlines[slot];
+  }
   void arm_deadline(phase_state& phase);
+  // Arms the phase's timer at `earliest`, known by the caller (a fresh delivery: every slot is
+  // still pending, so there is nothing to scan).
+  void arm_deadline_at(phase_state& phase, timer::time_point earliest);
   void on_deadline(std::uint64_t phase_id);
   void on_phase_settled(std::uint64_t phase_id);
+  // Records a settled phase (reports) and applies its answers to the writer states.
   void apply_results(phase_state& phase);
+  // Records it now and applies it when the abort has drained (decisions §24): used for the
+  // phases an abort supersedes and for its own answers, which the requester does not wait for.
+  void defer_results(phase_state& phase);
+  void apply_deferred_results();
+  struct recorded_phase;
+  void apply_recorded(const recorded_phase& phase);
   void record(phase_state& phase);
   void side_abort(std::vector<std::uint32_t> writers);
 
@@ -201,6 +217,10 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   // Per participant: shard * 3 + freeze group, so a delivery orders its slots without
   // touching every writer object (deliver).
   std::vector<std::uint32_t> bucket_of_;
+  // Every participant ordered by bucket_of_ (stable), computed once at PrepareForBackup: a
+  // delivery's slot order is this order filtered to its targets, and each shard's slots are
+  // then one contiguous range.
+  std::vector<std::uint32_t> delivery_order_;
   // The participants' selected components, shared with every delivery; rebuilt lazily after
   // SetBackupSucceeded changes one (null = rebuild at the next delivery).
   std::shared_ptr<const std::vector<std::shared_ptr<const std::vector<selected_component>>>>
@@ -218,6 +238,9 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
     std::vector<std::shared_ptr<writer_entry>> registered;  // Identify: entry per slot
   };
   std::vector<recorded_phase> history_;
+  // history_ entries whose answers are not yet applied to the writer states: they are applied
+  // on the strand right after the abort drains, so every later operation sees them.
+  std::vector<std::size_t> unapplied_;
   std::vector<writer_status> status_;
 
   std::optional<pending_op> metadata_op_;

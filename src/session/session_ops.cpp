@@ -4,6 +4,7 @@
 #include <asio/dispatch.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <unordered_map>
 
 #include "session/session_helpers.hpp"
 #include "session/session_impl.hpp"
@@ -256,7 +257,7 @@ void session_impl::begin_prepare_events() {
   bucket_of_.clear();
   std::vector<std::uint32_t> targets(participants_.size());
   for (std::uint32_t i = 0; i < participants_.size(); ++i) {
-    members->push_back(participants_[i].entry);
+    members->push_back(make_member(participants_[i].entry));
     bucket_of_.push_back(
         participants_[i].entry->shard * 3 +
         static_cast<std::uint32_t>(freeze_group(participants_[i].entry->w->identity().level)));
@@ -264,6 +265,7 @@ void session_impl::begin_prepare_events() {
     targets[i] = i;
   }
   members_ = std::move(members);
+  delivery_order_ = order_by_bucket(bucket_of_);
   components_table_.reset();
   deliver(writer_event::prepare_backup, std::move(targets), [this] {
     std::unique_lock l(mutex_);
@@ -284,11 +286,16 @@ void session_impl::begin_prepare_events() {
 void session_impl::gather_status(pending_op op) {
   std::unique_lock lock(mutex_);
   std::vector<writer_status> out;
+  out.reserve(identified_.size());
+  // By entry: one pass each, not identified x participants (10^8 steps at 10,000 writers).
+  std::unordered_map<const writer_entry*, const participant*> participant_of;
+  participant_of.reserve(participants_.size());
+  for (const auto& p : participants_) participant_of[p.entry.get()] = &p;
   for (const auto& entry : identified_) {
     const auto& id = entry->w->identity();
     writer_status st{id.instance_id, id.class_id, id.name, id.level, writer_state::stable, {}, {}};
-    for (const auto& p : participants_) {
-      if (p.entry != entry) continue;
+    if (auto it = participant_of.find(entry.get()); it != participant_of.end()) {
+      const auto& p = *it->second;
       st.state = p.state;
       if (p.failure != errc::ok) st.failure = p.failure;
       st.message = p.message;

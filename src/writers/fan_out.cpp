@@ -72,13 +72,36 @@ void invoke_writer(const std::shared_ptr<writer_entry>& entry,
   run_guarded(*entry->w, owner, collector, slot, info, /*borrowed=*/true);
 }
 
+member make_member(const std::shared_ptr<writer_entry>& entry) {
+  return {entry->blocking_strand ? nullptr : entry->w.get(), entry};
+}
+
 void deliver_to_shard(const std::shared_ptr<const delivery>& d, const member_list& members,
-                      const shard_targets& targets) {
+                      std::uint32_t first, std::uint32_t end) {
   engine_thread_scope scope;
   // One reference for the whole loop; the contexts borrow it.
   const std::shared_ptr<const void> owner = d;
-  for (const auto& [slot, index] : targets) {
-    invoke_writer(members[index], owner, d->collector.get(), slot, d->info.get());
+  auto* collector = d->collector.get();
+  const auto* info = d->info.get();
+  const auto* participant_of_slot = info->participant_of_slot.data();
+  // Inline answers are released in one decrement when the loop ends (decisions §24).
+  phase_collector::inline_batch batch(*collector);
+  // Writers are separate heap objects: fetch a few ahead so that the next ones' first lines
+  // (vtable pointer, the writer's own state) arrive while this one runs.
+  constexpr std::uint32_t ahead = 4;
+  for (std::uint32_t slot = first; slot < end; ++slot) {
+    if (slot + ahead < end) {
+      if (auto* next = members[participant_of_slot[slot + ahead]].inline_writer) {
+        __builtin_prefetch(next);
+        __builtin_prefetch(reinterpret_cast<const char*>(next) + 64);
+      }
+    }
+    const auto& m = members[participant_of_slot[slot]];
+    if (m.inline_writer != nullptr) {
+      run_guarded(*m.inline_writer, owner, collector, slot, info, /*borrowed=*/true);
+    } else {
+      invoke_writer(m.entry, owner, collector, slot, info);
+    }
   }
 }
 

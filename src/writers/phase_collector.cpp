@@ -8,23 +8,73 @@ phase_collector::phase_collector(writer_event event, std::size_t slots,
                                  std::function<void()> on_settled)
     : event_(event),
       size_(slots),
-      outcomes_(new std::atomic<std::uint8_t>[slots]),
-      codes_(new errc[slots]),
+      // Value-initialised (zero) arrays: pending and ok, filled as one block.
+      outcomes_(std::make_unique<std::atomic<std::uint8_t>[]>(slots)),
+      codes_(std::make_unique<errc[]>(slots)),
       outstanding_(slots + 1),  // +1 held by start(), so an early settle cannot finish us
       on_settled_(std::move(on_settled)) {
-  for (std::size_t i = 0; i < slots; ++i) {
-    outcomes_[i].store(static_cast<std::uint8_t>(slot_outcome::pending), std::memory_order_relaxed);
-    codes_[i] = errc::ok;
-  }
+  static_assert(static_cast<std::uint8_t>(slot_outcome::pending) == 0);
+  static_assert(static_cast<std::int32_t>(errc::ok) == 0);
 }
 
-void phase_collector::start() { release_one(); }
+namespace {
+// The innermost batch open on this thread (batches nest if a handler runs a nested loop).
+thread_local phase_collector::inline_batch* current_batch = nullptr;
+}  // namespace
+
+phase_collector::inline_batch::inline_batch(phase_collector& collector) noexcept
+    : collector_(collector), previous_(current_batch) {
+  current_batch = this;
+}
+
+phase_collector::inline_batch::~inline_batch() {
+  current_batch = previous_;
+  if (count_ > 0) collector_.release(count_);
+}
+
+void phase_collector::start() {
+  started_.store(true, std::memory_order_release);
+  release(1);  // never batched: start() is the strand's, not a shard loop's
+}
 
 void phase_collector::release_one() {
-  if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    auto fn = std::move(on_settled_);
-    if (fn) fn();
+  if (current_batch != nullptr && &current_batch->collector_ == this) {
+    ++current_batch->count_;
+    return;
   }
+  release(1);
+}
+
+void phase_collector::release(std::size_t count) {
+  if (outstanding_.fetch_sub(count, std::memory_order_acq_rel) == count) fire();
+}
+
+void phase_collector::fire() {
+  if (fired_.exchange(true, std::memory_order_acq_rel)) return;
+  auto fn = std::move(on_settled_);
+  if (fn) fn();
+}
+
+void phase_collector::settle_if_all_final() {
+  if (!started_.load(std::memory_order_acquire)) return;
+  for (std::uint32_t i = 0; i < size_; ++i) {
+    const auto o = outcome(i);
+    if (o == slot_outcome::pending || o == slot_outcome::claimed) return;
+  }
+  fire();
+}
+
+bool phase_collector::settle_completed(std::uint32_t slot) {
+  if (slot >= size_) return false;
+  auto expected = static_cast<std::uint8_t>(slot_outcome::pending);
+  // No payload: one CAS publishes the answer (codes_[slot] is already ok).
+  if (!outcomes_[slot].compare_exchange_strong(expected,
+                                               static_cast<std::uint8_t>(slot_outcome::completed),
+                                               std::memory_order_acq_rel)) {
+    return false;
+  }
+  release_one();
+  return true;
 }
 
 bool phase_collector::settle(std::uint32_t slot, slot_outcome outcome, errc code,
@@ -32,13 +82,7 @@ bool phase_collector::settle(std::uint32_t slot, slot_outcome outcome, errc code
   if (slot >= size_) return false;
   auto expected = static_cast<std::uint8_t>(slot_outcome::pending);
   if (outcome == slot_outcome::completed && code == errc::ok && message.empty() && !metadata) {
-    // The common answer has no payload: one CAS publishes it (codes_[slot] is already ok).
-    if (!outcomes_[slot].compare_exchange_strong(expected, static_cast<std::uint8_t>(outcome),
-                                                 std::memory_order_acq_rel)) {
-      return false;
-    }
-    release_one();
-    return true;
+    return settle_completed(slot);
   }
   if (!outcomes_[slot].compare_exchange_strong(
           expected, static_cast<std::uint8_t>(slot_outcome::claimed), std::memory_order_acq_rel)) {
@@ -64,6 +108,7 @@ void phase_collector::settle_all_pending(slot_outcome outcome, errc code) {
   for (std::uint32_t i = 0; i < size_; ++i) {
     if (is_pending(i)) settle(i, outcome, code);
   }
+  settle_if_all_final();
 }
 
 void phase_collector::abandon() {

@@ -5,8 +5,13 @@
 // the thread that settled it (the session posts it to its strand).
 //
 // Memory ordering: each slot's payload is written by the thread that wins the slot's CAS and
-// published by the acq_rel decrement of `outstanding_`; the session reads payloads only after
-// on_settled, so it sees them all.
+// published by the acq_rel decrement of `outstanding_` (or, on the scan path, by the release
+// store of its outcome); the session reads payloads only after on_settled, so it sees them all.
+//
+// Counting: answers given inline during a shard's delivery loop are counted in an
+// inline_batch and released with one decrement when the loop ends (docs/decisions.md §24).
+// A handler that blocks keeps its loop, and so the batch, open; the deadline and abandon
+// paths therefore finish a phase by scanning (settle_if_all_final) rather than by the count.
 
 #include <atomic>
 #include <cstdint>
@@ -43,6 +48,10 @@ class phase_collector {
   bool settle(std::uint32_t slot, slot_outcome outcome, errc code = errc::ok,
               std::string message = {}, std::unique_ptr<writer_metadata> metadata = nullptr);
 
+  /// settle(slot, completed) for the common answer with no payload: no arguments to build
+  /// on the fan-out's hot path.
+  bool settle_completed(std::uint32_t slot);
+
   /// Settles every pending slot with `outcome` (timeouts, abandonment).
   void settle_all_pending(slot_outcome outcome, errc code);
 
@@ -62,11 +71,34 @@ class phase_collector {
   std::string message(std::uint32_t slot) const;
   std::unique_ptr<writer_metadata> take_metadata(std::uint32_t slot);
 
+  /// Fires on_settled once every slot has a final outcome, whatever the count says: for the
+  /// paths that settle slots while a blocked delivery loop still holds a batch (deadlines,
+  /// abandonment). O(slots); a no-op before start().
+  void settle_if_all_final();
+
   /// Fires on_settled for an empty collection (no slots). Call once after construction.
   void start();
 
+  /// While alive, answers to `collector` given on this thread are counted here and released
+  /// with one atomic decrement when it ends, instead of one each (a shard's delivery loop).
+  class inline_batch {
+   public:
+    explicit inline_batch(phase_collector& collector) noexcept;
+    ~inline_batch();
+    inline_batch(const inline_batch&) = delete;
+    inline_batch& operator=(const inline_batch&) = delete;
+
+   private:
+    friend class phase_collector;
+    phase_collector& collector_;
+    std::size_t count_ = 0;
+    inline_batch* previous_;
+  };
+
  private:
   void release_one();
+  void release(std::size_t count);
+  void fire();
 
   writer_event event_;
   std::size_t size_;
@@ -74,6 +106,8 @@ class phase_collector {
   std::unique_ptr<errc[]> codes_;
   std::atomic<std::size_t> outstanding_;
   std::atomic<bool> abandoned_{false};
+  std::atomic<bool> started_{false};
+  std::atomic<bool> fired_{false};  // on_settled runs once, by count or by scan
   std::function<void()> on_settled_;
 
   // Rare payloads (failure messages, Identify metadata) are kept aside so that the common

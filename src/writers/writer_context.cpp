@@ -112,6 +112,10 @@ void writer_context::complete_as_dropped() noexcept {
 void writer_context::complete() {
   if (done_) return;
   done_ = true;
+  if (!metadata_) {
+    collector_->settle_completed(slot_);
+    return;
+  }
   collector_->settle(slot_, detail::slot_outcome::completed, errc::ok, {}, std::move(metadata_));
 }
 

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+
 #include "support/test_writer.hpp"
 
 namespace vss::test {
@@ -105,6 +108,43 @@ TEST_F(AbortCasesTest, CaseC1_AbortDuringEndPrepareCancelsAndAbortsProvider) {
   settle();
   EXPECT_TRUE(memory_->all_records().empty());
   EXPECT_EQ(memory_->calls(P::commit), 0);
+}
+
+TEST_F(AbortCasesTest, WriterStatusAfterAnAbortShowsTheSupersededFreezeAndTheAbort) {
+  // The answers of the Freeze the abort superseded, and of the abort itself, become writer
+  // states after the requester is woken (decisions §24); every status read after AbortBackup
+  // must still see all of them.
+  auto frozen = add_writer("frozen");
+  auto holder = add_writer("holder");
+  auto vetoer = add_writer("vetoer");
+  auto stuck = add_writer("stuck");
+  holder->script(E::freeze, {action::hold});
+  vetoer->script(E::freeze, {action::fail, errc::writer_error_retryable});
+  stuck->script(E::abort, {action::fail, errc::writer_error_nonretryable});
+  auto s = prepared_session();
+  auto op = s.async_do_snapshot_set(use_async_op);
+  settle();
+  ASSERT_EQ(holder->held_count(), 1u);
+  EXPECT_FALSE(abort_async(s));
+  EXPECT_EQ(op.query_status(), errc::async_cancelled);
+  auto st = s.async_gather_writer_status(use_async_op);
+  ASSERT_EQ(finish(st), errc::async_finished);
+  std::map<std::string, writer_status> by_name;
+  for (const auto& w : s.get_writer_status()) by_name[w.name] = w;
+  ASSERT_EQ(by_name.size(), 4u);
+  EXPECT_EQ(by_name["frozen"].state, writer_state::stable);  // froze, then aborted
+  EXPECT_FALSE(by_name["frozen"].failure);
+  EXPECT_EQ(by_name["holder"].state, writer_state::stable);            // its Freeze was superseded
+  EXPECT_EQ(by_name["vetoer"].state, writer_state::failed_at_freeze);  // kept after OnAbort
+  EXPECT_EQ(by_name["vetoer"].failure, make_error_code(errc::writer_error_retryable));
+  EXPECT_EQ(by_name["vetoer"].message, "scripted failure");
+  EXPECT_EQ(by_name["stuck"].failure, make_error_code(errc::writer_error_nonretryable));
+  EXPECT_EQ(by_name["stuck"].message, "scripted failure");
+  // The reports have every phase, the superseded Freeze and the abort included.
+  const auto reports = s.phase_reports();
+  ASSERT_GE(reports.size(), 2u);
+  EXPECT_EQ(reports.back().event, E::abort);
+  EXPECT_EQ(reports[reports.size() - 2].event, E::freeze);
 }
 
 TEST_F(AbortCasesTest, CaseC2_AbortDuringPrepareSnapshotReachesEveryParticipant) {

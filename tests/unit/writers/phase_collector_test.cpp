@@ -298,6 +298,91 @@ TEST(PhaseCollector, ABorrowedContextKeepsItsDeliveryAliveOnceMoved) {
 // ---------------------------------------------------------------------------------------------
 // Real threads (run under ThreadSanitizer in CI).
 
+TEST(PhaseCollector, AnswersInsideABatchAreReleasedWhenTheBatchEnds) {
+  counted c(3);
+  c.collector->start();
+  {
+    phase_collector::inline_batch batch(*c.collector);
+    EXPECT_TRUE(c.collector->settle_completed(0));
+    EXPECT_TRUE(c.collector->settle(1, slot_outcome::failed, errc::writer_error_retryable));
+    EXPECT_TRUE(c.collector->settle_completed(2));
+    EXPECT_EQ(c.settled, 0);  // counted in the batch, not yet released
+  }
+  EXPECT_EQ(c.settled, 1);
+}
+
+TEST(PhaseCollector, ABatchCountsOnlyItsOwnCollector) {
+  counted mine(1);
+  counted other(1);
+  mine.collector->start();
+  other.collector->start();
+  phase_collector::inline_batch batch(*mine.collector);
+  EXPECT_TRUE(other.collector->settle_completed(0));
+  EXPECT_EQ(other.settled, 1);  // another collector's answer is released at once
+  EXPECT_TRUE(mine.collector->settle_completed(0));
+  EXPECT_EQ(mine.settled, 0);
+}
+
+TEST(PhaseCollector, NestedBatchesRestoreTheOuterOne) {
+  counted outer(2);
+  counted inner(1);
+  outer.collector->start();
+  inner.collector->start();
+  {
+    phase_collector::inline_batch a(*outer.collector);
+    {
+      phase_collector::inline_batch b(*inner.collector);
+      EXPECT_TRUE(inner.collector->settle_completed(0));
+      EXPECT_TRUE(outer.collector->settle_completed(0));  // not b's: released at once
+    }
+    EXPECT_EQ(inner.settled, 1);
+    EXPECT_TRUE(outer.collector->settle_completed(1));  // a's again
+    EXPECT_EQ(outer.settled, 0);
+  }
+  EXPECT_EQ(outer.settled, 1);
+}
+
+TEST(PhaseCollector, AnOpenBatchDoesNotHoldAPhaseWhoseSlotsAreAllSettled) {
+  // A handler blocked inside a shard's loop keeps that loop's batch open. Its phase must still
+  // end at the deadline: the deadline path settles the rest and then looks at the slots.
+  counted c(3);
+  c.collector->start();
+  std::atomic<bool> answered{false};
+  std::atomic<bool> release{false};
+  std::thread shard([&] {
+    phase_collector::inline_batch batch(*c.collector);
+    c.collector->settle_completed(0);  // answered inline, counted in the open batch
+    answered = true;
+    while (!release) std::this_thread::yield();  // slot 1's handler "blocks" here
+  });
+  while (!answered) std::this_thread::yield();
+  c.collector->settle(1, slot_outcome::timed_out, errc::writer_not_responding);
+  c.collector->settle(2, slot_outcome::timed_out, errc::writer_not_responding);
+  EXPECT_EQ(c.settled, 0);  // the count still waits for the batch
+  c.collector->settle_if_all_final();
+  EXPECT_EQ(c.settled, 1);
+  release = true;
+  shard.join();  // the batch's late release must not settle it a second time
+  EXPECT_EQ(c.settled, 1);
+}
+
+TEST(PhaseCollector, SettleIfAllFinalWaitsForPendingSlotsAndForStart) {
+  counted c(2);
+  c.collector->settle_completed(0);
+  c.collector->settle_completed(1);
+  c.collector->settle_if_all_final();
+  EXPECT_EQ(c.settled, 0);  // not started
+  counted d(2);
+  d.collector->start();
+  d.collector->settle_completed(0);
+  d.collector->settle_if_all_final();
+  EXPECT_EQ(d.settled, 0);  // slot 1 pending
+  d.collector->settle_completed(1);
+  EXPECT_EQ(d.settled, 1);
+  d.collector->settle_if_all_final();
+  EXPECT_EQ(d.settled, 1);
+}
+
 /// Each slot's payload encodes the thread that answered, so the reader can check that it sees
 /// the winner's whole answer (outcome, code and message) and nothing torn.
 errc code_of(int thread) {

@@ -1,0 +1,105 @@
+// A writer that blocks inside a handler it declared non-blocking, on a real two-thread engine.
+// Its shard's delivery loop then never ends, so answers counted in that loop's batch
+// (phase_collector::inline_batch, docs/decisions.md §24) are never released by the count; the
+// phase, an abort included, must still end at its deadline (invariant 6: AbortBackup never
+// hangs on a writer).
+
+#include <gtest/gtest.h>
+
+#include <asio/use_future.hpp>
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <thread>
+
+#include "vss/vss.hpp"
+
+namespace vss::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+/// Answers every event at once, except OnAbort when told to stick: then it spins inside the
+/// handler (never returning to the engine) until released.
+class abort_sticker final : public writer {
+ public:
+  abort_sticker(std::string name, bool sticks) : writer(identity_for(std::move(name))) {
+    sticks_ = sticks;
+  }
+  void on_prepare_snapshot(writer_context ctx) override { ctx.complete(); }
+  void on_freeze(writer_context ctx) override { ctx.complete(); }
+  void on_thaw(writer_context ctx) override { ctx.complete(); }
+  void on_abort(writer_context ctx) override {
+    aborts.fetch_add(1);
+    if (sticks_) {
+      stuck = true;
+      while (!release) std::this_thread::sleep_for(1ms);
+    }
+    ctx.complete();
+  }
+
+  std::atomic<int> aborts{0};
+  std::atomic<bool> stuck{false};
+  std::atomic<bool> release{false};
+
+ private:
+  static writer_identity identity_for(std::string name) {
+    writer_identity id;
+    id.name = std::move(name);
+    return id;
+  }
+  bool sticks_ = false;
+};
+
+TEST(StuckHandler, AnAbortEndsAtItsDeadlineWhileAHandlerBlocksItsShardsLoop) {
+  host_options o;
+  o.io_threads = 2;
+  o.engine.shard_count = 1;  // every writer in one loop: the first answers, the second sticks
+  o.engine.deadlines.abort = 200ms;
+  engine_host host(o);
+  ASSERT_FALSE(host.engine().register_provider(std::make_shared<memory_provider>()));
+  auto first = std::make_shared<abort_sticker>("answers", false);
+  auto second = std::make_shared<abort_sticker>("sticks", true);
+  auto r1 = host.engine().register_writer(first);
+  auto r2 = host.engine().register_writer(second);
+
+  auto s = host.engine().create_backup_session();
+  ASSERT_FALSE(s.initialize_for_backup());
+  ASSERT_FALSE(s.set_backup_state(false, false, backup_type::full));
+  auto gathered = s.async_gather_writer_metadata(asio::use_future);
+  ASSERT_EQ(gathered.wait_for(10s), std::future_status::ready);
+  snapshot_set_id set;
+  snapshot_id snap;
+  ASSERT_FALSE(s.start_snapshot_set(set));
+  ASSERT_FALSE(s.add_to_snapshot_set("/data", {}, snap));
+  auto prepared = s.async_prepare_for_backup(asio::use_future);
+  ASSERT_EQ(prepared.wait_for(10s), std::future_status::ready);
+
+  // The abort waits for OnAbort of both writers, or for the abort deadline.
+  auto aborted = s.async_abort_backup(asio::use_future);
+  const bool ended = aborted.wait_for(10s) == std::future_status::ready;
+  const bool still_stuck = !second->release;
+  second->release = true;  // let the loop (and the engine's shutdown) go on in any case
+  ASSERT_TRUE(ended) << "the abort waited for a handler that never returned";
+  EXPECT_TRUE(still_stuck);
+  EXPECT_TRUE(second->stuck);
+  EXPECT_EQ(first->aborts, 1);
+  EXPECT_NO_THROW(aborted.get());
+  // The stuck writer is reported as not answering; the other one answered.
+  auto status = s.async_gather_writer_status(asio::use_future);
+  ASSERT_EQ(status.wait_for(10s), std::future_status::ready);
+  bool saw_stuck = false;
+  for (const auto& st : s.get_writer_status()) {
+    if (st.name == "sticks") {
+      saw_stuck = true;
+      EXPECT_EQ(st.failure, make_error_code(errc::writer_not_responding));
+    } else {
+      EXPECT_FALSE(st.failure) << st.name;
+    }
+  }
+  EXPECT_TRUE(saw_stuck);
+}
+
+}  // namespace
+}  // namespace vss::test
