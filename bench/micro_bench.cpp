@@ -64,7 +64,9 @@ void BM_shard_emit_abort(benchmark::State& state) {
   }
   auto info = std::make_shared<vd::event_info>();
   info->event = vss::writer_event::abort;
-  for (std::uint32_t i = 0; i < n; ++i) info->participant_of_slot.push_back(i);
+  auto slots = std::make_shared<std::vector<std::uint32_t>>();
+  for (std::uint32_t i = 0; i < n; ++i) slots->push_back(i);
+  info->participant_of_slot = std::move(slots);
   std::int64_t fired = 0;
   for (auto _ : state) {
     auto collector =

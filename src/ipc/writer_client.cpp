@@ -348,7 +348,7 @@ class writer_client::impl : public std::enable_shared_from_this<impl> {
     info.components =
         std::make_shared<const std::vector<std::shared_ptr<const std::vector<selected_component>>>>(
             std::vector<std::shared_ptr<const std::vector<selected_component>>>{std::move(mine)});
-    info.participant_of_slot = {0};
+    info.participant_of_slot = std::make_shared<const std::vector<std::uint32_t>>(1, 0);
     info.identities = {&entry.w->identity()};
     return ev;
   }

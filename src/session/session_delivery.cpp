@@ -93,6 +93,17 @@ std::vector<std::uint32_t> session_impl::targets_where(
   return out;
 }
 
+std::vector<std::pair<std::uint32_t, std::uint32_t>> session_impl::shard_ranges(
+    const std::vector<std::uint32_t>& ordered) const {
+  // Each shard's slots are one contiguous range of `ordered` (sorted by shard).
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges;
+  for (std::uint32_t slot = 0; slot < ordered.size(); ++slot) {
+    const auto shard = bucket_of_[ordered[slot]] / 3;
+    if (ranges.empty() || ranges.back().first != shard) ranges.emplace_back(shard, slot);
+  }
+  return ranges;
+}
+
 std::uint64_t session_impl::deliver(writer_event event, std::vector<std::uint32_t> targets,
                                     std::function<void()> then) {
   // mutex_ held by the caller.
@@ -120,17 +131,27 @@ std::uint64_t session_impl::deliver(writer_event event, std::vector<std::uint32_
 
   // Slots are numbered shard by shard, so that each shard's answers land on its own cache
   // lines; within a shard, freeze groups in order (spec §5.4: front-end first). That order was
-  // fixed at PrepareForBackup (delivery_order_); a delivery only filters it to its targets.
-  std::vector<std::uint32_t> ordered;
-  if (n == delivery_order_.size()) {
+  // fixed at PrepareForBackup (delivery_order_); a delivery to every participant shares it,
+  // any other filters it to its targets.
+  slot_map ordered;
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges;  // (shard, first slot)
+  if (delivery_order_ && n == delivery_order_->size()) {
     ordered = delivery_order_;  // targets are distinct participants: all of them
+    ranges = delivery_ranges_;
   } else {
     std::vector<char> wanted(participants_.size(), 0);
     for (auto t : targets) wanted[t] = 1;
-    ordered.reserve(n);
-    for (auto i : delivery_order_) {
-      if (wanted[i]) ordered.push_back(i);
+    auto filtered = std::make_shared<std::vector<std::uint32_t>>();
+    filtered->reserve(n);
+    if (delivery_order_) {
+      for (auto i : *delivery_order_) {
+        if (wanted[i]) filtered->push_back(i);
+      }
+    } else {
+      filtered->assign(targets.begin(), targets.end());  // not prepared yet: no order to keep
     }
+    ranges = shard_ranges(*filtered);
+    ordered = std::move(filtered);
   }
   const auto common_deadline = phase->started + deadline_for(event);
   auto earliest = common_deadline;
@@ -138,20 +159,13 @@ std::uint64_t session_impl::deliver(writer_event event, std::vector<std::uint32_
   if (event == writer_event::freeze) {
     phase->deadlines.resize(n);
     for (std::uint32_t slot = 0; slot < n; ++slot) {
-      auto& p = participants_[ordered[slot]];
+      auto& p = participants_[(*ordered)[slot]];
       // The freeze window runs from Freeze delivery to Thaw/Abort delivery (spec §7.2); it
       // is armed before the event leaves, so a Thaw can never race its own timer (KB915331).
       p.freeze_deadline = phase->started + p.entry->w->identity().freeze_timeout;
       phase->deadlines[slot] = p.freeze_deadline;
       earliest = slot == 0 ? p.freeze_deadline : std::min(earliest, p.freeze_deadline);
     }
-  }
-  // Each shard's slots are one contiguous range of `ordered` (sorted by shard).
-  constexpr std::uint32_t groups = 3;
-  std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges;  // (shard, first slot)
-  for (std::uint32_t slot = 0; slot < n; ++slot) {
-    const auto shard = bucket_of_[ordered[slot]] / groups;
-    if (ranges.empty() || ranges.back().first != shard) ranges.emplace_back(shard, slot);
   }
   info->participant_of_slot = ordered;
   phase->targets = std::move(ordered);
@@ -295,7 +309,7 @@ void session_impl::apply_recorded(const recorded_phase& phase) {
   }
 
   for (std::uint32_t slot = 0; slot < c.size(); ++slot) {
-    auto& p = participants_[phase.targets[slot]];
+    auto& p = participants_[(*phase.targets)[slot]];
     const auto outcome = c.outcome(slot);
     // Only final answers count; `claimed` is an answer that lost the race with an abort.
     if (outcome != slot_outcome::completed && outcome != slot_outcome::failed &&
@@ -327,7 +341,7 @@ void session_impl::apply_recorded(const recorded_phase& phase) {
     // Spec §3.2: a Freeze or Thaw veto (or a freeze timeout) aborts that writer alone.
     if ((phase.event == writer_event::freeze || phase.event == writer_event::thaw) &&
         !p.abort_sent) {
-      to_abort.push_back(phase.targets[slot]);
+      to_abort.push_back((*phase.targets)[slot]);
     }
   }
   if (!to_abort.empty() && !abort_requested_) side_abort(std::move(to_abort));
@@ -351,12 +365,14 @@ std::vector<phase_report> session_impl::reports() const {
     std::vector<std::uint32_t> slots(c.size());
     for (std::uint32_t slot = 0; slot < c.size(); ++slot) slots[slot] = slot;
     if (h.event != writer_event::identify) {
-      std::sort(slots.begin(), slots.end(),
-                [&](std::uint32_t a, std::uint32_t b) { return h.targets[a] < h.targets[b]; });
+      std::sort(slots.begin(), slots.end(), [&](std::uint32_t a, std::uint32_t b) {
+        return (*h.targets)[a] < (*h.targets)[b];
+      });
     }
     for (const auto slot : slots) {
-      const auto& w = h.event == writer_event::identify ? *h.registered[slot]->w
-                                                        : *participants_[h.targets[slot]].entry->w;
+      const auto& w = h.event == writer_event::identify
+                          ? *h.registered[slot]->w
+                          : *participants_[(*h.targets)[slot]].entry->w;
       const auto outcome = c.outcome(slot);
       writer_result res{w.identity().instance_id, w.identity().name, to_outcome(outcome), {}, {}};
       if (outcome == slot_outcome::failed || outcome == slot_outcome::timed_out) {

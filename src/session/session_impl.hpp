@@ -81,6 +81,10 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   void when_quiet(std::function<void()> fn);
 
  private:
+  // Participant index per slot of a delivery; shared by the phase, its event_info and, for a
+  // delivery to every participant, the session (delivery_order_), so it is never copied.
+  using slot_map = std::shared_ptr<const std::vector<std::uint32_t>>;
+
   struct participant {
     std::shared_ptr<writer_entry> entry;
     writer_state state = writer_state::stable;
@@ -101,7 +105,7 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
     std::uint64_t id = 0;
     writer_event event = writer_event::identify;
     std::shared_ptr<phase_collector> collector;
-    std::vector<std::uint32_t> targets;                     // participant index per slot
+    slot_map targets;                                       // participant index per slot
     std::vector<std::shared_ptr<writer_entry>> registered;  // Identify: entry per slot
     // Per slot only for Freeze (each writer has its own freeze timeout); every other event
     // has one deadline for all its slots, so a delivery does not fill N copies of it.
@@ -148,6 +152,9 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
                         std::function<void()> then);
   void deliver_identify(std::vector<std::shared_ptr<writer_entry>> entries,
                         std::function<void()> then);
+  // (shard, first slot) per shard of a slot order sorted by bucket.
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> shard_ranges(
+      const std::vector<std::uint32_t>& ordered) const;
   static timer::time_point deadline_of(const phase_state& phase, std::uint32_t slot) {
     return phase.deadlines.empty() ? phase.common_deadline : phase.deadlines[slot];
   }
@@ -220,7 +227,9 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   // Every participant ordered by bucket_of_ (stable), computed once at PrepareForBackup: a
   // delivery's slot order is this order filtered to its targets, and each shard's slots are
   // then one contiguous range.
-  std::vector<std::uint32_t> delivery_order_;
+  slot_map delivery_order_;
+  // delivery_order_ cut into shards: (shard, first slot) per shard that has participants.
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> delivery_ranges_;
   // The participants' selected components, shared with every delivery; rebuilt lazily after
   // SetBackupSucceeded changes one (null = rebuild at the next delivery).
   std::shared_ptr<const std::vector<std::shared_ptr<const std::vector<selected_component>>>>
@@ -234,7 +243,7 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
     timer::time_point started{};
     timer::time_point settled{};
     std::shared_ptr<phase_collector> collector;
-    std::vector<std::uint32_t> targets;                     // participant index per slot
+    slot_map targets;                                       // participant index per slot
     std::vector<std::shared_ptr<writer_entry>> registered;  // Identify: entry per slot
   };
   std::vector<recorded_phase> history_;

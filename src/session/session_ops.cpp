@@ -265,7 +265,8 @@ void session_impl::begin_prepare_events() {
     targets[i] = i;
   }
   members_ = std::move(members);
-  delivery_order_ = order_by_bucket(bucket_of_);
+  delivery_order_ = std::make_shared<const std::vector<std::uint32_t>>(order_by_bucket(bucket_of_));
+  delivery_ranges_ = shard_ranges(*delivery_order_);
   components_table_.reset();
   deliver(writer_event::prepare_backup, std::move(targets), [this] {
     std::unique_lock l(mutex_);

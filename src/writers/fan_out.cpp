@@ -83,7 +83,7 @@ void deliver_to_shard(const std::shared_ptr<const delivery>& d, const member_lis
   const std::shared_ptr<const void> owner = d;
   auto* collector = d->collector.get();
   const auto* info = d->info.get();
-  const auto* participant_of_slot = info->participant_of_slot.data();
+  const auto* participant_of_slot = info->participant_of_slot->data();
   // Inline answers are released in one decrement when the loop ends (decisions §24).
   phase_collector::inline_batch batch(*collector);
   // Writers are separate heap objects: fetch a few ahead so that the next ones' first lines

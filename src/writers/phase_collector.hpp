@@ -129,7 +129,8 @@ struct event_info {
   std::shared_ptr<const std::vector<std::shared_ptr<const std::vector<selected_component>>>>
       components;
   /// Per slot: the participant index into `components`.
-  std::vector<std::uint32_t> participant_of_slot;
+  /// Shared with the phase and, for a delivery to every participant, with the session.
+  std::shared_ptr<const std::vector<std::uint32_t>> participant_of_slot;
   /// Per slot: the writer's identity, used to seed Identify metadata.
   std::vector<const writer_identity*> identities;
 };

@@ -150,10 +150,11 @@ bool writer_context::components_selected() const noexcept {
 }
 
 const std::vector<selected_component>& writer_context::components() const noexcept {
-  if (!info_ || !info_->components || slot_ >= info_->participant_of_slot.size()) {
+  if (!info_ || !info_->components || !info_->participant_of_slot ||
+      slot_ >= info_->participant_of_slot->size()) {
     return no_components;
   }
-  const auto index = info_->participant_of_slot[slot_];
+  const auto index = (*info_->participant_of_slot)[slot_];
   const auto& table = *info_->components;
   return index < table.size() && table[index] ? *table[index] : no_components;
 }
