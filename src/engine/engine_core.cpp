@@ -123,8 +123,15 @@ bool engine_core::can_grant(const waiter& w) const {
 }
 
 void engine_core::grant(const waiter& w) {
-  for (const auto& v : w.volumes) volume_owner_[v] = w.who;
-  for (const auto& id : w.writers) writer_owner_[id] = w.who;
+  auto& held = held_by_[w.who];
+  for (const auto& v : w.volumes) {
+    volume_owner_[v] = w.who;
+    held.volumes.push_back(v);
+  }
+  for (const auto& id : w.writers) {
+    writer_owner_[id] = w.who;
+    held.writers.push_back(id);
+  }
 }
 
 void engine_core::reserve(const session_id& who, std::vector<std::string> volumes,
@@ -182,15 +189,33 @@ bool engine_core::volume_held_by_other(const std::string& volume, const session_
   return it != volume_owner_.end() && it->second != who;
 }
 
+namespace {
+// Erases `keys` from `owner` where `who` still owns them.
+template <typename Key>
+void release_keys(std::map<Key, session_id>& owner, std::vector<Key>& keys, const session_id& who) {
+  for (const auto& k : keys) {
+    auto it = owner.find(k);
+    if (it != owner.end() && it->second == who) owner.erase(it);
+  }
+  keys.clear();
+}
+}  // namespace
+
 void engine_core::release_volumes(const session_id& who) {
   std::unique_lock lock(mutex_);
-  std::erase_if(volume_owner_, [&](const auto& kv) { return kv.second == who; });
+  if (auto it = held_by_.find(who); it != held_by_.end()) {
+    release_keys(volume_owner_, it->second.volumes, who);
+    if (it->second.writers.empty()) held_by_.erase(it);
+  }
   grant_waiters(lock);
 }
 
 void engine_core::release_writers(const session_id& who) {
   std::unique_lock lock(mutex_);
-  std::erase_if(writer_owner_, [&](const auto& kv) { return kv.second == who; });
+  if (auto it = held_by_.find(who); it != held_by_.end()) {
+    release_keys(writer_owner_, it->second.writers, who);
+    if (it->second.volumes.empty()) held_by_.erase(it);
+  }
   grant_waiters(lock);
 }
 

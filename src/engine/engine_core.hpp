@@ -87,6 +87,13 @@ class engine_core : public std::enable_shared_from_this<engine_core> {
   std::vector<std::shared_ptr<provider>> providers_;
   std::map<std::string, session_id> volume_owner_;
   std::map<writer_instance_id, session_id> writer_owner_;
+  // What each session was granted, so that releasing it visits its own keys, not every
+  // session's: an abort burst of M sessions would otherwise cost O(M^2) under mutex_.
+  struct held_keys {
+    std::vector<std::string> volumes;
+    std::vector<writer_instance_id> writers;
+  };
+  std::map<session_id, held_keys> held_by_;
   std::list<waiter> waiters_;
   std::map<session_id, std::weak_ptr<session_impl>> sessions_;
   bool shutting_down_ = false;
