@@ -4,6 +4,9 @@
 #include <asio/dispatch.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <atomic>
+#include <memory>
+#include <vector>
 
 #include "session/session_helpers.hpp"
 #include "session/session_impl.hpp"
@@ -187,9 +190,32 @@ void session_impl::start_abort_legs() {
   if (targets_empty) check_drained();
 }
 
+namespace {
+
+// One provider rollback in flight: what the providers' AbortSnapshots answers count down on,
+// and what to delete once they all answered. One allocation for the whole leg, instead of a
+// copy of the created-snapshot list in every callback (decisions §24).
+struct rollback_leg {
+  std::weak_ptr<session_impl> session;
+  strand_type strand;
+  std::vector<std::pair<std::shared_ptr<provider>, snapshot_id>> created;
+  // One count per provider, plus one held by run_provider_rollback: when every provider
+  // answers inside abort_snapshots, that call drops the last count and finishes inline.
+  std::atomic<std::size_t> remaining;
+  std::vector<std::atomic<bool>> answered;  // per provider: its first answer counts
+
+  rollback_leg(std::weak_ptr<session_impl> s, strand_type st, std::size_t providers)
+      : session(std::move(s)),
+        strand(std::move(st)),
+        remaining(providers + 1),
+        answered(providers) {}
+};
+
+}  // namespace
+
 void session_impl::run_provider_rollback() {
   std::vector<std::shared_ptr<provider>> providers;
-  std::vector<std::pair<std::shared_ptr<provider>, snapshot_id>> created;
+  std::shared_ptr<rollback_leg> leg;
   snapshot_set_id set;
   bool rollback_needed;
   {
@@ -205,7 +231,9 @@ void session_impl::run_provider_rollback() {
       provider_leg_done_ = true;
     } else {
       providers = set_providers();
-      for (const auto& v : volumes_) created.emplace_back(v.owner, v.snapshot);
+      leg = std::make_shared<rollback_leg>(weak_from_this(), strand_, providers.size());
+      leg->created.reserve(volumes_.size());
+      for (const auto& v : volumes_) leg->created.emplace_back(v.owner, v.snapshot);
       set = set_;
       snapshots_deleted_ = true;
     }
@@ -214,13 +242,13 @@ void session_impl::run_provider_rollback() {
     check_drained();
     return;
   }
-  // Runs on the strand once every provider answered AbortSnapshots.
-  auto rollback_done = [weak = weak_from_this(), created] {
+  // On the strand once every provider answered AbortSnapshots.
+  static constexpr auto rollback_done = [](const std::shared_ptr<rollback_leg>& state) {
     engine_thread_scope scope;
-    auto self = weak.lock();
+    auto self = state->session.lock();
     if (!self) return;
     // Whatever AbortSnapshots left (committed snapshots) is deleted one by one.
-    for (const auto& snapshot : created) {
+    for (const auto& snapshot : state->created) {
       (void)provider_call_or([&] { return snapshot.first->delete_snapshot(snapshot.second); },
                              provider_threw());
     }
@@ -230,23 +258,21 @@ void session_impl::run_provider_rollback() {
     }
     self->check_drained();
   };
-  // One count per provider, plus one held by this call: when the providers all answer inside
-  // abort_snapshots, this call drops the last count and finishes inline, with no hand-off.
-  auto remaining = std::make_shared<std::atomic<std::size_t>>(providers.size() + 1);
-  auto finish = [strand = strand_, remaining, rollback_done] {
-    if (remaining->fetch_sub(1) == 1) asio::post(strand, rollback_done);
+  // A provider answering on another thread hands the end to the strand.
+  static constexpr auto answer = [](const std::shared_ptr<rollback_leg>& state, std::size_t i) {
+    if (state->answered[i].exchange(true)) return;
+    if (state->remaining.fetch_sub(1) == 1) {
+      asio::post(state->strand, [state] { rollback_done(state); });
+    }
   };
-  for (auto& p : providers) {
-    auto once = std::make_shared<std::atomic<bool>>(false);
+  for (std::size_t i = 0; i < providers.size(); ++i) {
     try {
-      p->abort_snapshots(set, [once, finish](std::error_code) {
-        if (!once->exchange(true)) finish();
-      });
+      providers[i]->abort_snapshots(set, [leg, i](std::error_code) { answer(leg, i); });
     } catch (...) {
-      if (!once->exchange(true)) finish();
+      answer(leg, i);
     }
   }
-  if (remaining->fetch_sub(1) == 1) rollback_done();
+  if (leg->remaining.fetch_sub(1) == 1) rollback_done(leg);
 }
 
 void session_impl::check_drained() {
