@@ -187,7 +187,7 @@ std::uint64_t session_impl::deliver(writer_event event, std::vector<std::uint32_
   auto* raw = phase.get();
   const auto id = raw->id;
   phases_.emplace(id, std::move(phase));
-  if (n > 0) arm_deadline_at(*raw, earliest);
+  if (n > 0) arm_deadline_unless_settled(id, earliest);
   raw->collector->start();
   return id;
 }
@@ -199,6 +199,22 @@ void session_impl::arm_deadline(phase_state& phase) {
     if (phase.collector->is_pending(i)) earliest = std::min(earliest, deadline_of(phase, i));
   }
   arm_deadline_at(phase, earliest);
+}
+
+void session_impl::arm_deadline_unless_settled(std::uint64_t phase_id, timer::time_point earliest) {
+  // A posted step, not a timer armed now: when every writer answers inline (the common case,
+  // and with one io thread the shards' loops run before this step), the phase has settled by
+  // the time it runs and needs no timer to arm and cancel. It does not wait for the loops, so
+  // a handler that blocks in one cannot keep the deadline from being armed (decisions §24).
+  asio::post(strand_, [weak = weak_from_this(), phase_id, earliest] {
+    engine_thread_scope scope;
+    auto self = weak.lock();
+    if (!self) return;
+    std::lock_guard lock(self->mutex_);
+    auto it = self->phases_.find(phase_id);
+    if (it == self->phases_.end() || it->second->collector->settled()) return;
+    self->arm_deadline_at(*it->second, earliest);
+  });
 }
 
 void session_impl::arm_deadline_at(phase_state& phase, timer::time_point earliest) {

@@ -162,6 +162,8 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   // Arms the phase's timer at `earliest`, known by the caller (a fresh delivery: every slot is
   // still pending, so there is nothing to scan).
   void arm_deadline_at(phase_state& phase, timer::time_point earliest);
+  // Arms it from a strand step of its own, if the phase has not settled by then.
+  void arm_deadline_unless_settled(std::uint64_t phase_id, timer::time_point earliest);
   void on_deadline(std::uint64_t phase_id);
   void on_phase_settled(std::uint64_t phase_id);
   // Records a settled phase (reports) and applies its answers to the writer states.

@@ -58,6 +58,8 @@ class phase_collector {
   /// Marks the collection abandoned (an abort superseded it) and settles what is pending.
   void abandon();
   bool abandoned() const noexcept { return abandoned_.load(std::memory_order_acquire); }
+  /// True once on_settled has been called (or is being called).
+  bool settled() const noexcept { return fired_.load(std::memory_order_acquire); }
 
   bool is_pending(std::uint32_t slot) const noexcept {
     return outcome(slot) == slot_outcome::pending;
