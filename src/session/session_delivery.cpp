@@ -143,12 +143,11 @@ std::uint64_t session_impl::deliver(writer_event event, std::vector<std::uint32_
     for (auto t : targets) wanted[t] = 1;
     auto filtered = std::make_shared<std::vector<std::uint32_t>>();
     filtered->reserve(n);
+    // Before PrepareForBackup there is no order, and no participant to deliver to either.
     if (delivery_order_) {
       for (auto i : *delivery_order_) {
         if (wanted[i]) filtered->push_back(i);
       }
-    } else {
-      filtered->assign(targets.begin(), targets.end());  // not prepared yet: no order to keep
     }
     ranges = shard_ranges(*filtered);
     ordered = std::move(filtered);
@@ -244,10 +243,7 @@ void session_impl::on_deadline(std::uint64_t phase_id) {
   }
   arm_deadline(phase);
   lock.unlock();
-  for (auto slot : expired) collector->settle(slot, slot_outcome::timed_out, code);
-  // The writers that answered before a blocked one may still be counted in its shard's open
-  // batch (phase_collector::inline_batch): finish the phase by looking at the slots.
-  if (!expired.empty()) collector->settle_if_all_final();
+  collector->settle_each(expired, slot_outcome::timed_out, code);
 }
 
 void session_impl::on_phase_settled(std::uint64_t phase_id) {

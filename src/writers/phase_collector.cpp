@@ -105,10 +105,25 @@ bool phase_collector::settle(std::uint32_t slot, slot_outcome outcome, errc code
 void phase_collector::settle_all_pending(slot_outcome outcome, errc code) {
   // A plain load first: most slots are usually answered, and a failed CAS still takes the
   // cache line exclusively.
+  // One pass: settle what is pending and note any slot another thread is still writing.
+  // With none, every slot is final now, whatever a blocked loop's batch still holds.
+  bool all_final = true;
   for (std::uint32_t i = 0; i < size_; ++i) {
     if (is_pending(i)) settle(i, outcome, code);
+    if (outcomes_[i].load(std::memory_order_acquire) ==
+        static_cast<std::uint8_t>(slot_outcome::claimed)) {
+      all_final = false;
+    }
   }
-  settle_if_all_final();
+  if (all_final && started_.load(std::memory_order_acquire)) fire();
+}
+
+void phase_collector::settle_each(const std::vector<std::uint32_t>& slots, slot_outcome outcome,
+                                  errc code) {
+  for (auto slot : slots) settle(slot, outcome, code);
+  // The writers that answered before a blocked one may still be counted in its loop's open
+  // batch: finish the phase by looking at the slots.
+  if (!slots.empty()) settle_if_all_final();
 }
 
 void phase_collector::abandon() {

@@ -11,7 +11,8 @@
 // Counting: answers given inline during a shard's delivery loop are counted in an
 // inline_batch and released with one decrement when the loop ends (docs/decisions.md §24).
 // A handler that blocks keeps its loop, and so the batch, open; the deadline and abandon
-// paths therefore finish a phase by scanning (settle_if_all_final) rather than by the count.
+// paths (settle_each, settle_all_pending) therefore finish a phase by looking at its slots,
+// not by the count.
 
 #include <atomic>
 #include <cstdint>
@@ -52,8 +53,13 @@ class phase_collector {
   /// on the fan-out's hot path.
   bool settle_completed(std::uint32_t slot);
 
-  /// Settles every pending slot with `outcome` (timeouts, abandonment).
+  /// Settles every pending slot with `outcome` (timeouts, abandonment). Like settle_each, it
+  /// finishes the phase once every slot is final, whatever an open batch still counts.
   void settle_all_pending(slot_outcome outcome, errc code);
+
+  /// Settles each of `slots` still pending with `outcome` (expired deadlines), then finishes
+  /// the phase if every slot is final (settle_if_all_final).
+  void settle_each(const std::vector<std::uint32_t>& slots, slot_outcome outcome, errc code);
 
   /// Marks the collection abandoned (an abort superseded it) and settles what is pending.
   void abandon();
