@@ -28,7 +28,7 @@ engine_core::engine_core(const asio::any_io_executor& executor, engine_options o
   if (!options_.write_hold) options_.write_hold = std::make_shared<fsfreeze_write_hold>();
   shards_.reserve(options_.shard_count);
   for (std::size_t i = 0; i < options_.shard_count; ++i) {
-    shards_.push_back(asio::make_strand(executor_));
+    shards_.push_back(asio::make_strand(post_executor(executor_)));
     registry_signals_.push_back(std::make_unique<registry_signal>());
   }
 }
@@ -40,8 +40,8 @@ std::shared_ptr<writer_entry> engine_core::register_writer(std::shared_ptr<vss::
   auto entry = std::make_shared<writer_entry>();
   entry->w = std::move(w);
   if (entry->w->identity().execution == handler_execution::blocking) {
-    entry->blocking_strand.emplace(
-        asio::make_strand(options_.blocking_executor ? options_.blocking_executor : executor_));
+    entry->blocking_strand.emplace(asio::make_strand(
+        post_executor(options_.blocking_executor ? options_.blocking_executor : executor_)));
   }
   std::lock_guard lock(mutex_);
   if (shutting_down_) {

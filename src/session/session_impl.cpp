@@ -15,7 +15,7 @@ namespace vss::detail {
 // Construction and plain reads.
 
 session_impl::session_impl(std::shared_ptr<engine_core> core)
-    : core_(std::move(core)), strand_(asio::make_strand(core_->executor())) {}
+    : core_(std::move(core)), strand_(asio::make_strand(post_executor(core_->executor()))) {}
 
 session_impl::~session_impl() = default;
 

@@ -19,13 +19,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/post_executor.hpp"
 #include "vss/writer.hpp"
 #include "writers/phase_collector.hpp"
 
 namespace vss::detail {
 
 namespace bs2 = boost::signals2;
-using strand_type = asio::strand<asio::any_io_executor>;
+using strand_type = asio::strand<post_executor>;  // decisions §25
 
 struct writer_entry;
 
