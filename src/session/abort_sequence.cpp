@@ -170,19 +170,13 @@ void session_impl::start_abort_legs() {
   // abort path); one that did not is bounded from here.
   lock.lock();
   if (!provider_leg_done_ && !drained_) {
-    provider_leg_timer_ = core_->clock().create_timer(strand_);
-    provider_leg_timer_->async_wait_until(provider_leg_deadline,
-                                          [weak = weak_from_this()](bool expired) {
-                                            engine_thread_scope scope;
-                                            auto self = weak.lock();
-                                            if (!expired || !self) return;
-                                            {
-                                              std::lock_guard l(self->mutex_);
-                                              if (!self->provider_leg_done_)
-                                                self->provider_leg_gave_up_ = true;
-                                            }
-                                            self->check_drained();
-                                          });
+    arm_timer(provider_leg_timer_, provider_leg_deadline, [](session_impl& self) {
+      {
+        std::lock_guard l(self.mutex_);
+        if (!self.provider_leg_done_) self.provider_leg_gave_up_ = true;
+      }
+      self.check_drained();
+    });
   }
   lock.unlock();
   // With no writer left to abort, a failure can be reported now, even while the provider leg

@@ -219,13 +219,8 @@ void session_impl::arm_deadline_unless_settled(std::uint64_t phase_id, timer::ti
 void session_impl::arm_deadline_at(phase_state& phase, timer::time_point earliest) {
   // mutex_ held.
   if (earliest == timer::time_point::max()) return;
-  if (!phase.deadline_timer) phase.deadline_timer = core_->clock().create_timer(strand_);
-  phase.deadline_timer->async_wait_until(earliest,
-                                         [weak = weak_from_this(), id = phase.id](bool expired) {
-                                           engine_thread_scope scope;
-                                           if (!expired) return;
-                                           if (auto s = weak.lock()) s->on_deadline(id);
-                                         });
+  arm_timer(phase.deadline_timer, earliest,
+            [id = phase.id](session_impl& self) { self.on_deadline(id); });
 }
 
 void session_impl::on_deadline(std::uint64_t phase_id) {

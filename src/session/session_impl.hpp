@@ -7,6 +7,7 @@
 // calling a provider or completing a handler. Writer handlers run on shard strands (see
 // writers/fan_out.hpp) and report back through phase collectors.
 
+#include <asio/post.hpp>
 #include <atomic>
 #include <condition_variable>
 #include <functional>
@@ -159,6 +160,26 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
     return phase.deadlines.empty() ? phase.common_deadline : phase.deadlines[slot];
   }
   void arm_deadline(phase_state& phase);
+  // Arms `t` (created on first use) for `at`; on expiry, `on_expiry(*this)` runs on the strand.
+  // Every session timer goes through here. The timer itself runs on the engine's executor,
+  // not on the strand: nearly every wait ends cancelled (the phase settled, the step
+  // returned, an abort came), and a cancelled wait then completes on the io_context without
+  // a strand hop or the type-erased work tracking of a strand wrapped in an any_io_executor
+  // (decisions §25). A stale expiry that reaches the strand after a re-arm finds nothing due:
+  // every handler checks the state it acts on.
+  template <class OnExpiry>
+  void arm_timer(std::unique_ptr<timer>& t, timer::time_point at, OnExpiry on_expiry) {
+    if (!t) t = core_->clock().create_timer(core_->executor());
+    t->async_wait_until(at, [weak = weak_from_this(), on_expiry](bool expired) {
+      if (!expired) return;
+      auto s = weak.lock();
+      if (!s) return;
+      asio::post(s->strand_, [weak, on_expiry] {
+        engine_thread_scope scope;
+        if (auto self = weak.lock()) on_expiry(*self);
+      });
+    });
+  }
   // Arms the phase's timer at `earliest`, known by the caller (a fresh delivery: every slot is
   // still pending, so there is nothing to scan).
   void arm_deadline_at(phase_state& phase, timer::time_point earliest);

@@ -198,22 +198,19 @@ void session_impl::prepare_for_backup(std::uint64_t id) {
     auto names = std::make_shared<std::vector<std::string>>(volumes);
     volume_names_ = std::move(names);
     if (core_->options().overlap == overlap_policy::wait) {
-      reservation_timer_ = core_->clock().create_timer(strand_);
-      reservation_timer_->async_wait_until(
-          core_->clock().now() + deadline_for(writer_event::prepare_backup),
-          [weak = weak_from_this(), id](bool expired) {
-            auto self = weak.lock();
-            if (!expired || !self) return;
-            if (!self->core_->withdraw(self->id_)) return;  // granted meanwhile
-            std::unique_lock l(self->mutex_);
-            if (!self->prepare_op_ || self->prepare_op_->id != id) return;
-            const auto r = step(self->machine_, session_call::prepare_failed);
-            if (r.code == errc::ok) self->machine_ = r.next;
-            auto h = std::move(self->prepare_op_->handler);
-            self->prepare_op_.reset();
-            l.unlock();
-            self->complete(h, errc::snapshot_set_in_progress);
-          });
+      arm_timer(reservation_timer_,
+                core_->clock().now() + deadline_for(writer_event::prepare_backup),
+                [id](session_impl& self) {
+                  if (!self.core_->withdraw(self.id_)) return;  // granted meanwhile
+                  std::unique_lock l(self.mutex_);
+                  if (!self.prepare_op_ || self.prepare_op_->id != id) return;
+                  const auto r = step(self.machine_, session_call::prepare_failed);
+                  if (r.code == errc::ok) self.machine_ = r.next;
+                  auto h = std::move(self.prepare_op_->handler);
+                  self.prepare_op_.reset();
+                  l.unlock();
+                  self.complete(h, errc::snapshot_set_in_progress);
+                });
     }
   }
   core_->reserve(id_, std::move(volumes), std::move(writers),

@@ -38,13 +38,8 @@ void session_impl::advance_snapshot() {
       const auto limit = s == snapshot_step::commit
                              ? o.hold_budget
                              : std::chrono::milliseconds(o.deadlines.provider_step);
-      if (!hold_timer_) hold_timer_ = core_->clock().create_timer(strand_);
-      hold_timer_->async_wait_until(core_->clock().now() + limit,
-                                    [weak = weak_from_this(), s](bool expired) {
-                                      engine_thread_scope scope;
-                                      if (!expired) return;
-                                      if (auto self = weak.lock()) self->on_hold_expired(s);
-                                    });
+      arm_timer(hold_timer_, core_->clock().now() + limit,
+                [s](session_impl& self) { self.on_hold_expired(s); });
       lock.unlock();
       if (s == snapshot_step::commit && !hold_writes()) return;
       call_providers(s);
@@ -191,12 +186,7 @@ void session_impl::arm_freeze_watchdog() {
     }
   }
   if (earliest == timer::time_point::max()) return;
-  if (!freeze_watchdog_) freeze_watchdog_ = core_->clock().create_timer(strand_);
-  freeze_watchdog_->async_wait_until(earliest, [weak = weak_from_this()](bool expired) {
-    engine_thread_scope scope;
-    if (!expired) return;
-    if (auto self = weak.lock()) self->on_freeze_watchdog();
-  });
+  arm_timer(freeze_watchdog_, earliest, [](session_impl& self) { self.on_freeze_watchdog(); });
 }
 
 void session_impl::on_freeze_watchdog() {
