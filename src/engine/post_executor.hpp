@@ -17,6 +17,7 @@
 #include <asio/execution/executor.hpp>
 #include <asio/execution_context.hpp>
 #include <asio/require.hpp>
+#include <type_traits>
 #include <utility>
 
 namespace vss::detail {
@@ -27,9 +28,14 @@ namespace vss::detail {
 /// every other preference is ignored, as asio::prefer allows.
 class post_executor {
  public:
-  /// Wraps `ex`, made never-blocking once here.
-  explicit post_executor(const asio::any_io_executor& ex)
-      : ex_(asio::require(ex, asio::execution::blocking.never)) {}
+  /// Wraps `ex`, made never-blocking once here. (A template excluding post_executor itself:
+  /// a plain any_io_executor parameter would make the copy constructor's overload resolution
+  /// ask whether a post_executor converts to an any_io_executor, i.e. whether it is an
+  /// executor, while it is still incomplete; clang rejects that.)
+  template <class Executor,
+            class = std::enable_if_t<!std::is_same_v<std::decay_t<Executor>, post_executor>>>
+  explicit post_executor(const Executor& ex)
+      : ex_(asio::require(asio::any_io_executor(ex), asio::execution::blocking.never)) {}
 
   /// The execution context of the wrapped executor.
   asio::execution_context& query(asio::execution::context_t) const noexcept {
