@@ -25,29 +25,30 @@ namespace {
 using detail::post_executor;
 using strand_type = asio::strand<post_executor>;
 
-TEST(PostExecutor, APostFromInsideItsStrandRunsAfterTheCurrentHandler) {
+// From inside a handler on the strand, hands a function that records 2 to `nested` (post or
+// dispatch through the strand), then records 1; returns the order they ran in.
+template <class Nested>
+std::vector<int> order_of_nested(Nested nested) {
   asio::io_context io;
   strand_type strand(post_executor(io.get_executor()));
   std::vector<int> order;
   asio::post(strand, [&] {
-    asio::post(strand, [&] { order.push_back(2); });
+    nested(strand, [&] { order.push_back(2); });
     order.push_back(1);
   });
   io.run();
+  return order;
+}
+
+TEST(PostExecutor, APostFromInsideItsStrandRunsAfterTheCurrentHandler) {
+  const auto order = order_of_nested([](auto& s, auto f) { asio::post(s, std::move(f)); });
   EXPECT_EQ(order, (std::vector<int>{1, 2}));
 }
 
 TEST(PostExecutor, DispatchQueuesToo) {
   // Documented: the executor is never-blocking, so dispatch through its strand queues even
   // from inside the strand (the engine only posts).
-  asio::io_context io;
-  strand_type strand(post_executor(io.get_executor()));
-  std::vector<int> order;
-  asio::post(strand, [&] {
-    asio::dispatch(strand, [&] { order.push_back(2); });
-    order.push_back(1);
-  });
-  io.run();
+  const auto order = order_of_nested([](auto& s, auto f) { asio::dispatch(s, std::move(f)); });
   EXPECT_EQ(order, (std::vector<int>{1, 2}));
 }
 
