@@ -15,7 +15,12 @@ namespace vss::detail {
 // Construction and plain reads.
 
 session_impl::session_impl(std::shared_ptr<engine_core> core)
-    : core_(std::move(core)), strand_(asio::make_strand(post_executor(core_->executor()))) {}
+    : core_(std::move(core)), strand_(asio::make_strand(post_executor(core_->executor()))) {
+  // A backup records about ten phases, and an abort records two (the phase it supersedes,
+  // then its own): reserved here so that the abort path does not grow these vectors.
+  history_.reserve(12);
+  unapplied_.reserve(4);
+}
 
 session_impl::~session_impl() = default;
 

@@ -95,6 +95,13 @@ writer_context::~writer_context() {
 }
 
 void writer_context::complete_as_dropped() noexcept {
+  // A context whose slot is no longer pending (its phase was superseded by an abort, or timed
+  // out) records nothing: settle would refuse it. Checked first, because this is how a writer
+  // that held its Freeze context lets it go in OnAbort, and the message below is a heap string.
+  if (!collector_->is_pending(slot_)) {
+    done_ = true;
+    return;
+  }
   // A handler that throws unwinds through its by-value context, so an uncaught exception here
   // means the handler threw; otherwise the writer simply forgot to answer.
   const char* why = std::uncaught_exceptions() > 0
