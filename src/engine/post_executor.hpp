@@ -56,14 +56,9 @@ class post_executor {
     ex_.execute(std::forward<Function>(f));
   }
 
-  /// The wrapped (never-blocking) executor, for what needs an any_io_executor (timers).
-  const asio::any_io_executor& inner() const noexcept { return ex_; }
-
+  /// Equal when the wrapped executors are (C++20 derives !=).
   friend bool operator==(const post_executor& a, const post_executor& b) noexcept {
     return a.ex_ == b.ex_;
-  }
-  friend bool operator!=(const post_executor& a, const post_executor& b) noexcept {
-    return !(a == b);
   }
 
  private:

@@ -174,9 +174,10 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
       if (!expired) return;
       auto s = weak.lock();
       if (!s) return;
-      asio::post(s->strand_, [weak, on_expiry] {
+      auto& strand = s->strand_;
+      asio::post(strand, [s = std::move(s), on_expiry] {
         engine_thread_scope scope;
-        if (auto self = weak.lock()) on_expiry(*self);
+        on_expiry(*s);
       });
     });
   }
