@@ -8,9 +8,8 @@ phase_collector::phase_collector(writer_event event, std::size_t slots,
                                  std::function<void()> on_settled)
     : event_(event),
       size_(slots),
-      // Value-initialised (zero) arrays: pending and ok, filled as one block.
+      // Value-initialised (zero): every slot pending.
       outcomes_(std::make_unique<std::atomic<std::uint8_t>[]>(slots)),
-      codes_(std::make_unique<errc[]>(slots)),
       outstanding_(slots + 1),  // +1 held by start(), so an early settle cannot finish us
       on_settled_(std::move(on_settled)) {
   static_assert(static_cast<std::uint8_t>(slot_outcome::pending) == 0);
@@ -67,7 +66,7 @@ void phase_collector::settle_if_all_final() {
 bool phase_collector::settle_completed(std::uint32_t slot) {
   if (slot >= size_) return false;
   auto expected = static_cast<std::uint8_t>(slot_outcome::pending);
-  // No payload: one CAS publishes the answer (codes_[slot] is already ok).
+  // No payload: one CAS publishes the answer (a slot without a code is ok).
   if (!outcomes_[slot].compare_exchange_strong(expected,
                                                static_cast<std::uint8_t>(slot_outcome::completed),
                                                std::memory_order_acq_rel)) {
@@ -88,32 +87,48 @@ bool phase_collector::settle(std::uint32_t slot, slot_outcome outcome, errc code
           expected, static_cast<std::uint8_t>(slot_outcome::claimed), std::memory_order_acq_rel)) {
     return false;  // late, duplicate, or superseded answer
   }
-  codes_[slot] = code;
-  if (!message.empty() || metadata) {
-    std::lock_guard lock(extras_mutex_);
-    if (!message.empty()) messages_.emplace_back(slot, std::move(message));
-    if (metadata) {
-      if (metadata_.empty()) metadata_.resize(size_);
-      metadata_[slot] = std::move(metadata);
+  const auto publish = [&] {
+    outcomes_[slot].store(static_cast<std::uint8_t>(outcome), std::memory_order_release);
+    release_one();
+  };
+  try {
+    if (code != errc::ok || !message.empty() || metadata) {
+      std::lock_guard lock(extras_mutex_);
+      if (code != errc::ok) {
+        if (!codes_) codes_ = std::make_unique<errc[]>(size_);  // zero: errc::ok
+        codes_[slot] = code;
+      }
+      if (!message.empty()) messages_.emplace_back(slot, std::move(message));
+      if (metadata) {
+        if (metadata_.empty()) metadata_.resize(size_);
+        metadata_[slot] = std::move(metadata);
+      }
     }
+  } catch (...) {
+    // Out of memory for a payload: the outcome is still published, because a slot left
+    // `claimed` would keep the phase from ever settling.
+    publish();
+    throw;
   }
-  outcomes_[slot].store(static_cast<std::uint8_t>(outcome), std::memory_order_release);
-  release_one();
+  publish();
   return true;
 }
 
 void phase_collector::settle_all_pending(slot_outcome outcome, errc code) {
   // A plain load first: most slots are usually answered, and a failed CAS still takes the
-  // cache line exclusively.
-  // One pass: settle what is pending and note any slot another thread is still writing.
-  // With none, every slot is final now, whatever a blocked loop's batch still holds.
+  // cache line exclusively. One pass, one load per answered slot (an abort scans every slot
+  // of the phase it supersedes): settle what is pending and note any slot another thread is
+  // still writing. With none, every slot is final now, whatever a blocked loop's batch holds.
+  constexpr auto pending = static_cast<std::uint8_t>(slot_outcome::pending);
+  constexpr auto claimed = static_cast<std::uint8_t>(slot_outcome::claimed);
   bool all_final = true;
   for (std::uint32_t i = 0; i < size_; ++i) {
-    if (is_pending(i)) settle(i, outcome, code);
-    if (outcomes_[i].load(std::memory_order_acquire) ==
-        static_cast<std::uint8_t>(slot_outcome::claimed)) {
-      all_final = false;
+    auto seen = outcomes_[i].load(std::memory_order_acquire);
+    if (seen == pending) {
+      settle(i, outcome, code);
+      seen = outcomes_[i].load(std::memory_order_acquire);
     }
+    if (seen == claimed) all_final = false;
   }
   if (all_final && started_.load(std::memory_order_acquire)) fire();
 }
@@ -129,6 +144,11 @@ void phase_collector::settle_each(const std::vector<std::uint32_t>& slots, slot_
 void phase_collector::abandon() {
   abandoned_.store(true, std::memory_order_release);
   settle_all_pending(slot_outcome::abandoned, errc::ok);
+}
+
+errc phase_collector::code(std::uint32_t slot) const {
+  std::lock_guard lock(extras_mutex_);
+  return codes_ && slot < size_ ? codes_[slot] : errc::ok;
 }
 
 std::string phase_collector::message(std::uint32_t slot) const {

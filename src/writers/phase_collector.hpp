@@ -7,6 +7,7 @@
 // Memory ordering: each slot's payload is written by the thread that wins the slot's CAS and
 // published by the acq_rel decrement of `outstanding_` (or, on the scan path, by the release
 // store of its outcome); the session reads payloads only after on_settled, so it sees them all.
+// Payloads are also written and read under extras_mutex_, so a read before then is safe too.
 //
 // Counting: answers given inline during a shard's delivery loop are counted in an
 // inline_batch and released with one decrement when the loop ends (docs/decisions.md §24).
@@ -45,7 +46,9 @@ class phase_collector {
   writer_event event() const noexcept { return event_; }
   std::size_t size() const noexcept { return size_; }
 
-  /// Settles `slot` if it is still pending. Returns true if this call settled it.
+  /// Settles `slot` if it is still pending. Returns true if this call settled it. If storing
+  /// the payload throws (out of memory), the outcome is settled without it and the exception
+  /// propagates.
   bool settle(std::uint32_t slot, slot_outcome outcome, errc code = errc::ok,
               std::string message = {}, std::unique_ptr<writer_metadata> metadata = nullptr);
 
@@ -75,7 +78,7 @@ class phase_collector {
   slot_outcome outcome(std::uint32_t slot) const noexcept {
     return static_cast<slot_outcome>(outcomes_[slot].load(std::memory_order_acquire));
   }
-  errc code(std::uint32_t slot) const noexcept { return codes_[slot]; }
+  errc code(std::uint32_t slot) const;
   std::string message(std::uint32_t slot) const;
   std::unique_ptr<writer_metadata> take_metadata(std::uint32_t slot);
 
@@ -111,16 +114,17 @@ class phase_collector {
   writer_event event_;
   std::size_t size_;
   std::unique_ptr<std::atomic<std::uint8_t>[]> outcomes_;
-  std::unique_ptr<errc[]> codes_;
   std::atomic<std::size_t> outstanding_;
   std::atomic<bool> abandoned_{false};
   std::atomic<bool> started_{false};
   std::atomic<bool> fired_{false};  // on_settled runs once, by count or by scan
   std::function<void()> on_settled_;
 
-  // Rare payloads (failure messages, Identify metadata) are kept aside so that the common
-  // case, a trivial answer, costs one CAS and one decrement.
+  // Rare payloads (failure codes and messages, Identify metadata) are kept aside so that the
+  // common case, a trivial answer, costs one CAS and one decrement, and a collection whose
+  // writers all succeed never allocates (or zeroes) a code per slot.
   mutable std::mutex extras_mutex_;
+  std::unique_ptr<errc[]> codes_;  // by slot, allocated by the first answer that is not ok
   std::vector<std::pair<std::uint32_t, std::string>> messages_;
   std::vector<std::unique_ptr<writer_metadata>> metadata_;  // by slot, sized on first use
 };

@@ -48,6 +48,21 @@ TEST(PhaseCollector, FirstAnswerWinsAndLaterOnesAreIgnored) {
   EXPECT_EQ(c.settled, 0);
 }
 
+TEST(PhaseCollector, CodesBelongToTheSlotsThatFailedAndEveryOtherSlotReadsOk) {
+  // Codes are stored only once an answer is not ok (a collection of successes keeps none).
+  counted c(4);
+  c.collector->start();
+  EXPECT_EQ(c.collector->code(2), errc::ok);  // nothing failed yet: no codes stored
+  EXPECT_TRUE(c.collector->settle(0, slot_outcome::completed));
+  EXPECT_TRUE(c.collector->settle(2, slot_outcome::failed, errc::writer_error_retryable));
+  EXPECT_TRUE(c.collector->settle(1, slot_outcome::timed_out, errc::writer_not_responding));
+  EXPECT_EQ(c.collector->code(0), errc::ok);
+  EXPECT_EQ(c.collector->code(1), errc::writer_not_responding);
+  EXPECT_EQ(c.collector->code(2), errc::writer_error_retryable);
+  EXPECT_EQ(c.collector->code(3), errc::ok);   // still pending
+  EXPECT_EQ(c.collector->code(99), errc::ok);  // no such slot
+}
+
 TEST(PhaseCollector, AFailureThatWinsKeepsItsCodeAndMessage) {
   counted c(1);
   c.collector->start();
