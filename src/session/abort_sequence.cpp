@@ -131,28 +131,36 @@ void session_impl::start_abort_legs() {
     cancelled.emplace(std::move(snap_->handler));
     snap_.reset();
   }
-  // (c) OnAbort to every writer with an open session that is not past PostSnapshot.
-  std::vector<std::uint32_t> targets;
-  targets.reserve(participants_.size());
-  for (std::uint32_t i = 0; i < participants_.size(); ++i) {
-    auto& p = participants_[i];
-    if (p.got_prepare_backup && !p.abort_sent && !p.past_post_snapshot) {
-      p.abort_sent = true;
-      targets.push_back(i);
+  // (c) OnAbort to every writer with an open session that is not past PostSnapshot. In the
+  // usual case that is every participant, which the session's flags tell without looking at
+  // each: the strand then does no work per writer before the shards start (decisions §26).
+  auto writer_leg_done = [this] {
+    {
+      std::lock_guard l(mutex_);
+      writer_leg_done_ = true;
+    }
+    check_drained();
+  };
+  bool targets_empty = participants_.empty() || !members_;
+  if (!targets_empty && !abort_sent_to_some_ && !past_post_snapshot_any_) {
+    abort_sent_to_all_ = true;
+    deliver_to_all(writer_event::abort, std::move(writer_leg_done));
+  } else if (!targets_empty) {
+    std::vector<std::uint32_t> targets;
+    targets.reserve(participants_.size());
+    for (std::uint32_t i = 0; i < participants_.size(); ++i) {
+      auto& p = participants_[i];
+      if (p.got_prepare_backup && !abort_sent(p) && !p.past_post_snapshot) {
+        p.abort_sent = true;
+        targets.push_back(i);
+      }
+    }
+    targets_empty = targets.empty();
+    if (!targets_empty) {
+      deliver(writer_event::abort, std::move(targets), std::move(writer_leg_done));
     }
   }
-  const bool targets_empty = targets.empty();
-  if (targets_empty) {
-    writer_leg_done_ = true;
-  } else {
-    deliver(writer_event::abort, std::move(targets), [this] {
-      {
-        std::lock_guard l(mutex_);
-        writer_leg_done_ = true;
-      }
-      check_drained();
-    });
-  }
+  if (targets_empty) writer_leg_done_ = true;
   // (b, d) The provider leg, unless a provider call must return first. Either way the drain
   // waits for it only until the abort deadline (plus the hold budget when a commit must end
   // first): AbortBackup never hangs on a stuck provider (invariant 6); the rollback still runs

@@ -106,14 +106,44 @@ std::vector<std::pair<std::uint32_t, std::uint32_t>> session_impl::shard_ranges(
 
 std::uint64_t session_impl::deliver(writer_event event, std::vector<std::uint32_t> targets,
                                     std::function<void()> then) {
-  // mutex_ held by the caller.
+  // mutex_ held.
+  // Slots are numbered shard by shard, so that each shard's answers land on its own cache
+  // lines; within a shard, freeze groups in order (spec §5.4: front-end first). That order was
+  // fixed at PrepareForBackup (delivery_order_); a delivery to every participant shares it,
+  // any other filters it to its targets.
+  const auto n = targets.size();
+  if (delivery_order_ && n == delivery_order_->size()) {
+    return deliver_to_all(event, std::move(then));  // targets are distinct participants
+  }
+  std::vector<char> wanted(participants_.size(), 0);
+  for (auto t : targets) wanted[t] = 1;
+  auto filtered = std::make_shared<std::vector<std::uint32_t>>();
+  filtered->reserve(n);
+  // Before PrepareForBackup there is no order, and no participant to deliver to either.
+  if (delivery_order_) {
+    for (auto i : *delivery_order_) {
+      if (wanted[i]) filtered->push_back(i);
+    }
+  }
+  auto ranges = shard_ranges(*filtered);
+  return deliver_ordered(event, std::move(filtered), std::move(ranges), std::move(then));
+}
+
+std::uint64_t session_impl::deliver_to_all(writer_event event, std::function<void()> then) {
+  // mutex_ held; after PrepareForBackup (delivery_order_ is set).
+  return deliver_ordered(event, delivery_order_, delivery_ranges_, std::move(then));
+}
+
+std::uint64_t session_impl::deliver_ordered(
+    writer_event event, slot_map ordered,
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges, std::function<void()> then) {
+  // mutex_ held. `ordered`: participant per slot; `ranges`: (shard, first slot) per shard.
   auto phase = std::make_unique<phase_state>();
   phase->id = ++next_phase_;
   phase->event = event;
   phase->started = core_->clock().now();
   phase->then = std::move(then);
-  const auto n = targets.size();
-
+  const auto n = ordered->size();
   auto info = std::make_shared<event_info>();
   info->event = event;
   info->set = set_;
@@ -129,29 +159,6 @@ std::uint64_t session_impl::deliver(writer_event event, std::vector<std::uint32_
   }
   info->components = components_table_;
 
-  // Slots are numbered shard by shard, so that each shard's answers land on its own cache
-  // lines; within a shard, freeze groups in order (spec §5.4: front-end first). That order was
-  // fixed at PrepareForBackup (delivery_order_); a delivery to every participant shares it,
-  // any other filters it to its targets.
-  slot_map ordered;
-  std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges;  // (shard, first slot)
-  if (delivery_order_ && n == delivery_order_->size()) {
-    ordered = delivery_order_;  // targets are distinct participants: all of them
-    ranges = delivery_ranges_;
-  } else {
-    std::vector<char> wanted(participants_.size(), 0);
-    for (auto t : targets) wanted[t] = 1;
-    auto filtered = std::make_shared<std::vector<std::uint32_t>>();
-    filtered->reserve(n);
-    // Before PrepareForBackup there is no order, and no participant to deliver to either.
-    if (delivery_order_) {
-      for (auto i : *delivery_order_) {
-        if (wanted[i]) filtered->push_back(i);
-      }
-    }
-    ranges = shard_ranges(*filtered);
-    ordered = std::move(filtered);
-  }
   const auto common_deadline = phase->started + deadline_for(event);
   auto earliest = common_deadline;
   phase->common_deadline = common_deadline;
@@ -323,16 +330,18 @@ void session_impl::apply_recorded(const recorded_phase& phase) {
         outcome != slot_outcome::timed_out) {
       continue;
     }
-    const auto code = c.code(slot);
-    const bool ok = outcome == slot_outcome::completed;
-    if (phase.event == writer_event::post_snapshot) p.past_post_snapshot = true;
-    if (ok) {
+    if (phase.event == writer_event::post_snapshot) {
+      p.past_post_snapshot = true;
+      past_post_snapshot_any_ = true;
+    }
+    if (outcome == slot_outcome::completed) {
       p.state = success_state(phase.event, p.state);
       if (phase.event == writer_event::thaw) p.quiesced = true;
       continue;
     }
-    p.failure = code;
-    p.message = c.message(slot);
+    p.failure = c.code(slot);
+    auto message = c.message(slot);
+    p.message = message.empty() ? nullptr : std::make_unique<const std::string>(std::move(message));
     if (phase.event == writer_event::abort) continue;  // keep the state; record the failure
     const bool timed_out = outcome == slot_outcome::timed_out;
     if (timed_out && phase.event != writer_event::freeze) {
@@ -347,7 +356,7 @@ void session_impl::apply_recorded(const recorded_phase& phase) {
     p.failed = true;
     // Spec §3.2: a Freeze or Thaw veto (or a freeze timeout) aborts that writer alone.
     if ((phase.event == writer_event::freeze || phase.event == writer_event::thaw) &&
-        !p.abort_sent) {
+        !abort_sent(p)) {
       to_abort.push_back((*phase.targets)[slot]);
     }
   }
@@ -396,6 +405,7 @@ std::vector<phase_report> session_impl::reports() const {
 void session_impl::side_abort(std::vector<std::uint32_t> writers) {
   // mutex_ held.
   for (auto w : writers) participants_[w].abort_sent = true;
+  abort_sent_to_some_ = true;
   ++side_aborts_in_flight_;
   deliver(writer_event::abort, std::move(writers), [this] {
     std::unique_lock lock(mutex_);

@@ -86,13 +86,17 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   // delivery to every participant, the session (delivery_order_), so it is never copied.
   using slot_map = std::shared_ptr<const std::vector<std::uint32_t>>;
 
-  struct participant {
+  // One cache line each (decisions §26): every phase's writer states, and every choice of
+  // targets but the abort's usual one, walk all participants.
+  struct alignas(64) participant {
     std::shared_ptr<writer_entry> entry;
-    writer_state state = writer_state::stable;
-    errc failure = errc::ok;
-    std::string message;
     std::shared_ptr<const std::vector<selected_component>> components;
     timer::time_point freeze_deadline{};
+    /// SetWriterFailureEx's message; null when there is none (a rare payload: 8 bytes where
+    /// an empty std::string would take 32).
+    std::unique_ptr<const std::string> message;
+    writer_state state = writer_state::stable;
+    errc failure = errc::ok;
     bool failed = false;  // excluded from the following phases (spec §10.2)
     bool got_prepare_backup = false;
     bool got_freeze = false;
@@ -101,6 +105,7 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
     bool past_post_snapshot = false;
     bool quiesced = false;  // froze and thawed successfully
   };
+  static_assert(sizeof(participant) == 64, "keep a participant within one cache line");
 
   struct phase_state {
     std::uint64_t id = 0;
@@ -151,6 +156,15 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
 
   std::uint64_t deliver(writer_event event, std::vector<std::uint32_t> targets,
                         std::function<void()> then);
+  // deliver() to every participant, in delivery_order_, with no list of targets to build.
+  std::uint64_t deliver_to_all(writer_event event, std::function<void()> then);
+  std::uint64_t deliver_ordered(writer_event event, slot_map ordered,
+                                std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges,
+                                std::function<void()> then);
+  /// True once Abort went to `p`: by name (side aborts), or to every participant at once.
+  bool abort_sent(const participant& p) const noexcept {
+    return p.abort_sent || abort_sent_to_all_;
+  }
   void deliver_identify(std::vector<std::shared_ptr<writer_entry>> entries,
                         std::function<void()> then);
   // (shard, first slot) per shard of a slot order sorted by bucket.
@@ -306,6 +320,11 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   bool set_created_ = false;  // PostFinalCommit succeeded
   bool snapshots_deleted_ = false;
   int side_aborts_in_flight_ = 0;
+  // Whether the abort sequence may address every participant without looking at each
+  // (decisions §26): no participant was aborted alone, none is past PostSnapshot.
+  bool abort_sent_to_some_ = false;
+  bool past_post_snapshot_any_ = false;
+  bool abort_sent_to_all_ = false;  // the abort sequence's OnAbort went to every participant
 
   bool abort_due_ = false;        // AbortBackup was called; the strand has not seen it yet
   bool abort_requested_ = false;  // an abort (requested, cancel, failure, release) is running

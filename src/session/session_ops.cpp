@@ -296,7 +296,7 @@ void session_impl::gather_status(pending_op op) {
       const auto& p = *it->second;
       st.state = p.state;
       if (p.failure != errc::ok) st.failure = p.failure;
-      st.message = p.message;
+      if (p.message) st.message = *p.message;
     }
     out.push_back(std::move(st));
   }
@@ -309,8 +309,8 @@ void session_impl::backup_complete(std::uint64_t) {
   std::unique_lock lock(mutex_);
   // Every writer that went through PostSnapshot, also one whose PostSnapshot failed: it has
   // no other end for the session (invariant 2), and reads GetBackupSucceeded to decide.
-  auto targets =
-      targets_where([](const participant& p) { return p.past_post_snapshot && !p.abort_sent; });
+  auto targets = targets_where(
+      [this](const participant& p) { return p.past_post_snapshot && !abort_sent(p); });
   deliver(writer_event::backup_complete, std::move(targets), [this] {
     std::unique_lock l(mutex_);
     const auto r = step(machine_, session_call::backup_complete_done);

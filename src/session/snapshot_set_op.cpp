@@ -54,19 +54,19 @@ void session_impl::advance_snapshot() {
       switch (*event) {
         case writer_event::prepare_snapshot:
         case writer_event::post_snapshot:
-          targets = targets_where([](const participant& p) {
-            return p.got_prepare_backup && !p.failed && !p.abort_sent;
+          targets = targets_where([this](const participant& p) {
+            return p.got_prepare_backup && !p.failed && !abort_sent(p);
           });
           break;
         case writer_event::freeze:
           targets = targets_where([&](const participant& p) {
-            return in_level(p) && p.got_prepare_backup && !p.failed && !p.abort_sent;
+            return in_level(p) && p.got_prepare_backup && !p.failed && !abort_sent(p);
           });
           for (auto t : targets) participants_[t].got_freeze = true;
           break;
         case writer_event::thaw:
           targets = targets_where([&](const participant& p) {
-            return in_level(p) && p.got_freeze && !p.thaw_sent && !p.abort_sent;
+            return in_level(p) && p.got_freeze && !p.thaw_sent && !abort_sent(p);
           });
           for (auto t : targets) participants_[t].thaw_sent = true;
           break;
@@ -90,8 +90,8 @@ void session_impl::advance_snapshot() {
       // at PrepareBackup or PrepareSnapshot) would otherwise end its session with neither
       // BackupComplete nor Abort. It gets its Abort now (spec §10.3 C2 CHOICE: OnAbort frees
       // a vetoer's resources; it is idempotent).
-      auto dropped = targets_where([](const participant& p) {
-        return p.got_prepare_backup && p.failed && !p.abort_sent && !p.past_post_snapshot;
+      auto dropped = targets_where([this](const participant& p) {
+        return p.got_prepare_backup && p.failed && !abort_sent(p) && !p.past_post_snapshot;
       });
       if (!dropped.empty()) side_abort(std::move(dropped));
       if (side_aborts_in_flight_ > 0) return;  // side_abort's continuation resumes us
@@ -181,7 +181,7 @@ void session_impl::arm_freeze_watchdog() {
   // delivered; when the window closes first it alone is aborted (spec §3.2).
   timer::time_point earliest = timer::time_point::max();
   for (const auto& p : participants_) {
-    if (p.got_freeze && !p.thaw_sent && !p.abort_sent && !p.failed) {
+    if (p.got_freeze && !p.thaw_sent && !abort_sent(p) && !p.failed) {
       earliest = std::min(earliest, p.freeze_deadline);
     }
   }
@@ -193,14 +193,14 @@ void session_impl::on_freeze_watchdog() {
   std::lock_guard lock(mutex_);
   if (abort_requested_) return;
   const auto now = core_->clock().now();
-  auto expired = targets_where([now](const participant& p) {
-    return p.got_freeze && !p.thaw_sent && !p.abort_sent && !p.failed && p.freeze_deadline <= now;
+  auto expired = targets_where([this, now](const participant& p) {
+    return p.got_freeze && !p.thaw_sent && !abort_sent(p) && !p.failed && p.freeze_deadline <= now;
   });
   for (auto t : expired) {
     auto& p = participants_[t];
     p.state = writer_state::failed_at_freeze;
     p.failure = errc::writer_error_timeout;
-    p.message = "freeze window expired before Thaw";
+    p.message = std::make_unique<const std::string>("freeze window expired before Thaw");
     p.failed = true;
   }
   if (!expired.empty()) side_abort(std::move(expired));

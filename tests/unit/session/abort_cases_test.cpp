@@ -185,6 +185,35 @@ TEST_F(AbortCasesTest, CaseC3_AbortWhileFrozenThawsByAbortAndStopsLaterLevels) {
   expect_clean_end(*back);
 }
 
+TEST_F(AbortCasesTest, AnAbortAfterAWriterWasAbortedAloneReachesEveryOtherWriterOnce) {
+  // The abort sequence addresses every participant at once unless one was aborted alone
+  // before (decisions §26): here a Freeze veto took that path first.
+  auto vetoer = add_writer("vetoer", application_level::front_end);
+  auto good = add_writer("good", application_level::front_end);
+  auto holder = add_writer("holder", application_level::back_end);
+  vetoer->script(E::freeze, {action::fail, errc::writer_error_retryable});
+  holder->script(E::freeze, {action::hold});
+  auto s = prepared_session();
+  auto op = s.async_do_snapshot_set(use_async_op);
+  run_until([&] { return vetoer->count(E::abort) == 1 && holder->held_count() == 1; });
+  EXPECT_FALSE(abort_async(s));
+  EXPECT_EQ(op.query_status(), errc::async_cancelled);
+  EXPECT_EQ(vetoer->count(E::abort), 1u);  // aborted alone already: not again
+  EXPECT_EQ(good->count(E::abort), 1u);
+  EXPECT_EQ(holder->count(E::abort), 1u);
+  holder->release_held();
+  settle();
+  expect_clean_end(*vetoer);
+  expect_clean_end(*good);
+  expect_clean_end(*holder);
+  auto st = s.async_gather_writer_status(use_async_op);
+  ASSERT_EQ(finish(st), errc::async_finished);
+  std::map<std::string, writer_status> by_name;
+  for (const auto& w : s.get_writer_status()) by_name[w.name] = w;
+  EXPECT_EQ(by_name["vetoer"].state, writer_state::failed_at_freeze);
+  EXPECT_EQ(by_name["vetoer"].message, "scripted failure");
+}
+
 TEST_F(AbortCasesTest, CaseC4_AbortDuringCommitWaitsForTheCommitThenRollsBack) {
   auto w = add_writer("db");
   auto s = prepared_session();
