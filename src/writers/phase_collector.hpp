@@ -78,6 +78,7 @@ class phase_collector {
   slot_outcome outcome(std::uint32_t slot) const noexcept {
     return static_cast<slot_outcome>(outcomes_[slot].load(std::memory_order_acquire));
   }
+  /// The slot's failure code: ok unless it failed or timed out.
   errc code(std::uint32_t slot) const;
   std::string message(std::uint32_t slot) const;
   std::unique_ptr<writer_metadata> take_metadata(std::uint32_t slot);
@@ -109,6 +110,7 @@ class phase_collector {
  private:
   void release_one();
   void release(std::size_t count);
+  void make_room_for_codes(errc code);
   void fire();
 
   writer_event event_;

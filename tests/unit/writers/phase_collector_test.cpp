@@ -49,7 +49,8 @@ TEST(PhaseCollector, FirstAnswerWinsAndLaterOnesAreIgnored) {
 }
 
 TEST(PhaseCollector, CodesBelongToTheSlotsThatFailedAndEveryOtherSlotReadsOk) {
-  // Codes are stored only once an answer is not ok (a collection of successes keeps none).
+  // Code storage is made by the first answer that is not ok; before it, and for every other
+  // slot after it, code() reads ok.
   counted c(4);
   c.collector->start();
   EXPECT_EQ(c.collector->code(2), errc::ok);  // nothing failed yet: no codes stored
