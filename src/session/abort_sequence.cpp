@@ -131,35 +131,14 @@ void session_impl::start_abort_legs() {
     cancelled.emplace(std::move(snap_->handler));
     snap_.reset();
   }
-  // (c) OnAbort to every writer with an open session that is not past PostSnapshot. In the
-  // usual case that is every participant, which the session's flags tell without looking at
-  // each: the strand then does no work per writer before the shards start (decisions §26).
-  auto writer_leg_done = [this] {
+  // (c) OnAbort to every writer with an open session that is not past PostSnapshot.
+  const bool targets_empty = !deliver_abort_to_writers([this] {
     {
       std::lock_guard l(mutex_);
       writer_leg_done_ = true;
     }
     check_drained();
-  };
-  bool targets_empty = participants_.empty() || !members_;
-  if (!targets_empty && !abort_sent_to_some_ && !past_post_snapshot_any_) {
-    abort_sent_to_all_ = true;
-    deliver_to_all(writer_event::abort, std::move(writer_leg_done));
-  } else if (!targets_empty) {
-    std::vector<std::uint32_t> targets;
-    targets.reserve(participants_.size());
-    for (std::uint32_t i = 0; i < participants_.size(); ++i) {
-      auto& p = participants_[i];
-      if (p.got_prepare_backup && !abort_sent(p) && !p.past_post_snapshot) {
-        p.abort_sent = true;
-        targets.push_back(i);
-      }
-    }
-    targets_empty = targets.empty();
-    if (!targets_empty) {
-      deliver(writer_event::abort, std::move(targets), std::move(writer_leg_done));
-    }
-  }
+  });
   if (targets_empty) writer_leg_done_ = true;
   // (b, d) The provider leg, unless a provider call must return first. Either way the drain
   // waits for it only until the abort deadline (plus the hold budget when a commit must end
@@ -190,6 +169,30 @@ void session_impl::start_abort_legs() {
   // With no writer left to abort, a failure can be reported now, even while the provider leg
   // waits for a call to return.
   if (targets_empty) check_drained();
+}
+
+bool session_impl::deliver_abort_to_writers(std::function<void()> then) {
+  // mutex_ held. In the usual case every participant is to hear it, which the session's flags
+  // tell without looking at each: the strand then does no work per writer before the shards
+  // start (decisions §26).
+  if (participants_.empty() || !members_) return false;  // before PrepareBackup: nobody
+  if (!abort_sent_to_some_ && !past_post_snapshot_any_) {
+    abort_sent_to_all_ = true;
+    deliver_to_all(writer_event::abort, std::move(then));
+    return true;
+  }
+  std::vector<std::uint32_t> targets;
+  targets.reserve(participants_.size());
+  for (std::uint32_t i = 0; i < participants_.size(); ++i) {
+    auto& p = participants_[i];
+    if (p.got_prepare_backup && !abort_sent(p) && !p.past_post_snapshot) {
+      p.abort_sent = true;
+      targets.push_back(i);
+    }
+  }
+  if (targets.empty()) return false;
+  deliver(writer_event::abort, std::move(targets), std::move(then));
+  return true;
 }
 
 namespace {

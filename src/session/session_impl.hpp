@@ -161,6 +161,8 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   std::uint64_t deliver_ordered(writer_event event, slot_map ordered,
                                 std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges,
                                 std::function<void()> then);
+  // The abort sequence's OnAbort, to every writer still to hear it; false if there is none.
+  bool deliver_abort_to_writers(std::function<void()> then);
   /// True once Abort went to `p`: by name (side aborts), or to every participant at once.
   bool abort_sent(const participant& p) const noexcept {
     return p.abort_sent || abort_sent_to_all_;

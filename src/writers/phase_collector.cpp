@@ -83,6 +83,8 @@ bool phase_collector::settle(std::uint32_t slot, slot_outcome outcome, errc code
   if (outcome == slot_outcome::completed && code == errc::ok && message.empty() && !metadata) {
     return settle_completed(slot);
   }
+  // Before the claim: if this throws, the slot stays pending and nothing is half-done.
+  make_room_for_codes(code);
   if (!outcomes_[slot].compare_exchange_strong(
           expected, static_cast<std::uint8_t>(slot_outcome::claimed), std::memory_order_acq_rel)) {
     return false;  // late, duplicate, or superseded answer
@@ -94,10 +96,7 @@ bool phase_collector::settle(std::uint32_t slot, slot_outcome outcome, errc code
   try {
     if (code != errc::ok || !message.empty() || metadata) {
       std::lock_guard lock(extras_mutex_);
-      if (code != errc::ok) {
-        if (!codes_) codes_ = std::make_unique<errc[]>(size_);  // zero: errc::ok
-        codes_[slot] = code;
-      }
+      if (code != errc::ok) codes_[slot] = code;
       if (!message.empty()) messages_.emplace_back(slot, std::move(message));
       if (metadata) {
         if (metadata_.empty()) metadata_.resize(size_);
@@ -105,8 +104,8 @@ bool phase_collector::settle(std::uint32_t slot, slot_outcome outcome, errc code
       }
     }
   } catch (...) {
-    // Out of memory for a payload: the outcome is still published, because a slot left
-    // `claimed` would keep the phase from ever settling.
+    // Out of memory for a message or metadata: the outcome (and code) is still published,
+    // because a slot left `claimed` would keep the phase from ever settling.
     publish();
     throw;
   }
@@ -115,7 +114,6 @@ bool phase_collector::settle(std::uint32_t slot, slot_outcome outcome, errc code
 }
 
 void phase_collector::settle_all_pending(slot_outcome outcome, errc code) {
-  make_room_for_codes(code);
   // A plain load first: most slots are usually answered, and a failed CAS still takes the
   // cache line exclusively. One pass, one load per answered slot (an abort scans every slot
   // of the phase it supersedes): settle what is pending and note any slot another thread is
@@ -136,7 +134,6 @@ void phase_collector::settle_all_pending(slot_outcome outcome, errc code) {
 
 void phase_collector::settle_each(const std::vector<std::uint32_t>& slots, slot_outcome outcome,
                                   errc code) {
-  if (!slots.empty()) make_room_for_codes(code);
   for (auto slot : slots) settle(slot, outcome, code);
   // The writers that answered before a blocked one may still be counted in its loop's open
   // batch: finish the phase by looking at the slots.
@@ -149,20 +146,11 @@ void phase_collector::abandon() {
 }
 
 errc phase_collector::code(std::uint32_t slot) const {
-  if (slot >= size_) return errc::ok;
-  {
-    std::lock_guard lock(extras_mutex_);
-    if (codes_ && codes_[slot] != errc::ok) return codes_[slot];
-  }
-  // A failure whose code could not be stored (out of memory, see settle) still reads as one.
-  const auto o = outcome(slot);
-  return o == slot_outcome::failed || o == slot_outcome::timed_out ? errc::writer_error_nonretryable
-                                                                   : errc::ok;
+  std::lock_guard lock(extras_mutex_);
+  return codes_ && slot < size_ ? codes_[slot] : errc::ok;
 }
 
 void phase_collector::make_room_for_codes(errc code) {
-  // Before a loop that settles many slots with one code: allocating inside it could throw
-  // part-way and leave the remaining slots pending.
   if (code == errc::ok) return;
   std::lock_guard lock(extras_mutex_);
   if (!codes_) codes_ = std::make_unique<errc[]>(size_);

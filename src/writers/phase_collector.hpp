@@ -46,9 +46,9 @@ class phase_collector {
   writer_event event() const noexcept { return event_; }
   std::size_t size() const noexcept { return size_; }
 
-  /// Settles `slot` if it is still pending. Returns true if this call settled it. If storing
-  /// the payload throws (out of memory), the outcome is settled without it and the exception
-  /// propagates.
+  /// Settles `slot` if it is still pending. Returns true if this call settled it. Out of
+  /// memory for the code's storage throws before the slot is claimed; for a message or
+  /// metadata, after the outcome and code are settled (the exception then propagates).
   bool settle(std::uint32_t slot, slot_outcome outcome, errc code = errc::ok,
               std::string message = {}, std::unique_ptr<writer_metadata> metadata = nullptr);
 
