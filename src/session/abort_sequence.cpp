@@ -311,12 +311,9 @@ void session_impl::check_drained() {
   core_->release_volumes(id_);
   if (failed_op) complete(*failed_op, failure);
   for (auto& w : waiters) complete(w, {});
-  // The requester is awake: now the answers it did not wait for become writer states. Still
-  // inside this strand handler, so every later operation (GatherWriterStatus, release) sees
-  // them (decisions §24).
-  lock.lock();
-  apply_deferred_results();
-  lock.unlock();
+  // The answers the requester did not wait for become writer states when something next
+  // reads them (catch_up_deferred_results), not here: with as many io threads as cores, the
+  // woken requester needs one of their CPUs, and O(N) work here kept it busy (decisions §27).
   for (auto& fn : callbacks) fn();
 }
 

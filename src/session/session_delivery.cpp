@@ -267,7 +267,8 @@ void session_impl::on_phase_settled(std::uint64_t phase_id) {
 }
 
 void session_impl::apply_results(phase_state& phase) {
-  // mutex_ held.
+  // mutex_ held. Earlier answers first: states follow the order the phases settled in.
+  catch_up_deferred_results();
   record(phase);
   apply_recorded(history_.back());
 }
@@ -286,8 +287,9 @@ void session_impl::defer_results(phase_state& phase) {
   unapplied_.push_back(history_.size() - 1);
 }
 
-void session_impl::apply_deferred_results() {
-  // mutex_ held.
+void session_impl::catch_up_deferred_results() {
+  // mutex_ held. Before the drain they stay deferred: the abort's own work comes first.
+  if (!drained_ || unapplied_.empty()) return;
   for (auto i : unapplied_) apply_recorded(history_[i]);
   unapplied_.clear();
 }

@@ -206,10 +206,13 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   void on_phase_settled(std::uint64_t phase_id);
   // Records a settled phase (reports) and applies its answers to the writer states.
   void apply_results(phase_state& phase);
-  // Records it now and applies it when the abort has drained (decisions §24): used for the
-  // phases an abort supersedes and for its own answers, which the requester does not wait for.
+  // Records it now and applies it once the abort has drained (decisions §24, §27): used for
+  // the phases an abort supersedes and for its own answers, which the requester does not wait
+  // for.
   void defer_results(phase_state& phase);
-  void apply_deferred_results();
+  // After the drain, applies what defer_results kept back: called by whatever reads or changes
+  // the writer states next, not by the handler that wakes the requester (decisions §27).
+  void catch_up_deferred_results();
   struct recorded_phase;
   void apply_recorded(const recorded_phase& phase);
   void record(phase_state& phase);
@@ -287,8 +290,9 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
     std::vector<std::shared_ptr<writer_entry>> registered;  // Identify: entry per slot
   };
   std::vector<recorded_phase> history_;
-  // history_ entries whose answers are not yet applied to the writer states: they are applied
-  // on the strand right after the abort drains, so every later operation sees them.
+  // history_ entries whose answers are not yet applied to the writer states: once the abort
+  // has drained, the next strand operation that reads or changes those states applies them
+  // first (catch_up_deferred_results), in the order they were recorded.
   std::vector<std::size_t> unapplied_;
   std::vector<writer_status> status_;
 

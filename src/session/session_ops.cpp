@@ -283,6 +283,7 @@ void session_impl::begin_prepare_events() {
 
 void session_impl::gather_status(pending_op op) {
   std::unique_lock lock(mutex_);
+  catch_up_deferred_results();
   std::vector<writer_status> out;
   out.reserve(identified_.size());
   // By entry: one pass each, not identified x participants (10^8 steps at 10,000 writers).
