@@ -54,6 +54,12 @@ void phase_collector::fire() {
   if (fn) fn();
 }
 
+void phase_collector::cancel_on_settled() noexcept {
+  // Whoever sets fired_ first owns on_settled_: here it is dropped instead of run.
+  if (fired_.exchange(true, std::memory_order_acq_rel)) return;
+  on_settled_ = nullptr;
+}
+
 void phase_collector::settle_if_all_final() {
   if (!started_.load(std::memory_order_acquire)) return;
   for (std::uint32_t i = 0; i < size_; ++i) {

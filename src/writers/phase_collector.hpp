@@ -66,6 +66,10 @@ class phase_collector {
 
   /// Marks the collection abandoned (an abort superseded it) and settles what is pending.
   void abandon();
+  /// on_settled will not run, unless it already is running: for an owner that no longer
+  /// waits for the collection (the session drops a phase before abandoning it), so that its
+  /// end costs nothing.
+  void cancel_on_settled() noexcept;
   bool abandoned() const noexcept { return abandoned_.load(std::memory_order_acquire); }
   /// True once on_settled has been called (or is being called).
   bool settled() const noexcept { return fired_.load(std::memory_order_acquire); }

@@ -172,6 +172,56 @@ TEST(PhaseCollector, AbandonSettlesPendingSlotsAsAbandonedAndKeepsAnswers) {
   EXPECT_EQ(c.collector->outcome(0), slot_outcome::abandoned);
 }
 
+TEST(PhaseCollector, ACancelledOnSettledNeverRunsButTheSlotsStillSettle) {
+  counted c(3);
+  c.collector->start();
+  c.collector->settle(0, slot_outcome::completed);
+  c.collector->cancel_on_settled();
+  c.collector->settle(1, slot_outcome::failed, errc::writer_error_retryable);
+  c.collector->abandon();
+  EXPECT_EQ(c.settled, 0);
+  EXPECT_TRUE(c.collector->settled());  // nothing left to run
+  EXPECT_EQ(c.collector->outcome(0), slot_outcome::completed);
+  EXPECT_EQ(c.collector->outcome(1), slot_outcome::failed);
+  EXPECT_EQ(c.collector->outcome(2), slot_outcome::abandoned);
+}
+
+TEST(PhaseCollector, CancellingOnSettledAfterItRanChangesNothing) {
+  counted c(1);
+  c.collector->start();
+  c.collector->settle(0, slot_outcome::completed);
+  ASSERT_EQ(c.settled, 1);
+  c.collector->cancel_on_settled();
+  c.collector->abandon();
+  EXPECT_EQ(c.settled, 1);
+  EXPECT_EQ(c.collector->outcome(0), slot_outcome::completed);
+}
+
+TEST(PhaseCollector, ScansFindTheOneOpenSlotWhateverItsPlaceAndTheSize) {
+  // The scans (settle_if_all_final, abandon) must find the one slot left open wherever it
+  // is, for sizes on both sides of a machine word's worth of slots.
+  for (std::uint32_t size = 1; size <= 19; ++size) {
+    for (std::uint32_t open = 0; open < size; ++open) {
+      counted c(size);
+      c.collector->start();
+      for (std::uint32_t s = 0; s < size; ++s) {
+        if (s != open)
+          c.collector->settle(s, s % 2 ? slot_outcome::completed : slot_outcome::failed);
+      }
+      c.collector->settle_if_all_final();
+      ASSERT_EQ(c.settled, 0) << "size " << size << " open " << open;
+      c.collector->abandon();
+      ASSERT_EQ(c.settled, 1) << "size " << size << " open " << open;
+      for (std::uint32_t s = 0; s < size; ++s) {
+        const auto want = s == open ? slot_outcome::abandoned
+                          : s % 2   ? slot_outcome::completed
+                                    : slot_outcome::failed;
+        ASSERT_EQ(c.collector->outcome(s), want) << "size " << size << " slot " << s;
+      }
+    }
+  }
+}
+
 TEST(PhaseCollector, AbandonBeforeStartSettlesOnStart) {
   counted c(2);
   c.collector->abandon();
