@@ -71,7 +71,7 @@ class phase_collector {
   /// end costs nothing.
   void cancel_on_settled() noexcept;
   bool abandoned() const noexcept { return abandoned_.load(std::memory_order_acquire); }
-  /// True once on_settled has been called (or is being called).
+  /// True once on_settled has been called (or is being called, or was cancelled).
   bool settled() const noexcept { return fired_.load(std::memory_order_acquire); }
 
   bool is_pending(std::uint32_t slot) const noexcept {
