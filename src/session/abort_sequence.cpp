@@ -314,8 +314,8 @@ void session_impl::check_drained() {
   if (failed_op) complete(*failed_op, failure);
   for (auto& w : waiters) complete(w, {});
   // The answers the requester did not wait for become writer states when something next
-  // reads them (catch_up_deferred_results), not here: with as many io threads as cores, the
-  // woken requester needs one of their CPUs, and O(N) work here kept it busy (decisions §27).
+  // reads them (catch_up_deferred_results), not here: that is O(N) work, and this thread is
+  // then free at once for whatever the engine runs next (decisions §27).
   for (auto& fn : callbacks) fn();
 }
 

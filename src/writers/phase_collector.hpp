@@ -2,7 +2,8 @@
 // Collects the answers of N writers to one event. Answers arrive from any thread (a
 // writer_context may be completed anywhere); the first answer per slot wins and later or
 // duplicate ones are ignored. When the last slot is settled, `on_settled` runs exactly once, on
-// the thread that settled it (the session posts it to its strand).
+// the thread that settled it (the session posts it to its strand), unless its owner cancelled
+// it first (cancel_on_settled: a phase nobody waits for any more).
 //
 // Memory ordering: each slot's payload is written by the thread that wins the slot's CAS and
 // published by the acq_rel decrement of `outstanding_` (or, on the scan path, by the release
