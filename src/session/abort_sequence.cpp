@@ -183,16 +183,11 @@ bool session_impl::deliver_abort_to_writers(std::function<void()> then) {
     deliver_to_all(writer_event::abort, std::move(then));
     return true;
   }
-  std::vector<std::uint32_t> targets;
-  targets.reserve(participants_.size());
-  for (std::uint32_t i = 0; i < participants_.size(); ++i) {
-    auto& p = participants_[i];
-    if (p.got_prepare_backup && !abort_sent(p) && !p.past_post_snapshot) {
-      p.abort_sent = true;
-      targets.push_back(i);
-    }
-  }
+  auto targets = targets_where([this](const participant& p) {
+    return p.got_prepare_backup && !abort_sent(p) && !p.past_post_snapshot;
+  });
   if (targets.empty()) return false;
+  for (auto t : targets) participants_[t].abort_sent = true;
   deliver(writer_event::abort, std::move(targets), std::move(then));
   return true;
 }

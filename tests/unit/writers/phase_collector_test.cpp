@@ -199,7 +199,7 @@ TEST(PhaseCollector, CancellingOnSettledAfterItRanChangesNothing) {
 
 TEST(PhaseCollector, ScansFindTheOneOpenSlotWhateverItsPlaceAndTheSize) {
   // The scans (settle_if_all_final, abandon) must find the one slot left open wherever it
-  // is, for sizes on both sides of a machine word's worth of slots.
+  // is, whatever the size.
   for (std::uint32_t size = 1; size <= 19; ++size) {
     for (std::uint32_t open = 0; open < size; ++open) {
       counted c(size);
