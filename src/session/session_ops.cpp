@@ -58,6 +58,9 @@ void session_impl::start(op_kind kind, std::uint64_t id, erased_handler handler)
     }
     machine_ = r.next;
   }
+  // Before the post, as release() does: a shutdown that begins before run_op runs must wait
+  // for this release's BackupShutdown (when_quiet), or it stops the executor under it.
+  if (kind == op_kind::release) release_requested_ = true;
   // Posted under the lock: an AbortBackup (which also steps the machine and posts under the
   // lock) then reaches the strand in the same order as it reached the machine.
   asio::post(strand_, [self = shared_from_this(), kind, id, h = std::move(handler)]() mutable {

@@ -179,6 +179,27 @@ TEST_F(ConcurrencyTest, ShutdownWaitsForTheBackupShutdownOfAReleasedSession) {
   EXPECT_TRUE(run_until([&] { return drained; }));
 }
 
+TEST_F(ConcurrencyTest, ShutdownWaitsForAnAsyncReleaseItOvertook) {
+  // async_release only posts its work: a shutdown that starts before that work runs must
+  // still count the session as being released, or it completes (and a host stops its
+  // executor) before BackupShutdown. LeakSanitizer caught that in the CLI as a leaked engine.
+  auto a = add_writer("a");
+  auto s = session_for({a}, "/vol1");
+  // A finished backup: the shutdown's abort has nothing to do, so nothing else delays it.
+  auto snap = s.async_do_snapshot_set(use_async_op);
+  ASSERT_EQ(finish(snap), errc::async_finished);
+  auto complete = s.async_backup_complete(use_async_op);
+  ASSERT_EQ(finish(complete), errc::async_finished);
+  bool released = false;
+  s.async_release([&](std::error_code) { released = true; });
+  bool drained = false;
+  engine_->async_shutdown([&](std::error_code) {
+    EXPECT_EQ(a->count(E::backup_shutdown), 1u) << "shutdown done before BackupShutdown";
+    drained = true;
+  });
+  EXPECT_TRUE(run_until([&] { return drained && released; }));
+}
+
 TEST_F(ConcurrencyTest, RegistrationValidatesTheWriter) {
   std::error_code ec;
   engine_->register_writer(nullptr, ec);
