@@ -93,9 +93,9 @@ void session_impl::request_abort_on_strand(abort_reason reason, std::error_code 
     }
     auto phase = std::move(it->second);
     it = phases_.erase(it);
-    // Nothing waits for it any more: its end need not post a step to this strand.
-    phase->collector->cancel_on_settled();
-    phase->collector->abandon();
+    // Nothing waits for it any more: its end posts nothing to this strand, and its pending
+    // slots become abandoned without a pass over them (decisions §28).
+    phase->collector->supersede();
     if (phase->deadline_timer) phase->deadline_timer->cancel();
     // Its answers become writer states after the drain: the abort goes out first.
     defer_results(*phase);

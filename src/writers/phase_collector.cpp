@@ -60,6 +60,14 @@ void phase_collector::cancel_on_settled() noexcept {
   on_settled_ = nullptr;
 }
 
+void phase_collector::supersede() noexcept {
+  cancel_on_settled();
+  abandoned_.store(true, std::memory_order_release);
+  // The settle paths look at this before their CAS; no slot is written here, so the abort
+  // that calls this need not touch (or wait for the cache lines of) N answers.
+  superseded_.store(true, std::memory_order_release);
+}
+
 void phase_collector::settle_if_all_final() {
   if (!started_.load(std::memory_order_acquire)) return;
   for (std::uint32_t i = 0; i < size_; ++i) {
@@ -70,7 +78,7 @@ void phase_collector::settle_if_all_final() {
 }
 
 bool phase_collector::settle_completed(std::uint32_t slot) {
-  if (slot >= size_) return false;
+  if (slot >= size_ || superseded()) return false;
   auto expected = static_cast<std::uint8_t>(slot_outcome::pending);
   // No payload: one CAS publishes the answer (a slot without a code is ok).
   if (!outcomes_[slot].compare_exchange_strong(expected,
@@ -84,7 +92,7 @@ bool phase_collector::settle_completed(std::uint32_t slot) {
 
 bool phase_collector::settle(std::uint32_t slot, slot_outcome outcome, errc code,
                              std::string message, std::unique_ptr<writer_metadata> metadata) {
-  if (slot >= size_) return false;
+  if (slot >= size_ || superseded()) return false;
   auto expected = static_cast<std::uint8_t>(slot_outcome::pending);
   if (outcome == slot_outcome::completed && code == errc::ok && message.empty() && !metadata) {
     return settle_completed(slot);

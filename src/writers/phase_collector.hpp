@@ -68,9 +68,14 @@ class phase_collector {
   /// Marks the collection abandoned (an abort superseded it) and settles what is pending.
   void abandon();
   /// on_settled will not run, unless it already is running: for an owner that no longer
-  /// waits for the collection (the session drops a phase before abandoning it), so that its
-  /// end costs nothing.
+  /// waits for the collection, so that its end costs nothing.
   void cancel_on_settled() noexcept;
+  /// abandon() for an owner that no longer waits for the collection (an abort supersedes the
+  /// phase), in O(1) instead of a pass over the slots: cancel_on_settled(), then every answer
+  /// from now on is refused and a slot still pending reads as abandoned (outcome(),
+  /// is_pending()). An answer that raced this call may still land, as one that came just
+  /// before it would have.
+  void supersede() noexcept;
   bool abandoned() const noexcept { return abandoned_.load(std::memory_order_acquire); }
   /// True once on_settled has been called (or is being called, or was cancelled).
   bool settled() const noexcept { return fired_.load(std::memory_order_acquire); }
@@ -79,9 +84,11 @@ class phase_collector {
     return outcome(slot) == slot_outcome::pending;
   }
 
-  /// Valid once settled (after on_settled ran).
+  /// Valid once settled (after on_settled ran), or superseded.
   slot_outcome outcome(std::uint32_t slot) const noexcept {
-    return static_cast<slot_outcome>(outcomes_[slot].load(std::memory_order_acquire));
+    const auto o = static_cast<slot_outcome>(outcomes_[slot].load(std::memory_order_acquire));
+    if (o == slot_outcome::pending && superseded()) return slot_outcome::abandoned;
+    return o;
   }
   /// The slot's failure code: ok unless it failed or timed out.
   errc code(std::uint32_t slot) const;
@@ -117,10 +124,13 @@ class phase_collector {
   void release(std::size_t count);
   void make_room_for_codes(errc code);
   void fire();
+  bool superseded() const noexcept { return superseded_.load(std::memory_order_acquire); }
 
   writer_event event_;
   std::size_t size_;
   std::unique_ptr<std::atomic<std::uint8_t>[]> outcomes_;
+  // Read by every answer; written once, by supersede(): pending slots are then abandoned.
+  std::atomic<bool> superseded_{false};
   std::atomic<std::size_t> outstanding_;
   std::atomic<bool> abandoned_{false};
   std::atomic<bool> started_{false};

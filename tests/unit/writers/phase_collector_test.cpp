@@ -1,6 +1,6 @@
 // detail::phase_collector: the per-event answer collector. The first answer per slot wins,
 // duplicates and late answers are ignored, on_settled runs exactly once (only after start()),
-// abandon() settles what is pending, and payloads (failure messages, Identify metadata) stay
+// abandon() settles what is pending (supersede() in O(1)), and payloads (failure messages, Identify metadata) stay
 // with the answer that won. The last tests settle slots from many threads at once.
 
 #include "writers/phase_collector.hpp"
@@ -220,6 +220,65 @@ TEST(PhaseCollector, ScansFindTheOneOpenSlotWhateverItsPlaceAndTheSize) {
       }
     }
   }
+}
+
+TEST(PhaseCollector, SupersedeRefusesLaterAnswersAndReadsPendingSlotsAsAbandoned) {
+  counted c(4);
+  c.collector->start();
+  c.collector->settle(0, slot_outcome::completed);
+  c.collector->settle(1, slot_outcome::failed, errc::writer_error_retryable, "busy");
+  c.collector->supersede();
+  EXPECT_TRUE(c.collector->abandoned());
+  EXPECT_TRUE(c.collector->settled()) << "nothing left to run";
+  // Answers after it are refused, with or without a payload.
+  EXPECT_FALSE(c.collector->settle(2, slot_outcome::completed));
+  EXPECT_FALSE(c.collector->settle(3, slot_outcome::failed, errc::writer_error_timeout, "late"));
+  EXPECT_EQ(c.collector->outcome(0), slot_outcome::completed);
+  EXPECT_EQ(c.collector->outcome(1), slot_outcome::failed);
+  EXPECT_EQ(c.collector->code(1), errc::writer_error_retryable);
+  EXPECT_EQ(c.collector->message(1), "busy");
+  EXPECT_EQ(c.collector->outcome(2), slot_outcome::abandoned);
+  EXPECT_EQ(c.collector->outcome(3), slot_outcome::abandoned);
+  EXPECT_FALSE(c.collector->is_pending(2));
+  EXPECT_EQ(c.collector->code(3), errc::ok);
+  EXPECT_EQ(c.collector->message(3), "");
+  c.collector->settle_if_all_final();  // every slot reads final: still nothing to run
+  EXPECT_EQ(c.settled, 0);
+}
+
+TEST(PhaseCollector, ABatchOpenWhenItsPhaseIsSupersededReleasesWithoutFiring) {
+  counted c(3);
+  c.collector->start();
+  {
+    phase_collector::inline_batch batch(*c.collector);
+    EXPECT_TRUE(c.collector->settle(0, slot_outcome::completed));
+    c.collector->supersede();  // the abort comes while the shard's loop is half-way
+    EXPECT_FALSE(c.collector->settle(1, slot_outcome::completed));
+    EXPECT_FALSE(c.collector->settle(2, slot_outcome::completed));
+  }
+  EXPECT_EQ(c.settled, 0);
+  EXPECT_EQ(c.collector->outcome(0), slot_outcome::completed);
+  EXPECT_EQ(c.collector->outcome(1), slot_outcome::abandoned);
+  EXPECT_EQ(c.collector->outcome(2), slot_outcome::abandoned);
+}
+
+TEST(PhaseCollector, AWriterContextSeesTheSupersessionAndItsDropRecordsNothing) {
+  counted c(2);
+  c.collector->start();
+  auto info = std::make_shared<event_info>();
+  info->event = writer_event::freeze;
+  {
+    writer_context held(c.collector, c.collector.get(), 0, info.get(), false);
+    writer_context late(c.collector, c.collector.get(), 1, info.get(), false);
+    EXPECT_FALSE(held.abandoned());
+    c.collector->supersede();
+    EXPECT_TRUE(held.abandoned());
+    late.complete();  // refused
+  }                   // `held` is dropped unanswered: no failure is recorded for a superseded slot
+  EXPECT_EQ(c.collector->outcome(0), slot_outcome::abandoned);
+  EXPECT_EQ(c.collector->outcome(1), slot_outcome::abandoned);
+  EXPECT_EQ(c.collector->message(0), "");
+  EXPECT_EQ(c.settled, 0);
 }
 
 TEST(PhaseCollector, AbandonBeforeStartSettlesOnStart) {
@@ -558,6 +617,76 @@ TEST(PhaseCollectorThreads, RacingAnswersAndAnAbandonSettleEachSlotExactlyOnce) 
         ASSERT_EQ(collector->message(s), "t" + std::to_string(winner)) << "slot " << s;
       }
     }
+  }
+}
+
+TEST(PhaseCollectorThreads, AnswersRacingASupersedeEachLandOnceOrReadAbandoned) {
+  // Whatever the interleaving: a slot is answered at most once; one whose answer was refused
+  // (or never came) reads abandoned; an answer that won keeps its payload; and the superseded
+  // phase runs on_settled only if it had settled before the supersede.
+  constexpr int threads = 4;
+  constexpr std::uint32_t slots = 2048;
+  for (int round = 0; round < 20; ++round) {
+    std::atomic<int> settled{0};
+    auto collector =
+        std::make_shared<phase_collector>(writer_event::freeze, slots, [&] { ++settled; });
+    std::vector<std::atomic<int>> wins(slots);
+    std::vector<std::vector<std::uint8_t>> won_by(threads, std::vector<std::uint8_t>(slots, 0));
+    std::atomic<bool> go{false};
+    std::vector<std::thread> pool;
+    for (int k = 0; k < threads; ++k) {
+      pool.emplace_back([&, k] {
+        while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+        phase_collector::inline_batch batch(*collector);  // as a shard's loop counts them
+        for (std::uint32_t i = 0; i < slots; ++i) {
+          const std::uint32_t slot = (i * 7 + static_cast<std::uint32_t>(k) * 311) % slots;
+          const bool won = k % 2 == 0 ? collector->settle(slot, slot_outcome::completed)
+                                      : collector->settle(slot, slot_outcome::failed, code_of(k),
+                                                          "t" + std::to_string(k));
+          if (won) {
+            ++wins[slot];
+            won_by[k][slot] = 1;
+          }
+        }
+      });
+    }
+    pool.emplace_back([&] {
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      std::this_thread::yield();
+      collector->supersede();
+    });
+    go.store(true, std::memory_order_release);
+    collector->start();
+    for (auto& t : pool) t.join();
+    ASSERT_TRUE(collector->abandoned());
+    std::uint32_t answered = 0;
+    for (std::uint32_t s = 0; s < slots; ++s) {
+      ASSERT_LE(wins[s].load(), 1) << "slot " << s << " settled twice, round " << round;
+      answered += static_cast<std::uint32_t>(wins[s].load());
+      const auto outcome = collector->outcome(s);
+      if (wins[s] == 0) {
+        ASSERT_EQ(outcome, slot_outcome::abandoned) << "slot " << s << " round " << round;
+        continue;
+      }
+      int winner = -1;
+      for (int k = 0; k < threads; ++k) {
+        if (won_by[k][s]) winner = k;
+      }
+      ASSERT_GE(winner, 0);
+      if (winner % 2 == 0) {
+        ASSERT_EQ(outcome, slot_outcome::completed) << "slot " << s << " round " << round;
+      } else {
+        ASSERT_EQ(outcome, slot_outcome::failed) << "slot " << s << " round " << round;
+        ASSERT_EQ(collector->code(s), code_of(winner)) << "slot " << s;
+        ASSERT_EQ(collector->message(s), "t" + std::to_string(winner)) << "slot " << s;
+      }
+    }
+    // on_settled ran only if every answer had landed (and been counted) before the
+    // supersede; otherwise never.
+    ASSERT_EQ(settled, answered == slots ? settled.load() : 0) << "round " << round;
+    ASSERT_LE(settled, 1) << "round " << round;
+    // After it, nothing lands.
+    ASSERT_FALSE(collector->settle(0, slot_outcome::completed));
   }
 }
 
