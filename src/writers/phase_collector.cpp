@@ -62,10 +62,21 @@ void phase_collector::cancel_on_settled() noexcept {
 
 void phase_collector::supersede() noexcept {
   cancel_on_settled();
-  abandoned_.store(true, std::memory_order_release);
   // The settle paths look at this before their CAS; no slot is written here, so the abort
-  // that calls this need not touch (or wait for the cache lines of) N answers.
+  // that calls this need not touch (or wait for the cache lines of) N answers. Stored before
+  // abandoned_: a writer that sees abandoned() and then answers anyway is refused.
   superseded_.store(true, std::memory_order_release);
+  abandoned_.store(true, std::memory_order_release);
+}
+
+slot_outcome phase_collector::abandon_on_read(std::uint32_t slot) const noexcept {
+  auto expected = static_cast<std::uint8_t>(slot_outcome::pending);
+  if (outcomes_[slot].compare_exchange_strong(expected,
+                                              static_cast<std::uint8_t>(slot_outcome::abandoned),
+                                              std::memory_order_acq_rel)) {
+    return slot_outcome::abandoned;
+  }
+  return static_cast<slot_outcome>(expected);  // an answer (or a claim) got there first
 }
 
 void phase_collector::settle_if_all_final() {

@@ -73,8 +73,8 @@ class phase_collector {
   /// abandon() for an owner that no longer waits for the collection (an abort supersedes the
   /// phase), in O(1) instead of a pass over the slots: cancel_on_settled(), then every answer
   /// from now on is refused and a slot still pending reads as abandoned (outcome(),
-  /// is_pending()). An answer that raced this call may still land, as one that came just
-  /// before it would have.
+  /// is_pending()), fixed by the first read. An answer that raced this call may still land if
+  /// it comes before that read, as one that came just before abandon()'s pass would have.
   void supersede() noexcept;
   bool abandoned() const noexcept { return abandoned_.load(std::memory_order_acquire); }
   /// True once on_settled has been called (or is being called, or was cancelled).
@@ -87,7 +87,7 @@ class phase_collector {
   /// Valid once settled (after on_settled ran), or superseded.
   slot_outcome outcome(std::uint32_t slot) const noexcept {
     const auto o = static_cast<slot_outcome>(outcomes_[slot].load(std::memory_order_acquire));
-    if (o == slot_outcome::pending && superseded()) return slot_outcome::abandoned;
+    if (o == slot_outcome::pending && superseded()) return abandon_on_read(slot);
     return o;
   }
   /// The slot's failure code: ok unless it failed or timed out.
@@ -125,6 +125,10 @@ class phase_collector {
   void make_room_for_codes(errc code);
   void fire();
   bool superseded() const noexcept { return superseded_.load(std::memory_order_acquire); }
+  // A superseded slot read while still pending becomes abandoned then and there (one CAS), so
+  // that an answer which saw the flag unset just before supersede() cannot land after the
+  // slot was read as abandoned: once read, a slot's outcome stays what was read.
+  slot_outcome abandon_on_read(std::uint32_t slot) const noexcept;
 
   writer_event event_;
   std::size_t size_;

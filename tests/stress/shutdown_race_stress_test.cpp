@@ -8,8 +8,9 @@
 // Invariant 2 (DESIGN.md §4): a shutdown completes only after every writer of a session
 // released before it began answered BackupShutdown, so in the runs where the release call
 // returned first each writer has seen its one BackupShutdown by the time the shutdown's
-// handler runs; in every run, each writer has had exactly one once the host is gone. Then the host is destroyed; a session that outlived it
-// (the leak this test was written for) is LeakSanitizer's to report.
+// handler runs; in every run, each writer has had exactly one once the host is gone. A
+// session that outlives its host (the leak this test was written for) is LeakSanitizer's to
+// report.
 //
 // Bounded by count and time: OPENVSS_STRESS_ITERATIONS (default 500 runs) and
 // OPENVSS_STRESS_SECONDS (default 20), whichever comes first. Meant to run clean under
@@ -105,10 +106,14 @@ TEST(ShutdownRaceStress, AShutdownRacingAReleaseWaitsForEveryBackupShutdown) {
     const auto release_delay = std::chrono::microseconds(rng() % 200);
     const auto shutdown_delay = std::chrono::microseconds(rng() % 200);
 
+    // Declared before the host: if an ASSERT below returns early, the host's destructor still
+    // runs handlers that refer to these.
+    std::promise<void> released;
+    std::promise<bool> shut_down;  // true: every writer had its BackupShutdown by then
+    std::vector<std::shared_ptr<test_writer>> ws;
     auto host = std::make_unique<engine_host>(host_options{.io_threads = 2});
     auto& eng = host->engine();
     ASSERT_FALSE(eng.register_provider(std::make_shared<memory_provider>()));
-    std::vector<std::shared_ptr<test_writer>> ws;
     std::vector<writer_registration> regs;
     for (std::size_t i = 0; i < writers; ++i) {
       ws.push_back(std::make_shared<test_writer>("w" + std::to_string(i)));
@@ -118,10 +123,7 @@ TEST(ShutdownRaceStress, AShutdownRacingAReleaseWaitsForEveryBackupShutdown) {
     const auto failure = finished_backup(session, runs);
     ASSERT_EQ(failure, "") << "run " << runs << " (seed " << seed << ")";
 
-    std::promise<void> released;
     std::atomic<bool> release_called{false};
-    // true: every writer had its BackupShutdown when the shutdown's handler ran
-    std::promise<bool> shut_down;
     bool shutdown_after_release = false;
     std::thread releaser([&] {
       spin_for(release_delay);
