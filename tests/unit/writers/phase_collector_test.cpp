@@ -696,7 +696,9 @@ TEST(PhaseCollectorThreads, AnswersRacingASupersedeEachLandOnceOrReadAbandoned) 
     }
     // supersede() itself never runs on_settled: it can only have run if every answer landed
     // (and was counted) before it.
-    if (answered < slots) ASSERT_EQ(settled, 0) << "round " << round;
+    if (answered < slots) {
+      ASSERT_EQ(settled, 0) << "round " << round;
+    }
     ASSERT_LE(settled, 1) << "round " << round;
     // After it, nothing lands.
     ASSERT_FALSE(collector->settle(0, slot_outcome::completed));
