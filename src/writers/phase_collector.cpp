@@ -103,11 +103,11 @@ bool phase_collector::settle_completed(std::uint32_t slot) {
 
 bool phase_collector::settle(std::uint32_t slot, slot_outcome outcome, errc code,
                              std::string message, std::unique_ptr<writer_metadata> metadata) {
+  if (outcome == slot_outcome::completed && code == errc::ok && message.empty() && !metadata) {
+    return settle_completed(slot);  // checks the slot and supersession itself
+  }
   if (slot >= size_ || superseded()) return false;
   auto expected = static_cast<std::uint8_t>(slot_outcome::pending);
-  if (outcome == slot_outcome::completed && code == errc::ok && message.empty() && !metadata) {
-    return settle_completed(slot);
-  }
   // Before the claim: if this throws, the slot stays pending and nothing is half-done.
   make_room_for_codes(code);
   if (!outcomes_[slot].compare_exchange_strong(
