@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -567,55 +568,95 @@ TEST(PhaseCollectorThreads, ManyThreadsSettlingDifferentSlotsSettleOnceWithEvery
   }
 }
 
-TEST(PhaseCollectorThreads, RacingAnswersAndAnAbandonSettleEachSlotExactlyOnce) {
-  constexpr int threads = 6;
-  constexpr std::uint32_t slots = 2048;
-  for (int round = 0; round < 20; ++round) {
-    std::atomic<int> settled{0};
-    auto collector =
-        std::make_shared<phase_collector>(writer_event::thaw, slots, [&] { ++settled; });
-    std::vector<std::atomic<int>> wins(slots);
-    std::vector<std::vector<std::uint8_t>> won_by(threads, std::vector<std::uint8_t>(slots, 0));
-    std::atomic<bool> go{false};
-    std::vector<std::thread> pool;
-    // Every thread answers every slot (duplicates from different threads), in a different
-    // order; one extra thread abandons half-way.
+/// Threads racing on one collector from a common start: `threads` answerers that each answer
+/// every slot, in an order of their own (so every slot gets a duplicate from each), plus any
+/// other threads a test adds. Records which answerer won each slot.
+struct answer_race {
+  answer_race(writer_event e, int answerers, std::uint32_t size)
+      : threads(answerers),
+        slots(size),
+        collector(std::make_shared<phase_collector>(e, size, [this] { ++settled; })),
+        wins(size),
+        won_by(answerers, std::vector<std::uint8_t>(size, 0)) {}
+
+  /// Adds a thread that runs `fn` once the race starts.
+  template <class Fn>
+  void add(Fn fn) {
+    pool.emplace_back([this, fn] {
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      fn();
+    });
+  }
+  /// Adds the answerers; answer(k, slot) gives answerer k's answer and says if it won.
+  template <class Answer>
+  void add_answerers(bool batched, Answer answer) {
     for (int k = 0; k < threads; ++k) {
-      pool.emplace_back([&, k] {
-        while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      add([this, k, batched, answer] {
+        std::optional<phase_collector::inline_batch> batch;  // as a shard's loop counts them
+        if (batched) batch.emplace(*collector);
         for (std::uint32_t i = 0; i < slots; ++i) {
           const std::uint32_t slot = (i * 7 + static_cast<std::uint32_t>(k) * 311) % slots;
-          if (collector->settle(slot, slot_outcome::failed, code_of(k), "t" + std::to_string(k))) {
+          if (answer(k, slot)) {
             ++wins[slot];
             won_by[k][slot] = 1;
           }
         }
       });
     }
-    pool.emplace_back([&] {
-      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
-      std::this_thread::yield();
-      collector->abandon();
-    });
+  }
+  void run() {
     go.store(true, std::memory_order_release);
     collector->start();
     for (auto& t : pool) t.join();
-    ASSERT_EQ(settled, 1) << "round " << round;
-    ASSERT_TRUE(collector->abandoned());
-    for (std::uint32_t s = 0; s < slots; ++s) {
-      ASSERT_LE(wins[s].load(), 1) << "slot " << s << " settled twice, round " << round;
-      const auto outcome = collector->outcome(s);
-      if (wins[s] == 0) {
-        ASSERT_EQ(outcome, slot_outcome::abandoned) << "slot " << s << " round " << round;
+  }
+  int winner(std::uint32_t slot) const {
+    for (int k = 0; k < threads; ++k) {
+      if (won_by[k][slot]) return k;
+    }
+    return -1;
+  }
+  /// A failure answer of answerer k, as the answerers give it.
+  bool fail(int k, std::uint32_t slot) {
+    return collector->settle(slot, slot_outcome::failed, code_of(k), "t" + std::to_string(k));
+  }
+  /// The slot holds the failure its winner gave.
+  void expect_failure_of_winner(std::uint32_t slot, int round) const {
+    const int k = winner(slot);
+    ASSERT_GE(k, 0) << "slot " << slot << " round " << round;
+    ASSERT_EQ(collector->outcome(slot), slot_outcome::failed) << "slot " << slot;
+    ASSERT_EQ(collector->code(slot), code_of(k)) << "slot " << slot;
+    ASSERT_EQ(collector->message(slot), "t" + std::to_string(k)) << "slot " << slot;
+  }
+
+  const int threads;
+  const std::uint32_t slots;
+  std::atomic<int> settled{0};
+  std::shared_ptr<phase_collector> collector;
+  std::vector<std::atomic<int>> wins;
+  std::vector<std::vector<std::uint8_t>> won_by;
+  std::atomic<bool> go{false};
+  std::vector<std::thread> pool;
+};
+
+TEST(PhaseCollectorThreads, RacingAnswersAndAnAbandonSettleEachSlotExactlyOnce) {
+  for (int round = 0; round < 20; ++round) {
+    answer_race race(writer_event::thaw, 6, 2048);
+    // Every answer is a failure with its thread's payload; one extra thread abandons half-way.
+    race.add_answerers(false, [&](int k, std::uint32_t slot) { return race.fail(k, slot); });
+    race.add([&] {
+      std::this_thread::yield();
+      race.collector->abandon();
+    });
+    race.run();
+    ASSERT_EQ(race.settled, 1) << "round " << round;
+    ASSERT_TRUE(race.collector->abandoned());
+    for (std::uint32_t s = 0; s < race.slots; ++s) {
+      ASSERT_LE(race.wins[s].load(), 1) << "slot " << s << " settled twice, round " << round;
+      if (race.wins[s] == 0) {
+        ASSERT_EQ(race.collector->outcome(s), slot_outcome::abandoned)
+            << "slot " << s << " round " << round;
       } else {
-        ASSERT_EQ(outcome, slot_outcome::failed) << "slot " << s << " round " << round;
-        int winner = -1;
-        for (int k = 0; k < threads; ++k) {
-          if (won_by[k][s]) winner = k;
-        }
-        ASSERT_GE(winner, 0);
-        ASSERT_EQ(collector->code(s), code_of(winner)) << "slot " << s;
-        ASSERT_EQ(collector->message(s), "t" + std::to_string(winner)) << "slot " << s;
+        ASSERT_NO_FATAL_FAILURE(race.expect_failure_of_winner(s, round));
       }
     }
   }
@@ -626,82 +667,54 @@ TEST(PhaseCollectorThreads, AnswersRacingASupersedeEachLandOnceOrReadAbandoned) 
   // (or never came) reads abandoned, and a slot once read as abandoned is never answered; an
   // answer that won keeps its payload; and the superseded phase runs on_settled only if it
   // had settled before the supersede.
-  constexpr int threads = 4;
-  constexpr std::uint32_t slots = 2048;
   for (int round = 0; round < 20; ++round) {
-    std::atomic<int> settled{0};
-    auto collector =
-        std::make_shared<phase_collector>(writer_event::freeze, slots, [&] { ++settled; });
-    std::vector<std::atomic<int>> wins(slots);
-    std::vector<std::vector<std::uint8_t>> won_by(threads, std::vector<std::uint8_t>(slots, 0));
-    std::atomic<bool> go{false};
-    std::vector<std::thread> pool;
-    for (int k = 0; k < threads; ++k) {
-      pool.emplace_back([&, k] {
-        while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
-        phase_collector::inline_batch batch(*collector);  // as a shard's loop counts them
-        for (std::uint32_t i = 0; i < slots; ++i) {
-          const std::uint32_t slot = (i * 7 + static_cast<std::uint32_t>(k) * 311) % slots;
-          const bool won = k % 2 == 0 ? collector->settle(slot, slot_outcome::completed)
-                                      : collector->settle(slot, slot_outcome::failed, code_of(k),
-                                                          "t" + std::to_string(k));
-          if (won) {
-            ++wins[slot];
-            won_by[k][slot] = 1;
-          }
-        }
-      });
-    }
-    pool.emplace_back([&] {
-      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+    answer_race race(writer_event::freeze, 4, 2048);
+    auto& collector = *race.collector;
+    // Even threads complete, odd ones fail with a payload; batched, as a shard's loop does.
+    race.add_answerers(true, [&](int k, std::uint32_t slot) {
+      return k % 2 == 0 ? collector.settle(slot, slot_outcome::completed) : race.fail(k, slot);
+    });
+    race.add([&] {
       std::this_thread::yield();
-      collector->supersede();
+      collector.supersede();
     });
     // A reader that looks at every slot as soon as the phase is superseded, while answers may
     // still be racing: what it reads as abandoned must stay abandoned.
-    std::vector<std::uint8_t> read_abandoned(slots, 0);
-    pool.emplace_back([&] {
-      while (!collector->abandoned()) std::this_thread::yield();
-      for (std::uint32_t s = 0; s < slots; ++s) {
-        if (collector->outcome(s) == slot_outcome::abandoned) read_abandoned[s] = 1;
+    std::vector<std::uint8_t> read_abandoned(race.slots, 0);
+    race.add([&] {
+      while (!collector.abandoned()) std::this_thread::yield();
+      for (std::uint32_t s = 0; s < race.slots; ++s) {
+        if (collector.outcome(s) == slot_outcome::abandoned) read_abandoned[s] = 1;
       }
     });
-    go.store(true, std::memory_order_release);
-    collector->start();
-    for (auto& t : pool) t.join();
-    ASSERT_TRUE(collector->abandoned());
+    race.run();
+    ASSERT_TRUE(collector.abandoned());
     std::uint32_t answered = 0;
-    for (std::uint32_t s = 0; s < slots; ++s) {
-      ASSERT_LE(wins[s].load(), 1) << "slot " << s << " settled twice, round " << round;
-      answered += static_cast<std::uint32_t>(wins[s].load());
-      const auto outcome = collector->outcome(s);
-      if (wins[s] == 0) {
-        ASSERT_EQ(outcome, slot_outcome::abandoned) << "slot " << s << " round " << round;
+    for (std::uint32_t s = 0; s < race.slots; ++s) {
+      ASSERT_LE(race.wins[s].load(), 1) << "slot " << s << " settled twice, round " << round;
+      answered += static_cast<std::uint32_t>(race.wins[s].load());
+      if (race.wins[s] == 0) {
+        ASSERT_EQ(collector.outcome(s), slot_outcome::abandoned)
+            << "slot " << s << " round " << round;
         continue;
       }
       ASSERT_EQ(read_abandoned[s], 0)
           << "slot " << s << " was read as abandoned, then answered; round " << round;
-      int winner = -1;
-      for (int k = 0; k < threads; ++k) {
-        if (won_by[k][s]) winner = k;
-      }
-      ASSERT_GE(winner, 0);
-      if (winner % 2 == 0) {
-        ASSERT_EQ(outcome, slot_outcome::completed) << "slot " << s << " round " << round;
+      if (race.winner(s) % 2 == 0) {
+        ASSERT_EQ(collector.outcome(s), slot_outcome::completed)
+            << "slot " << s << " round " << round;
       } else {
-        ASSERT_EQ(outcome, slot_outcome::failed) << "slot " << s << " round " << round;
-        ASSERT_EQ(collector->code(s), code_of(winner)) << "slot " << s;
-        ASSERT_EQ(collector->message(s), "t" + std::to_string(winner)) << "slot " << s;
+        ASSERT_NO_FATAL_FAILURE(race.expect_failure_of_winner(s, round));
       }
     }
     // supersede() itself never runs on_settled: it can only have run if every answer landed
     // (and was counted) before it.
-    if (answered < slots) {
-      ASSERT_EQ(settled, 0) << "round " << round;
+    if (answered < race.slots) {
+      ASSERT_EQ(race.settled, 0) << "round " << round;
     }
-    ASSERT_LE(settled, 1) << "round " << round;
+    ASSERT_LE(race.settled, 1) << "round " << round;
     // After it, nothing lands.
-    ASSERT_FALSE(collector->settle(0, slot_outcome::completed));
+    ASSERT_FALSE(collector.settle(0, slot_outcome::completed));
   }
 }
 
