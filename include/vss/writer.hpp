@@ -149,7 +149,12 @@ class writer_context {
   writer_context& operator=(writer_context&&) noexcept;
   writer_context(const writer_context&) = delete;
   writer_context& operator=(const writer_context&) = delete;
-  ~writer_context();
+  // Inline, with the engine's constructor below: the delivery loop builds and destroys one
+  // context per writer, and out of line the two calls were ~30 of its ~160 instructions per
+  // writer at N = 10,000 (docs/decisions.md §29).
+  ~writer_context() {
+    if (!done_) complete_as_dropped();
+  }
 
   /// The handler succeeded (returned true without SetWriterFailure).
   void complete();
@@ -193,7 +198,13 @@ class writer_context {
   /// context only points at `owner` (which must outlive the handler call) and takes its own
   /// reference when it is moved, i.e. when the writer keeps it beyond the handler.
   writer_context(const std::shared_ptr<const void>& owner, detail::phase_collector* collector,
-                 std::uint32_t slot, const detail::event_info* info, bool borrowed) noexcept;
+                 std::uint32_t slot, const detail::event_info* info, bool borrowed) noexcept
+      : collector_(collector),
+        info_(info),
+        owner_(borrowed ? nullptr : owner),
+        borrowed_owner_(borrowed ? &owner : nullptr),
+        slot_(slot),
+        done_(false) {}
 
  private:
   friend struct detail::context_access;

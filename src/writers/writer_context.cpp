@@ -56,17 +56,6 @@ std::ostream& operator<<(std::ostream& os, writer_event e) { return os << to_str
 
 writer_context::writer_context() noexcept = default;
 
-writer_context::writer_context(const std::shared_ptr<const void>& owner,
-                               detail::phase_collector* collector, std::uint32_t slot,
-                               const detail::event_info* info, bool borrowed) noexcept
-    : collector_(collector), info_(info), slot_(slot), done_(false) {
-  if (borrowed) {
-    borrowed_owner_ = &owner;
-  } else {
-    owner_ = owner;
-  }
-}
-
 void writer_context::take_from(writer_context& other) noexcept {
   collector_ = std::exchange(other.collector_, nullptr);
   info_ = std::exchange(other.info_, nullptr);
@@ -88,10 +77,6 @@ writer_context& writer_context::operator=(writer_context&& other) noexcept {
     take_from(other);
   }
   return *this;
-}
-
-writer_context::~writer_context() {
-  if (!done_) complete_as_dropped();
 }
 
 void writer_context::complete_as_dropped() noexcept {
