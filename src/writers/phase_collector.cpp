@@ -16,32 +16,19 @@ phase_collector::phase_collector(writer_event event, std::size_t slots,
   static_assert(static_cast<std::int32_t>(errc::ok) == 0);
 }
 
-namespace {
-// The innermost batch open on this thread (batches nest if a handler runs a nested loop).
-thread_local phase_collector::inline_batch* current_batch = nullptr;
-}  // namespace
-
 phase_collector::inline_batch::inline_batch(phase_collector& collector) noexcept
-    : collector_(collector), previous_(current_batch) {
-  current_batch = this;
+    : collector_(collector), previous_(current_batch_) {
+  current_batch_ = this;
 }
 
 phase_collector::inline_batch::~inline_batch() {
-  current_batch = previous_;
+  current_batch_ = previous_;
   if (count_ > 0) collector_.release(count_);
 }
 
 void phase_collector::start() {
   started_.store(true, std::memory_order_release);
   release(1);  // never batched: start() is the strand's, not a shard loop's
-}
-
-void phase_collector::release_one() {
-  if (current_batch != nullptr && &current_batch->collector_ == this) {
-    ++current_batch->count_;
-    return;
-  }
-  release(1);
 }
 
 void phase_collector::release(std::size_t count) {
@@ -86,19 +73,6 @@ void phase_collector::settle_if_all_final() {
     if (o == slot_outcome::pending || o == slot_outcome::claimed) return;
   }
   fire();
-}
-
-bool phase_collector::settle_completed(std::uint32_t slot) {
-  if (slot >= size_ || superseded()) return false;
-  auto expected = static_cast<std::uint8_t>(slot_outcome::pending);
-  // No payload: one CAS publishes the answer (a slot without a code is ok).
-  if (!outcomes_[slot].compare_exchange_strong(expected,
-                                               static_cast<std::uint8_t>(slot_outcome::completed),
-                                               std::memory_order_acq_rel)) {
-    return false;
-  }
-  release_one();
-  return true;
 }
 
 bool phase_collector::settle(std::uint32_t slot, slot_outcome outcome, errc code,

@@ -54,7 +54,8 @@ class phase_collector {
               std::string message = {}, std::unique_ptr<writer_metadata> metadata = nullptr);
 
   /// settle(slot, completed) for the common answer with no payload: no arguments to build
-  /// on the fan-out's hot path.
+  /// on the fan-out's hot path. Inline (below), as release_one() is: writer_context::complete()
+  /// is the one answer every trivial writer gives (docs/decisions.md §29).
   bool settle_completed(std::uint32_t slot);
 
   /// Settles every pending slot with `outcome` (timeouts, abandonment). Like settle_each, it
@@ -120,6 +121,9 @@ class phase_collector {
   };
 
  private:
+  // The innermost batch open on this thread (batches nest if a handler runs a nested loop).
+  static inline thread_local inline_batch* current_batch_ = nullptr;
+
   void release_one();
   void release(std::size_t count);
   void make_room_for_codes(errc code);
@@ -167,5 +171,26 @@ struct event_info {
   /// Per slot: the writer's identity, used to seed Identify metadata.
   std::vector<const writer_identity*> identities;
 };
+
+inline void phase_collector::release_one() {
+  if (current_batch_ != nullptr && &current_batch_->collector_ == this) {
+    ++current_batch_->count_;
+    return;
+  }
+  release(1);
+}
+
+inline bool phase_collector::settle_completed(std::uint32_t slot) {
+  if (slot >= size_ || superseded()) return false;
+  auto expected = static_cast<std::uint8_t>(slot_outcome::pending);
+  // No payload: one CAS publishes the answer (a slot without a code is ok).
+  if (!outcomes_[slot].compare_exchange_strong(expected,
+                                               static_cast<std::uint8_t>(slot_outcome::completed),
+                                               std::memory_order_acq_rel)) {
+    return false;
+  }
+  release_one();
+  return true;
+}
 
 }  // namespace vss::detail
