@@ -76,16 +76,16 @@ member make_member(const std::shared_ptr<writer_entry>& entry) {
   return {entry->blocking_strand ? nullptr : entry->w.get(), entry};
 }
 
-void deliver_to_shard(const std::shared_ptr<const delivery>& d, const member_list& members,
-                      std::uint32_t first, std::uint32_t end) {
-  engine_thread_scope scope;
-  // One reference for the whole loop; the contexts borrow it.
-  const std::shared_ptr<const void> owner = d;
-  auto* collector = d->collector.get();
-  const auto* info = d->info.get();
+namespace {
+
+// The shard loop for one event. The handler is a template argument so that the switch on the
+// event runs once per delivery instead of once per writer, and the call and the context's
+// construction are inlined into the loop (docs/decisions.md §29).
+template <void (vss::writer::*Handler)(vss::writer_context)>
+void deliver_range(const std::shared_ptr<const void>& owner, const member_list& members,
+                   phase_collector* collector, const event_info* info, std::uint32_t first,
+                   std::uint32_t end) {
   const auto* participant_of_slot = info->participant_of_slot->data();
-  // Inline answers are released in one decrement when the loop ends (decisions §24).
-  phase_collector::inline_batch batch(*collector);
   // Writers are separate heap objects: fetch a few ahead so that the next ones' first lines
   // (vtable pointer, the writer's own state) arrive while this one runs.
   constexpr std::uint32_t ahead = 4;
@@ -97,11 +97,52 @@ void deliver_to_shard(const std::shared_ptr<const delivery>& d, const member_lis
       }
     }
     const auto& m = members[participant_of_slot[slot]];
-    if (m.inline_writer != nullptr) {
-      run_guarded(*m.inline_writer, owner, collector, slot, info, /*borrowed=*/true);
-    } else {
+    if (m.inline_writer == nullptr) {
       invoke_writer(m.entry, owner, collector, slot, info);
+      continue;
     }
+    try {
+      // As in run_guarded: a throwing handler's context records the failure while unwinding.
+      (m.inline_writer->*Handler)(writer_context(owner, collector, slot, info, /*borrowed=*/true));
+    } catch (...) {
+      // Recorded by the context; a writer's exception must never escape into the engine.
+    }
+  }
+}
+
+}  // namespace
+
+void deliver_to_shard(const std::shared_ptr<const delivery>& d, const member_list& members,
+                      std::uint32_t first, std::uint32_t end) {
+  engine_thread_scope scope;
+  // One reference for the whole loop; the contexts borrow it.
+  const std::shared_ptr<const void> owner = d;
+  auto* collector = d->collector.get();
+  const auto* info = d->info.get();
+  // Inline answers are released in one decrement when the loop ends (decisions §24).
+  phase_collector::inline_batch batch(*collector);
+  const auto run = [&]<void (vss::writer::*Handler)(vss::writer_context)>() {
+    deliver_range<Handler>(owner, members, collector, info, first, end);
+  };
+  switch (info->event) {
+    case writer_event::identify:
+      return run.operator()<&vss::writer::on_identify>();
+    case writer_event::prepare_backup:
+      return run.operator()<&vss::writer::on_prepare_backup>();
+    case writer_event::prepare_snapshot:
+      return run.operator()<&vss::writer::on_prepare_snapshot>();
+    case writer_event::freeze:
+      return run.operator()<&vss::writer::on_freeze>();
+    case writer_event::thaw:
+      return run.operator()<&vss::writer::on_thaw>();
+    case writer_event::post_snapshot:
+      return run.operator()<&vss::writer::on_post_snapshot>();
+    case writer_event::abort:
+      return run.operator()<&vss::writer::on_abort>();
+    case writer_event::backup_complete:
+      return run.operator()<&vss::writer::on_backup_complete>();
+    case writer_event::backup_shutdown:
+      return run.operator()<&vss::writer::on_backup_shutdown>();
   }
 }
 

@@ -119,6 +119,42 @@ TEST_F(FailuresTest, ThrowingHandlerCountsAsNonRetryableFailure) {
   EXPECT_EQ(st.message, "the handler threw an exception");
 }
 
+// One shard, so the four writers share one delivery loop and the thrower is in its middle: the
+// loop catches per writer, so the writers after it still get every event (decisions §29).
+TEST_F(FailuresTest, AThrowingHandlerDoesNotStopTheWritersAfterItInItsShardsLoop) {
+  make_engine({.shard_count = 1});
+  auto a = add_writer("a");
+  auto bad = add_writer("bad");
+  auto c = add_writer("c");
+  bad->script(E::prepare_snapshot, {action::throw_exception});
+  auto s = prepared_session();
+  EXPECT_EQ(snapshot(s), errc::async_finished);
+  EXPECT_EQ(status_of(s, bad).message, "the handler threw an exception");
+  for (const auto& w : {a, c}) {
+    SCOPED_TRACE(w->identity().name);
+    EXPECT_EQ(w->count(E::prepare_snapshot), 1u);
+    EXPECT_EQ(w->count(E::freeze), 1u);
+    EXPECT_EQ(w->count(E::post_snapshot), 1u);
+    EXPECT_EQ(status_of(s, w).state, writer_state::waiting_for_backup_complete);
+  }
+}
+
+TEST_F(FailuresTest, AbortReachesEveryWriterOfAShardWhoseHandlersThrow) {
+  make_engine({.shard_count = 1});
+  auto a = add_writer("a");
+  auto bad = add_writer("bad");
+  auto c = add_writer("c");
+  auto d = add_writer("d");
+  bad->script(E::abort, {action::throw_exception});
+  c->script(E::abort, {action::throw_exception});
+  auto s = prepared_session();
+  auto ab = s.async_abort_backup(use_async_op);
+  EXPECT_EQ(finish(ab), errc::async_finished);
+  for (const auto& w : {a, bad, c, d}) EXPECT_EQ(w->count(E::abort), 1u) << w->identity().name;
+  EXPECT_EQ(status_of(s, c).message, "the handler threw an exception");
+  EXPECT_EQ(status_of(s, d).message, "");
+}
+
 TEST_F(FailuresTest, DroppedContextCountsAsFailureInsteadOfStallingTheBackup) {
   auto bad = add_writer("bad");
   bad->script(E::prepare_snapshot, {action::drop});
