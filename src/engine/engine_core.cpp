@@ -192,7 +192,8 @@ bool engine_core::volume_held_by_other(const std::string& volume, const session_
 namespace {
 // Erases `keys` from `owner` where `who` still owns them.
 template <typename Key>
-void release_keys(std::map<Key, session_id>& owner, std::vector<Key>& keys, const session_id& who) {
+void release_keys(std::unordered_map<Key, session_id>& owner, std::vector<Key>& keys,
+                  const session_id& who) {
   for (const auto& k : keys) {
     auto it = owner.find(k);
     if (it != owner.end() && it->second == who) owner.erase(it);

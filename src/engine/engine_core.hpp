@@ -10,6 +10,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "vss/detail/erased_handler.hpp"
@@ -85,15 +86,17 @@ class engine_core : public std::enable_shared_from_this<engine_core> {
   std::uint64_t next_registration_ = 1;
   std::uint32_t next_shard_ = 0;
   std::vector<std::shared_ptr<provider>> providers_;
-  std::map<std::string, session_id> volume_owner_;
-  std::map<writer_instance_id, session_id> writer_owner_;
+  // The reservation maps are only looked up, never walked in order: hashed, so that a burst of
+  // releases does not pay a tree walk of 16-byte id compares per key (decisions §29).
+  std::unordered_map<std::string, session_id> volume_owner_;
+  std::unordered_map<writer_instance_id, session_id> writer_owner_;
   // What each session was granted, so that releasing it visits its own keys, not every
   // session's: an abort burst of M sessions would otherwise cost O(M^2) under mutex_.
   struct held_keys {
     std::vector<std::string> volumes;
     std::vector<writer_instance_id> writers;
   };
-  std::map<session_id, held_keys> held_by_;
+  std::unordered_map<session_id, held_keys> held_by_;
   std::list<waiter> waiters_;
   std::map<session_id, std::weak_ptr<session_impl>> sessions_;
   bool shutting_down_ = false;
