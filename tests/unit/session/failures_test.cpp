@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <stdexcept>
+#include <string>
+
 #include "support/test_writer.hpp"
 
 namespace vss::test {
@@ -14,7 +18,7 @@ using namespace std::chrono_literals;
 
 class FailuresTest : public engine_test {
  protected:
-  writer_status status_of(backup_session& s, const std::shared_ptr<test_writer>& w) {
+  writer_status status_of(backup_session& s, const std::shared_ptr<writer>& w) {
     auto op = s.async_gather_writer_status(use_async_op);
     EXPECT_EQ(finish(op), errc::async_finished);
     for (const auto& st : s.get_writer_status()) {
@@ -119,17 +123,36 @@ TEST_F(FailuresTest, ThrowingHandlerCountsAsNonRetryableFailure) {
   EXPECT_EQ(st.message, "the handler threw an exception");
 }
 
-// One shard, so the four writers share one delivery loop and the thrower is in its middle: the
-// loop catches per writer, so the writers after it still get every event (decisions §29).
+// A writer whose handlers throw with the engine's context still unmoved (a test_writer moves it
+// into its own handle() first), so the context the delivery loop built is the one that must
+// record the failure while unwinding.
+class throwing_writer : public writer {
+ public:
+  explicit throwing_writer(std::string name) : writer(writer_identity{.name = std::move(name)}) {}
+  void on_prepare_snapshot(writer_context) override { throw std::runtime_error("prepare"); }
+  void on_freeze(writer_context ctx) override { ctx.complete(); }
+  void on_thaw(writer_context ctx) override { ctx.complete(); }
+  void on_abort(writer_context) override {
+    ++aborts;
+    throw std::runtime_error("abort");
+  }
+  std::atomic<int> aborts{0};
+};
+
+// One shard, so the writers share one delivery loop, and the thrower sits in its middle: slots
+// follow registration order within a freeze group, and all of them are front-end. The loop
+// catches per writer, so the writers after the thrower still get every event (decisions §29).
 TEST_F(FailuresTest, AThrowingHandlerDoesNotStopTheWritersAfterItInItsShardsLoop) {
   make_engine({.shard_count = 1});
   auto a = add_writer("a");
-  auto bad = add_writer("bad");
+  auto bad = std::make_shared<throwing_writer>("bad");
+  auto bad_reg = engine_->register_writer(bad);
   auto c = add_writer("c");
-  bad->script(E::prepare_snapshot, {action::throw_exception});
   auto s = prepared_session();
   EXPECT_EQ(snapshot(s), errc::async_finished);
-  EXPECT_EQ(status_of(s, bad).message, "the handler threw an exception");
+  const auto st = status_of(s, bad);
+  EXPECT_EQ(st.state, writer_state::failed_at_prepare_snapshot);
+  EXPECT_EQ(st.message, "the handler threw an exception");
   for (const auto& w : {a, c}) {
     SCOPED_TRACE(w->identity().name);
     EXPECT_EQ(w->count(E::prepare_snapshot), 1u);
@@ -140,17 +163,19 @@ TEST_F(FailuresTest, AThrowingHandlerDoesNotStopTheWritersAfterItInItsShardsLoop
 }
 
 TEST_F(FailuresTest, AbortReachesEveryWriterOfAShardWhoseHandlersThrow) {
-  make_engine({.shard_count = 1});
+  make_engine({.shard_count = 1});  // one loop, registration order (see above)
   auto a = add_writer("a");
-  auto bad = add_writer("bad");
+  auto bad = std::make_shared<throwing_writer>("bad");
+  auto bad_reg = engine_->register_writer(bad);
   auto c = add_writer("c");
   auto d = add_writer("d");
-  bad->script(E::abort, {action::throw_exception});
   c->script(E::abort, {action::throw_exception});
   auto s = prepared_session();
   auto ab = s.async_abort_backup(use_async_op);
   EXPECT_EQ(finish(ab), errc::async_finished);
-  for (const auto& w : {a, bad, c, d}) EXPECT_EQ(w->count(E::abort), 1u) << w->identity().name;
+  EXPECT_EQ(bad->aborts.load(), 1);
+  for (const auto& w : {a, c, d}) EXPECT_EQ(w->count(E::abort), 1u) << w->identity().name;
+  EXPECT_EQ(status_of(s, bad).message, "the handler threw an exception");
   EXPECT_EQ(status_of(s, c).message, "the handler threw an exception");
   EXPECT_EQ(status_of(s, d).message, "");
 }
