@@ -152,7 +152,7 @@ void engine_core::reserve(const session_id& who, std::vector<std::string> volume
     return;
   }
   waiters_.push_back(std::move(w));
-  grant_waiters(lock);
+  grant_waiters_and_unlock(lock);
 }
 
 bool engine_core::withdraw(const session_id& who) {
@@ -160,14 +160,18 @@ bool engine_core::withdraw(const session_id& who) {
   for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
     if (it->who == who) {
       waiters_.erase(it);
-      grant_waiters(lock);
+      grant_waiters_and_unlock(lock);
       return true;
     }
   }
   return false;
 }
 
-void engine_core::grant_waiters(std::unique_lock<std::mutex>& lock) {
+void engine_core::grant_waiters_and_unlock(std::unique_lock<std::mutex>& lock) {
+  if (waiters_.empty()) {
+    lock.unlock();
+    return;
+  }
   std::vector<grant_fn> granted;
   for (auto it = waiters_.begin(); it != waiters_.end();) {
     if (can_grant(*it)) {
@@ -180,7 +184,6 @@ void engine_core::grant_waiters(std::unique_lock<std::mutex>& lock) {
   }
   lock.unlock();
   for (auto& g : granted) g(errc::ok);
-  lock.lock();
 }
 
 bool engine_core::volume_held_by_other(const std::string& volume, const session_id& who) const {
@@ -208,7 +211,7 @@ void engine_core::release_volumes(const session_id& who) {
     release_keys(volume_owner_, it->second.volumes, who);
     if (it->second.writers.empty()) held_by_.erase(it);
   }
-  grant_waiters(lock);
+  grant_waiters_and_unlock(lock);
 }
 
 void engine_core::release_writers(const session_id& who) {
@@ -217,7 +220,7 @@ void engine_core::release_writers(const session_id& who) {
     release_keys(writer_owner_, it->second.writers, who);
     if (it->second.volumes.empty()) held_by_.erase(it);
   }
-  grant_waiters(lock);
+  grant_waiters_and_unlock(lock);
 }
 
 std::shared_ptr<session_impl> engine_core::create_session() {

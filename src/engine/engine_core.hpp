@@ -74,7 +74,10 @@ class engine_core : public std::enable_shared_from_this<engine_core> {
   };
   bool can_grant(const waiter& w) const;  // mutex_ held
   void grant(const waiter& w);            // mutex_ held
-  void grant_waiters(std::unique_lock<std::mutex>& lock);
+  // Grants what the queue allows, unlocks, then tells those granted. It leaves `lock`
+  // unlocked: every caller is done with the engine's state by then, and taking the mutex back
+  // only to drop it was where a burst of releases queued on each other (decisions §30).
+  void grant_waiters_and_unlock(std::unique_lock<std::mutex>& lock);
 
   asio::any_io_executor executor_;
   engine_options options_;
