@@ -180,7 +180,7 @@ bool session_impl::deliver_abort_to_writers(std::function<void()> then) {
   if (participants_.empty() || !members_) return false;  // before PrepareBackup: nobody
   if (!abort_sent_to_some_ && !past_post_snapshot_any_) {
     abort_sent_to_all_ = true;
-    deliver_to_all(writer_event::abort, std::move(then));
+    deliver_to_all(writer_event::abort, std::move(then), then_runs::where_settled);
     return true;
   }
   auto targets = targets_where([this](const participant& p) {
@@ -188,7 +188,7 @@ bool session_impl::deliver_abort_to_writers(std::function<void()> then) {
   });
   if (targets.empty()) return false;
   for (auto t : targets) participants_[t].abort_sent = true;
-  deliver(writer_event::abort, std::move(targets), std::move(then));
+  deliver(writer_event::abort, std::move(targets), std::move(then), then_runs::where_settled);
   return true;
 }
 

@@ -105,7 +105,7 @@ std::vector<std::pair<std::uint32_t, std::uint32_t>> session_impl::shard_ranges(
 }
 
 std::uint64_t session_impl::deliver(writer_event event, std::vector<std::uint32_t> targets,
-                                    std::function<void()> then) {
+                                    std::function<void()> then, then_runs where) {
   // mutex_ held.
   // Slots are numbered shard by shard, so that each shard's answers land on its own cache
   // lines; within a shard, freeze groups in order (spec §5.4: front-end first). That order was
@@ -113,7 +113,7 @@ std::uint64_t session_impl::deliver(writer_event event, std::vector<std::uint32_
   // any other filters it to its targets.
   const auto n = targets.size();
   if (delivery_order_ && n == delivery_order_->size()) {
-    return deliver_to_all(event, std::move(then));  // targets are distinct participants
+    return deliver_to_all(event, std::move(then), where);  // targets are distinct participants
   }
   std::vector<char> wanted(participants_.size(), 0);
   for (auto t : targets) wanted[t] = 1;
@@ -126,17 +126,19 @@ std::uint64_t session_impl::deliver(writer_event event, std::vector<std::uint32_
     }
   }
   auto ranges = shard_ranges(*filtered);
-  return deliver_ordered(event, std::move(filtered), std::move(ranges), std::move(then));
+  return deliver_ordered(event, std::move(filtered), std::move(ranges), std::move(then), where);
 }
 
-std::uint64_t session_impl::deliver_to_all(writer_event event, std::function<void()> then) {
+std::uint64_t session_impl::deliver_to_all(writer_event event, std::function<void()> then,
+                                           then_runs where) {
   // mutex_ held; after PrepareForBackup (delivery_order_ is set).
-  return deliver_ordered(event, delivery_order_, delivery_ranges_, std::move(then));
+  return deliver_ordered(event, delivery_order_, delivery_ranges_, std::move(then), where);
 }
 
 std::uint64_t session_impl::deliver_ordered(
     writer_event event, slot_map ordered,
-    std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges, std::function<void()> then) {
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges, std::function<void()> then,
+    then_runs where) {
   // mutex_ held. `ordered`: participant per slot; `ranges`: (shard, first slot) per shard.
   auto phase = std::make_unique<phase_state>();
   phase->id = ++next_phase_;
@@ -175,8 +177,18 @@ std::uint64_t session_impl::deliver_ordered(
   }
   info->participant_of_slot = ordered;
   phase->targets = std::move(ordered);
+  // The abort's writer leg ends where its last answer lands when that is the end of a shard's
+  // loop, not one more hop later on the strand: its end touches only what mutex_ guards, and
+  // that thread holds no lock (decisions §30). Other continuations drive the pipeline, which
+  // runs on the strand.
+  const bool end_at_loop = where == then_runs::where_settled;
   phase->collector = std::make_shared<phase_collector>(
-      event, n, [weak = weak_from_this(), id = phase->id, strand = strand_] {
+      event, n,
+      [weak = weak_from_this(), id = phase->id, strand = strand_, end_at_loop](settled_at at) {
+        if (end_at_loop && at == settled_at::shard_loop_end) {
+          if (auto s = weak.lock()) s->on_phase_settled(id);
+          return;
+        }
         asio::post(strand, [weak, id] {
           engine_thread_scope scope;
           if (auto s = weak.lock()) s->on_phase_settled(id);

@@ -154,13 +154,18 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   void gather_status(pending_op op);
   void backup_complete(std::uint64_t id);
 
+  // Where a delivery's continuation runs once every answer is in. On the strand, unless it
+  // only touches what mutex_ guards (the abort sequence's writer leg): then, when the last
+  // answer lands at the end of a shard's loop, it runs right there (decisions §30).
+  enum class then_runs : std::uint8_t { on_strand, where_settled };
   std::uint64_t deliver(writer_event event, std::vector<std::uint32_t> targets,
-                        std::function<void()> then);
+                        std::function<void()> then, then_runs where = then_runs::on_strand);
   // deliver() to every participant, in delivery_order_, with no list of targets to build.
-  std::uint64_t deliver_to_all(writer_event event, std::function<void()> then);
+  std::uint64_t deliver_to_all(writer_event event, std::function<void()> then,
+                               then_runs where = then_runs::on_strand);
   std::uint64_t deliver_ordered(writer_event event, slot_map ordered,
                                 std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges,
-                                std::function<void()> then);
+                                std::function<void()> then, then_runs where);
   // The abort sequence's OnAbort, to every writer still to hear it; false if there is none.
   bool deliver_abort_to_writers(std::function<void()> then);
   /// True once Abort went to `p`: by name (side aborts), or to every participant at once.

@@ -46,6 +46,17 @@ void session_impl::start(op_kind kind, std::uint64_t id, erased_handler handler)
       std::move(handler).post_complete(ec);
       return;
     }
+    // The handler waits for the drain from here, not from a second strand step: that step
+    // would run only after the shards' loops, so the drain they end could not complete it
+    // (decisions §30).
+    std::unique_lock lock(mutex_);
+    if (!abort_in_progress()) {  // nothing underway, or drained already
+      lock.unlock();
+      std::move(handler).post_complete({});
+      return;
+    }
+    abort_waiters_.push_back(std::move(handler));
+    return;
   }
   std::unique_lock lock(mutex_);
   if (call) {
@@ -110,13 +121,7 @@ void session_impl::run_op(op_kind kind, std::uint64_t id, erased_handler handler
       lock.unlock();
       backup_complete(id);
       return;
-    case op_kind::abort_backup:
-      if (!abort_in_progress()) {
-        lock.unlock();
-        complete(handler, {});
-        return;
-      }
-      abort_waiters_.push_back(std::move(handler));
+    case op_kind::abort_backup:  // start() registers its handler; never posted here
       return;
     case op_kind::release:
       if (release_done_) {

@@ -6,6 +6,13 @@ namespace vss::detail {
 
 phase_collector::phase_collector(writer_event event, std::size_t slots,
                                  std::function<void()> on_settled)
+    : phase_collector(event, slots,
+                      on_settled ? std::function<void(settled_at)>(
+                                       [fn = std::move(on_settled)](settled_at) { fn(); })
+                                 : std::function<void(settled_at)>()) {}
+
+phase_collector::phase_collector(writer_event event, std::size_t slots,
+                                 std::function<void(settled_at)> on_settled)
     : event_(event),
       size_(slots),
       // Value-initialised (zero): every slot pending.
@@ -23,7 +30,10 @@ phase_collector::inline_batch::inline_batch(phase_collector& collector) noexcept
 
 phase_collector::inline_batch::~inline_batch() {
   current_batch_ = previous_;
-  if (count_ > 0) collector_.release(count_);
+  if (count_ == 0) return;
+  // Nested in a handler's own loop, the thread may hold whatever that handler holds.
+  collector_.release(count_,
+                     previous_ == nullptr ? settled_at::shard_loop_end : settled_at::elsewhere);
 }
 
 void phase_collector::start() {
@@ -31,14 +41,14 @@ void phase_collector::start() {
   release(1);  // never batched: start() is the strand's, not a shard loop's
 }
 
-void phase_collector::release(std::size_t count) {
-  if (outstanding_.fetch_sub(count, std::memory_order_acq_rel) == count) fire();
+void phase_collector::release(std::size_t count, settled_at where) {
+  if (outstanding_.fetch_sub(count, std::memory_order_acq_rel) == count) fire(where);
 }
 
-void phase_collector::fire() {
+void phase_collector::fire(settled_at where) {
   if (fired_.exchange(true, std::memory_order_acq_rel)) return;
   auto fn = std::move(on_settled_);
-  if (fn) fn();
+  if (fn) fn(where);
 }
 
 void phase_collector::cancel_on_settled() noexcept {

@@ -40,9 +40,19 @@ enum class slot_outcome : std::uint8_t {
   not_delivered,  // the writer went away before the event reached it
 };
 
+/// Where the last answer of a collection landed, as its on_settled hears it.
+enum class settled_at : std::uint8_t {
+  elsewhere,       // any thread, possibly one holding its owner's locks (start(), a deadline)
+  shard_loop_end,  // the end of a shard's delivery loop: the thread holds no engine lock
+};
+
 class phase_collector {
  public:
   phase_collector(writer_event event, std::size_t slots, std::function<void()> on_settled);
+  /// As above, for an owner that may do at once, at the end of a shard's loop, what it would
+  /// otherwise hand to its strand (decisions §30).
+  phase_collector(writer_event event, std::size_t slots,
+                  std::function<void(settled_at)> on_settled);
 
   writer_event event() const noexcept { return event_; }
   std::size_t size() const noexcept { return size_; }
@@ -106,6 +116,8 @@ class phase_collector {
 
   /// While alive, answers to `collector` given on this thread are counted here and released
   /// with one atomic decrement when it ends, instead of one each (a shard's delivery loop).
+  /// An outermost batch tells on_settled it is `settled_at::shard_loop_end`, so open one only
+  /// where the thread holds no lock of the engine's.
   class inline_batch {
    public:
     explicit inline_batch(phase_collector& collector) noexcept;
@@ -125,9 +137,9 @@ class phase_collector {
   static inline thread_local inline_batch* current_batch_ = nullptr;
 
   void release_one();
-  void release(std::size_t count);
+  void release(std::size_t count, settled_at where = settled_at::elsewhere);
   void make_room_for_codes(errc code);
-  void fire();
+  void fire(settled_at where = settled_at::elsewhere);
   bool superseded() const noexcept { return superseded_.load(std::memory_order_acquire); }
   // A superseded slot read while still pending becomes abandoned then and there (one CAS), so
   // that an answer which saw the flag unset just before supersede() cannot land after the
@@ -143,7 +155,7 @@ class phase_collector {
   std::atomic<bool> abandoned_{false};
   std::atomic<bool> started_{false};
   std::atomic<bool> fired_{false};  // on_settled runs once, by count or by scan
-  std::function<void()> on_settled_;
+  std::function<void(settled_at)> on_settled_;
 
   // Rare payloads (failure codes and messages, Identify metadata) are kept aside so that the
   // common case, a trivial answer, costs one CAS and one decrement, and a collection whose

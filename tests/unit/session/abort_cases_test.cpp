@@ -322,6 +322,33 @@ TEST_F(AbortCasesTest, SecondAbortIsOkAndSendsNothingNew) {
   EXPECT_EQ(w->count(E::abort), 1u);
 }
 
+TEST_F(AbortCasesTest, TheAbortIsDoneWhenTheLoopThatTakesItsLastAnswerReturns) {
+  // Decisions §30: the writer leg ends in the shard loop that takes the last answer, not one
+  // strand hop later. Run one handler at a time and look right after the last OnAbort.
+  auto a = add_writer("a");
+  auto b = add_writer("b");  // two shards: two loops, and the later one ends the leg
+  b->script(E::freeze, {action::hold});
+  auto s = prepared_session();
+  auto snap = s.async_do_snapshot_set(use_async_op);
+  settle();
+  ASSERT_EQ(b->held_count(), 1u);
+  auto op = s.async_abort_backup(use_async_op);
+  io_.restart();
+  int handlers = 0;
+  while (a->count(E::abort) + b->count(E::abort) < 2 && io_.poll_one() > 0) ++handlers;
+  ASSERT_EQ(a->count(E::abort) + b->count(E::abort), 2u) << "after " << handlers << " handlers";
+  EXPECT_TRUE(op.done());
+  EXPECT_EQ(op.query_status(), errc::async_finished);
+  EXPECT_EQ(snap.query_status(), errc::async_cancelled);
+  // What the session keeps afterwards is unchanged: one Abort each, states read after it.
+  settle();
+  EXPECT_EQ(a->count(E::abort), 1u);
+  EXPECT_EQ(b->count(E::abort), 1u);
+  EXPECT_EQ(s.state(), session_state::aborted);
+  expect_clean_end(*a);
+  expect_clean_end(*b);
+}
+
 TEST_F(AbortCasesTest, AbortWithNothingUnderwayIsIgnored) {
   auto s = engine_->create_backup_session();
   ASSERT_FALSE(s.initialize_for_backup());
