@@ -13,7 +13,9 @@
 //   (c) a set that did not succeed leaves no record in the provider (only the BeginPrepare
 //       state of a set that never reached DoSnapshotSet, spec §3.6); a created set is readable
 //       until the session is released, and gone after it (auto-release);
-//   (d) AbortBackup returns within a bound.
+//   (d) AbortBackup returns within a bound;
+//   (e) a reader racing the abort (the phase reports, GatherWriterStatus) always gets an
+//       answer, and after the drain every writer has a status and none still waits for Thaw.
 // Aborts come 0-500 us after DoSnapshotSet starts (a quarter at 0, racing the start); one run
 // in eight aborts late (1-20 ms) so that created sets are aborted too.
 //
@@ -802,6 +804,53 @@ class session_run {
     return true;
   }
 
+  /// Until `stop`: the reports and, now and then, GatherWriterStatus, which must complete
+  /// (finished, or refused in a state that does not allow it) within the operation bound.
+  void read_while_racing(backup_session s, const std::atomic<bool>& stop,
+                         const std::atomic<bool>& go) {
+    while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+    for (int round = 0; !stop.load(std::memory_order_acquire); ++round) {
+      for (const auto& report : s.phase_reports()) {
+        // Identify goes to every registered writer; every later event to this session's own.
+        if (report.event != E::identify && report.results.size() > writers_.size()) {
+          violation("a phase report lists more writers than the session has",
+                    std::to_string(report.results.size()));
+        }
+      }
+      if (round % 8 != 0) {
+        std::this_thread::yield();
+        continue;
+      }
+      auto op = s.async_gather_writer_status(use_async_op);
+      if (!op.wait_for(std::chrono::duration_cast<std::chrono::milliseconds>(operation_bound))) {
+        hang("GatherWriterStatus racing the abort did not complete");
+        return;
+      }
+      const auto status = op.query_status();
+      if (status != errc::async_finished && status != errc::bad_state) {
+        violation("GatherWriterStatus racing the abort failed", name_of(status));
+      }
+    }
+  }
+
+  /// After the drain every writer of the session has a status, and none is still frozen
+  /// (the abort's answers are applied when the status is next read, decisions §27).
+  void check_status_after_abort() {
+    auto op = session_.async_gather_writer_status(use_async_op);
+    if (!wait(op, "GatherWriterStatus after the abort", errc::async_finished)) return;
+    const auto statuses = session_.get_writer_status();
+    for (const auto& w : writers_) {
+      const auto it = std::find_if(statuses.begin(), statuses.end(), [&](const writer_status& st) {
+        return st.instance_id == w->identity().instance_id;
+      });
+      if (it == statuses.end()) {
+        violation("a writer has no status after the abort", w->identity().name);
+      } else if (it->state == writer_state::waiting_for_thaw) {
+        violation("a writer is still waiting for Thaw after the abort", w->identity().name);
+      }
+    }
+  }
+
   bool prepare() {
     session_ = env_.eng.create_backup_session();
     if (auto ec = session_.initialize_for_backup()) {
@@ -848,6 +897,11 @@ class session_run {
     for (std::size_t i = 0; i < plan_.aborters.size(); ++i) {
       threads.emplace_back(run_aborter, session_, plan_.aborters[i], watch, go, &results[i]);
     }
+    // A reader races the abort too: the abort's writer leg may end on a shard thread while
+    // the strand or the requester reads what it records (decisions §30).
+    std::atomic<bool> stop_reading{false};
+    std::thread reader(
+        [this, s = session_, &stop_reading, go] { read_while_racing(s, stop_reading, *go); });
     go->store(true, std::memory_order_release);
     if (plan_.callback_token) {
       session_.async_do_snapshot_set([watch](std::error_code ec) { watch->on_callback(ec); });
@@ -856,6 +910,8 @@ class session_run {
       watch->publish(session_.async_do_snapshot_set(use_async_op));
     }
     for (auto& t : threads) t.join();
+    stop_reading.store(true, std::memory_order_release);
+    reader.join();
 
     // (a) The operation completes, exactly once.
     if (!watch->wait_until(steady::now() + operation_bound)) {
@@ -881,6 +937,7 @@ class session_run {
       env_.stats.note_abort_latency(took);
       if (ec) violation("final abort_backup() did not return S_OK", name_of(ec));
       if (took > abort_bound) violation("(d) final abort_backup() too slow", ms(took));
+      check_status_after_abort();
       // (c) The abort is drained: a set that did not succeed left nothing behind.
       if (!finished && env_.provider->end_prepare_called(set_)) {
         const auto left = env_.provider->records_of(set_).size();
