@@ -139,6 +139,7 @@ void deliver_to_shard(const std::shared_ptr<const delivery>& d, const member_lis
   with_handler(info->event, [&]<handler_ptr Handler>() {
     deliver_range<Handler>(owner, members, collector, info, first, end);
   });
+  batch.finish();  // the abort's end may run here (decisions §30)
 }
 
 bs2::connection connect_registered(registry_signal& signal,

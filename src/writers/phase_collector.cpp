@@ -1,6 +1,7 @@
 #include "writers/phase_collector.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace vss::detail {
 
@@ -29,10 +30,20 @@ phase_collector::inline_batch::inline_batch(phase_collector& collector) noexcept
 }
 
 phase_collector::inline_batch::~inline_batch() {
+  if (finished_) return;
   current_batch_ = previous_;
-  if (count_ == 0) return;
+  // Not finished: the loop was left by an exception, or the owner never finishes. Nothing runs
+  // inline from here (`elsewhere` posts), so nothing can throw out of a destructor.
+  if (count_ > 0) collector_.release(count_, settled_at::elsewhere);
+}
+
+void phase_collector::inline_batch::finish() {
+  finished_ = true;
+  current_batch_ = previous_;
+  const auto count = std::exchange(count_, 0);
+  if (count == 0) return;
   // Nested in a handler's own loop, the thread may hold whatever that handler holds.
-  collector_.release(count_,
+  collector_.release(count,
                      previous_ == nullptr ? settled_at::shard_loop_end : settled_at::elsewhere);
 }
 

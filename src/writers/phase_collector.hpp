@@ -121,7 +121,13 @@ class phase_collector {
   class inline_batch {
    public:
     explicit inline_batch(phase_collector& collector) noexcept;
+    /// Releases what was counted, if finish() did not.
     ~inline_batch();
+    /// Ends the batch and releases what it counted now. on_settled may then run here, and
+    /// whatever it runs may throw (a completion handler, decisions §30): here that propagates
+    /// as from any handler, where from the destructor it would terminate. Call it once, when
+    /// the loop ends normally.
+    void finish();
     inline_batch(const inline_batch&) = delete;
     inline_batch& operator=(const inline_batch&) = delete;
 
@@ -130,6 +136,7 @@ class phase_collector {
     phase_collector& collector_;
     std::size_t count_ = 0;
     inline_batch* previous_;
+    bool finished_ = false;
   };
 
  private:

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <stdexcept>
 #include <string>
 
 #include "support/test_writer.hpp"
@@ -347,6 +348,35 @@ TEST_F(AbortCasesTest, TheAbortIsDoneWhenTheLoopThatTakesItsLastAnswerReturns) {
   EXPECT_EQ(s.state(), session_state::aborted);
   expect_clean_end(*a);
   expect_clean_end(*b);
+}
+
+TEST_F(AbortCasesTest, AThrowingAbortHandlerRunAtTheLoopsEndPropagatesLikeAnyHandlers) {
+  // The abort's handler may now run at the end of a shard's loop (decisions §30). What it
+  // throws must leave the io_context's run() as from any handler, not terminate the process
+  // from the loop's batch.
+  auto w = add_writer("db");
+  w->script(E::freeze, {action::hold});
+  auto s = prepared_session();
+  auto snap = s.async_do_snapshot_set(use_async_op);
+  settle();
+  ASSERT_EQ(w->held_count(), 1u);
+  bool ran = false;
+  s.async_abort_backup([&](std::error_code) {
+    ran = true;
+    throw std::runtime_error("the requester's handler");
+  });
+  io_.restart();
+  EXPECT_THROW(
+      {
+        while (io_.poll_one() > 0) {
+        }
+      },
+      std::runtime_error);
+  EXPECT_TRUE(ran);
+  settle();
+  EXPECT_EQ(w->count(E::abort), 1u);
+  EXPECT_EQ(s.state(), session_state::aborted);
+  EXPECT_EQ(snap.query_status(), errc::async_cancelled);
 }
 
 TEST_F(AbortCasesTest, AbortWithNothingUnderwayIsIgnored) {
