@@ -116,8 +116,8 @@ class phase_collector {
 
   /// While alive, answers to `collector` given on this thread are counted here and released
   /// with one atomic decrement when it ends, instead of one each (a shard's delivery loop).
-  /// An outermost batch tells on_settled it is `settled_at::shard_loop_end`, so open one only
-  /// where the thread holds no lock of the engine's.
+  /// An outermost batch's finish() tells on_settled it is `settled_at::shard_loop_end`, so open
+  /// one only where the thread holds no lock of the engine's.
   class inline_batch {
    public:
     explicit inline_batch(phase_collector& collector) noexcept;
