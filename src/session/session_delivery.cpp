@@ -185,14 +185,12 @@ std::uint64_t session_impl::deliver_ordered(
   phase->collector = std::make_shared<phase_collector>(
       event, n,
       [weak = weak_from_this(), id = phase->id, strand = strand_, end_at_loop](settled_at at) {
-        if (end_at_loop && at == settled_at::shard_loop_end) {
-          if (auto s = weak.lock()) s->on_phase_settled(id);
-          return;
-        }
-        asio::post(strand, [weak, id] {
+        auto settled = [weak, id] {
           engine_thread_scope scope;
           if (auto s = weak.lock()) s->on_phase_settled(id);
-        });
+        };
+        if (end_at_loop && at == settled_at::shard_loop_end) return settled();
+        asio::post(strand, std::move(settled));
       });
   auto d = std::make_shared<const delivery>(delivery{phase->collector, info});
   // One post per shard that has an addressed writer: never one post per writer.

@@ -30,15 +30,13 @@ phase_collector::inline_batch::inline_batch(phase_collector& collector) noexcept
 }
 
 phase_collector::inline_batch::~inline_batch() {
-  if (finished_) return;
   current_batch_ = previous_;
-  // Not finished: the loop was left by an exception, or the owner never finishes. Nothing runs
-  // inline from here (`elsewhere` posts), so nothing can throw out of a destructor.
+  // Still counted only if finish() did not run (the loop was left by an exception). Nothing
+  // runs inline from here (`elsewhere` posts), so nothing can throw out of a destructor.
   if (count_ > 0) collector_.release(count_, settled_at::elsewhere);
 }
 
 void phase_collector::inline_batch::finish() {
-  finished_ = true;
   current_batch_ = previous_;
   const auto count = std::exchange(count_, 0);
   if (count == 0) return;

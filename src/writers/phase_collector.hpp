@@ -121,7 +121,7 @@ class phase_collector {
   class inline_batch {
    public:
     explicit inline_batch(phase_collector& collector) noexcept;
-    /// Releases what was counted, if finish() did not.
+    /// Releases what was counted, if finish() did not (finish() leaves nothing counted).
     ~inline_batch();
     /// Ends the batch and releases what it counted now. on_settled may then run here, and
     /// whatever it runs may throw (a completion handler, decisions §30): here that propagates
@@ -136,7 +136,6 @@ class phase_collector {
     phase_collector& collector_;
     std::size_t count_ = 0;
     inline_batch* previous_;
-    bool finished_ = false;
   };
 
  private:

@@ -23,6 +23,17 @@ class AbortCasesTest : public engine_test {
     return status == errc::async_finished ? std::error_code{} : status;
   }
 
+  /// A prepared session whose DoSnapshotSet (`snap`) waits in Freeze: `holder` keeps its
+  /// Freeze context.
+  backup_session frozen_session(test_writer& holder, async_op& snap) {
+    holder.script(E::freeze, {action::hold});
+    auto s = prepared_session();
+    snap = s.async_do_snapshot_set(use_async_op);
+    settle();
+    EXPECT_EQ(holder.held_count(), 1u);
+    return s;
+  }
+
   /// Invariants 1 and 3 of DESIGN.md §4 for one writer's event list.
   static void expect_clean_end(const test_writer& w) {
     const auto events = w.events();
@@ -328,11 +339,8 @@ TEST_F(AbortCasesTest, TheAbortIsDoneWhenTheLoopThatTakesItsLastAnswerReturns) {
   // strand hop later. Run one handler at a time and look right after the last OnAbort.
   auto a = add_writer("a");
   auto b = add_writer("b");  // two shards: two loops, and the later one ends the leg
-  b->script(E::freeze, {action::hold});
-  auto s = prepared_session();
-  auto snap = s.async_do_snapshot_set(use_async_op);
-  settle();
-  ASSERT_EQ(b->held_count(), 1u);
+  async_op snap;
+  auto s = frozen_session(*b, snap);
   auto op = s.async_abort_backup(use_async_op);
   io_.restart();
   int handlers = 0;
@@ -355,11 +363,8 @@ TEST_F(AbortCasesTest, AThrowingAbortHandlerRunAtTheLoopsEndPropagatesLikeAnyHan
   // throws must leave the io_context's run() as from any handler, not terminate the process
   // from the loop's batch.
   auto w = add_writer("db");
-  w->script(E::freeze, {action::hold});
-  auto s = prepared_session();
-  auto snap = s.async_do_snapshot_set(use_async_op);
-  settle();
-  ASSERT_EQ(w->held_count(), 1u);
+  async_op snap;
+  auto s = frozen_session(*w, snap);
   bool ran = false;
   s.async_abort_backup([&](std::error_code) {
     ran = true;
