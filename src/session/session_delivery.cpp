@@ -347,7 +347,10 @@ void session_impl::apply_recorded(const recorded_phase& phase) {
       past_post_snapshot_any_ = true;
     }
     if (outcome == slot_outcome::completed) {
-      p.state = success_state(phase.event, p.state);
+      // A writer already failed keeps that state: answers can be applied after the failure
+      // was marked (the freeze watchdog fails a writer whose window closed while its level's
+      // Freeze phase still waits for others; an abort defers a superseded phase's answers).
+      if (!p.failed) p.state = success_state(phase.event, p.state);
       if (phase.event == writer_event::thaw) p.quiesced = true;
       continue;
     }

@@ -151,6 +151,9 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   void release_writes(bool expired);
   void arm_freeze_watchdog();  // mutex_ held
   void on_freeze_watchdog();
+  // Per participant: its Freeze is still being answered, so until it answers its window is
+  // its phase's deadline, not the watchdog's (mutex_ held).
+  std::vector<char> answering_freeze() const;
   void gather_status(pending_op op);
   void backup_complete(std::uint64_t id);
 

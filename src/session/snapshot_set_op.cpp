@@ -83,6 +83,10 @@ void session_impl::advance_snapshot() {
         }
         advance_snapshot();
       });
+      // The windows this Freeze opens are watched from its delivery, not only once its phase
+      // settles: a writer that answered keeps its window while another writer of its level
+      // still holds the phase (spec §7.2: from Freeze delivery to Thaw or Abort delivery).
+      if (freeze) arm_freeze_watchdog();
       return;
     }
     if (s == snapshot_step::settle_side_aborts) {
@@ -177,24 +181,44 @@ void session_impl::call_providers(snapshot_step step_kind) {
 }
 
 void session_impl::arm_freeze_watchdog() {
-  // A writer that froze successfully keeps its freeze window open until Thaw or Abort is
-  // delivered; when the window closes first it alone is aborted (spec §3.2).
+  // A writer's freeze window runs from its Freeze delivery to its Thaw or Abort delivery
+  // (spec §7.2); when it closes first, the writer alone is aborted (spec §3.2). Armed at each
+  // Freeze delivery and when each Freeze phase settles. A writer still answering Freeze is
+  // left to its phase's deadline, which falls at the same moment: were both to act on it, the
+  // order of two timers would choose its failure (its OnAbort may drop the held Freeze).
+  const auto now = core_->clock().now();
+  const auto answering = answering_freeze();
   timer::time_point earliest = timer::time_point::max();
-  for (const auto& p : participants_) {
-    if (p.got_freeze && !p.thaw_sent && !abort_sent(p) && !p.failed) {
-      earliest = std::min(earliest, p.freeze_deadline);
-    }
+  for (std::uint32_t i = 0; i < participants_.size(); ++i) {
+    const auto& p = participants_[i];
+    if (!p.got_freeze || p.thaw_sent || abort_sent(p) || p.failed) continue;
+    if (answering[i] && p.freeze_deadline <= now) continue;  // the phase's deadline acts
+    earliest = std::min(earliest, p.freeze_deadline);
   }
   if (earliest == timer::time_point::max()) return;
   arm_timer(freeze_watchdog_, earliest, [](session_impl& self) { self.on_freeze_watchdog(); });
+}
+
+std::vector<char> session_impl::answering_freeze() const {
+  std::vector<char> answering(participants_.size(), 0);
+  for (const auto& [id, phase] : phases_) {
+    if (phase->event != writer_event::freeze) continue;
+    const auto& c = *phase->collector;
+    for (std::uint32_t slot = 0; slot < c.size(); ++slot) {
+      if (c.is_pending(slot)) answering[(*phase->targets)[slot]] = 1;
+    }
+  }
+  return answering;
 }
 
 void session_impl::on_freeze_watchdog() {
   std::lock_guard lock(mutex_);
   if (abort_requested_) return;
   const auto now = core_->clock().now();
-  auto expired = targets_where([this, now](const participant& p) {
-    return p.got_freeze && !p.thaw_sent && !abort_sent(p) && !p.failed && p.freeze_deadline <= now;
+  const auto answering = answering_freeze();
+  auto expired = targets_where([&](const participant& p) {
+    return p.got_freeze && !p.thaw_sent && !abort_sent(p) && !p.failed &&
+           p.freeze_deadline <= now && !answering[&p - participants_.data()];
   });
   for (auto t : expired) {
     auto& p = participants_[t];

@@ -247,6 +247,34 @@ TEST_F(FailuresTest, FreezeWindowClosingWhileWaitingForCommitAbortsTheWriter) {
   EXPECT_EQ(st.failure, errc::writer_error_timeout);
 }
 
+TEST_F(FailuresTest, AWritersWindowClosesOnTimeWhileALevelMateHoldsFreezeAndItStaysFailed) {
+  // `quick` answered Freeze, but its level's phase waits for `holder`. Its window still closes
+  // at 5 s (spec §7.2), not when the phase settles or a front-end writer's window closes; and
+  // its Freeze answer, applied when the phase settles later, must not make it "waiting for
+  // Thaw" again.
+  auto front = add_writer("front", application_level::front_end, 60s);
+  auto quick = add_writer("quick", application_level::back_end, 5s);
+  auto holder = add_writer("holder", application_level::back_end, 60s);
+  holder->script(E::freeze, {action::hold});
+  auto s = prepared_session();
+  auto op = s.async_do_snapshot_set(use_async_op);
+  settle();
+  ASSERT_EQ(quick->count(E::freeze), 1u);
+  clock_->advance(6s);
+  settle();
+  EXPECT_EQ(quick->count(E::abort), 1u);
+  EXPECT_EQ(front->count(E::abort), 0u);
+  holder->release_held();
+  EXPECT_EQ(finish(op), errc::async_finished);
+  EXPECT_EQ(quick->count(E::thaw), 0u);
+  EXPECT_EQ(front->count(E::thaw), 1u);
+  EXPECT_EQ(holder->count(E::thaw), 1u);
+  auto st = status_of(s, quick);
+  EXPECT_EQ(st.state, writer_state::failed_at_freeze);
+  EXPECT_EQ(st.failure, errc::writer_error_timeout);
+  EXPECT_EQ(status_of(s, holder).state, writer_state::waiting_for_backup_complete);
+}
+
 TEST_F(FailuresTest, SilentWriterIsNotRespondingAfterThePhaseDeadline) {
   auto mute = add_writer("mute");
   mute->script(E::prepare_snapshot, {action::hold});
