@@ -15,7 +15,8 @@
 //       until the session is released, and gone after it (auto-release);
 //   (d) AbortBackup returns within a bound;
 //   (e) a reader racing the abort (the phase reports, GatherWriterStatus) always gets an
-//       answer, and after the drain every writer has a status.
+//       answer, and after the drain every writer has a status and none that answered still
+//       waits for Thaw.
 // Aborts come 0-500 us after DoSnapshotSet starts (a quarter at 0, racing the start); one run
 // in eight aborts late (1-20 ms) so that created sets are aborted too.
 //
@@ -833,8 +834,9 @@ class session_run {
     }
   }
 
-  /// After the drain every writer of the session has a status. (Which state is not checked:
-  /// writers whose Freeze window ran out may still read "waiting for Thaw", decisions §30.)
+  /// After the drain every writer of the session has a status, and none still waits for Thaw
+  /// unless it did not answer in time (the abort's answers are applied when the status is next
+  /// read, decisions §27; a window that closed keeps its failure, decisions §31).
   void check_status_after_abort() {
     auto op = session_.async_gather_writer_status(use_async_op);
     if (!wait(op, "GatherWriterStatus after the abort", errc::async_finished)) return;
@@ -843,8 +845,16 @@ class session_run {
       const auto it = std::find_if(statuses.begin(), statuses.end(), [&](const writer_status& st) {
         return st.instance_id == w->identity().instance_id;
       });
-      if (it == statuses.end())
+      if (it == statuses.end()) {
         violation("a writer has no status after the abort", w->identity().name);
+      } else if (it->state == writer_state::waiting_for_thaw &&
+                 it->failure != errc::writer_not_responding) {
+        // Only a writer that did not answer in time keeps its last state (spec §6.2 CHOICE).
+        violation("a writer still waits for Thaw after the abort",
+                  w->identity().name + " (got Abort: " + (w->got(E::abort) ? "yes" : "no") +
+                      ", got Thaw: " + (w->got(E::thaw) ? "yes" : "no") +
+                      ", failure: " + name_of(it->failure) + ")");
+      }
     }
   }
 
