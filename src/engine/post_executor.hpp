@@ -16,7 +16,9 @@
 #include <asio/execution/context.hpp>
 #include <asio/execution/executor.hpp>
 #include <asio/execution_context.hpp>
+#include <asio/post.hpp>
 #include <asio/require.hpp>
+#include <asio/strand.hpp>
 #include <type_traits>
 #include <utility>
 
@@ -25,7 +27,8 @@ namespace vss::detail {
 /// A never-blocking executor over an asio::any_io_executor whose properties cost nothing:
 /// blocking is always `never` (so asio::dispatch through it queues, like asio::post), work
 /// is not tracked per handler (the queued invoker of a strand is the io_context's work), and
-/// every other preference is ignored, as asio::prefer allows.
+/// every other preference is ignored, as asio::prefer allows. The one exception is the turn
+/// enter_idle_strand_or_post() asks for, on an engine thread, for a strand that was idle.
 class post_executor {
  public:
   /// Wraps `ex`, made never-blocking once here. (A template excluding post_executor itself:
@@ -50,11 +53,23 @@ class post_executor {
   /// Already never-blocking.
   post_executor require(asio::execution::blocking_t::never_t) const noexcept { return *this; }
 
-  /// Queues `f` on the wrapped executor.
+  /// Queues `f` on the wrapped executor; or, once after run_here_once(), runs it here, now.
   template <class Function>
   void execute(Function&& f) const {
+    if (run_here_) {
+      run_here_ = false;
+      std::decay_t<Function> here(std::forward<Function>(f));
+      here();
+      return;
+    }
     ex_.execute(std::forward<Function>(f));
   }
+
+  /// The next execute() on this thread runs its function at once instead of queueing it. A
+  /// strand over this executor hands it its turn only when it was idle, so this is how such a
+  /// strand is entered on the calling thread (enter_idle_strand_or_post). Cleared by that
+  /// execute(), or by the caller when no execute() came.
+  static void run_here_once(bool on) noexcept { run_here_ = on; }
 
   /// Equal when the wrapped executors are (C++20 derives !=).
   friend bool operator==(const post_executor& a, const post_executor& b) noexcept {
@@ -62,9 +77,27 @@ class post_executor {
   }
 
  private:
+  static inline thread_local bool run_here_ = false;
   asio::any_io_executor ex_;
 };
 
 static_assert(asio::execution::is_executor<post_executor>::value);
+
+/// Runs `fn` on `strand` here and now if the strand is idle and this thread is not already in
+/// it (so a writer is never re-entered): its turn, with whatever else it then has queued, runs
+/// before this returns, as asio::dispatch would on an executor that allowed it. Otherwise `fn`
+/// is queued as by asio::post. Call it holding no lock that `fn` may take (decisions §32).
+template <class Function>
+void enter_idle_strand_or_post(const asio::strand<post_executor>& strand, Function&& fn) {
+  if (strand.running_in_this_thread()) {
+    asio::post(strand, std::forward<Function>(fn));
+    return;
+  }
+  struct clear_flag {
+    ~clear_flag() { post_executor::run_here_once(false); }
+  } clear;
+  post_executor::run_here_once(true);
+  asio::post(strand, std::forward<Function>(fn));
+}
 
 }  // namespace vss::detail

@@ -96,7 +96,7 @@ void session_impl::request_abort_on_strand(abort_reason reason, std::error_code 
     // Nothing waits for it any more: its end posts nothing to this strand, and its pending
     // slots become abandoned without a pass over them (decisions §28).
     phase->collector->supersede();
-    if (phase->deadline_timer) phase->deadline_timer->cancel();
+    retire_timer(std::move(phase->deadline_timer));
     // Its answers become writer states after the drain: the abort goes out first.
     defer_results(*phase);
   }
@@ -118,10 +118,10 @@ void session_impl::request_abort_on_strand(abort_reason reason, std::error_code 
   }
   lock.unlock();
   if (prepare) complete(prepare->handler, errc::async_cancelled);
-  start_abort_legs();
+  start_abort_legs(/*loops_here=*/reason != abort_reason::failed);
 }
 
-void session_impl::start_abort_legs() {
+void session_impl::start_abort_legs(bool loops_here) {
   std::unique_lock lock(mutex_);
   if (abort_started_) return;
   abort_started_ = true;
@@ -133,7 +133,10 @@ void session_impl::start_abort_legs() {
     cancelled.emplace(std::move(snap_->handler));
     snap_.reset();
   }
-  // (c) OnAbort to every writer with an open session that is not past PostSnapshot.
+  // (c) OnAbort to every writer with an open session that is not past PostSnapshot. Its shard
+  // loops may come back instead of being posted, to run on this thread below.
+  std::vector<shard_loop> loops;
+  keep_loops_ = loops_here && on_engine_thread() ? &loops : nullptr;
   const bool targets_empty = !deliver_abort_to_writers([this] {
     {
       std::lock_guard l(mutex_);
@@ -141,6 +144,7 @@ void session_impl::start_abort_legs() {
     }
     check_drained();
   });
+  keep_loops_ = nullptr;
   if (targets_empty) writer_leg_done_ = true;
   // (b, d) The provider leg, unless a provider call must return first. Either way the drain
   // waits for it only until the abort deadline (plus the hold budget when a commit must end
@@ -167,7 +171,20 @@ void session_impl::start_abort_legs() {
       self.check_drained();
     });
   }
+  // The loops kept back run here, last, when nothing but them and their deadline is left for
+  // the drain: then a handler that blocks in one holds this strand, but the abort still ends
+  // at its deadline, which acts off the strand. Otherwise (a provider still answering, a
+  // writer aborted alone still answering: both end through the strand) they are posted.
+  const bool run_here = provider_leg_done_ && side_aborts_in_flight_ == 0;
   lock.unlock();
+  for (auto& loop : loops) {
+    const auto& shard = core_->shard(loop.shard);
+    if (run_here) {
+      enter_idle_strand_or_post(shard, std::move(loop.run));
+    } else {
+      asio::post(shard, std::move(loop.run));
+    }
+  }
   // With no writer left to abort, a failure can be reported now, even while the provider leg
   // waits for a call to return.
   if (targets_empty) check_drained();
@@ -312,6 +329,12 @@ void session_impl::check_drained() {
   // reads them (catch_up_deferred_results), not here: that is O(N) work, and this thread is
   // then free at once for whatever the engine runs next (decisions §27).
   for (auto& fn : callbacks) fn();
+  // Cancelled only now that the requester is woken (retire_timer).
+  std::vector<std::unique_ptr<timer>> retired;
+  {
+    std::lock_guard l(mutex_);
+    retired.swap(retired_timers_);
+  }
 }
 
 void session_impl::when_drained(std::function<void()> fn) {

@@ -189,21 +189,38 @@ std::uint64_t session_impl::deliver_ordered(
           engine_thread_scope scope;
           if (auto s = weak.lock()) s->on_phase_settled(id);
         };
-        if (end_at_loop && at == settled_at::shard_loop_end) return settled();
+        if (end_at_loop && at != settled_at::elsewhere) return settled();
         asio::post(strand, std::move(settled));
       });
   auto d = std::make_shared<const delivery>(delivery{phase->collector, info});
-  // One post per shard that has an addressed writer: never one post per writer.
+  // One post per shard that has an addressed writer: never one post per writer. The caller
+  // may keep some to run itself (keep_loops_, decisions §32).
+  const bool keep_all = n <= loops_kept_whole;
   for (std::size_t r = 0; r < ranges.size(); ++r) {
     const auto first = ranges[r].second;
     const auto end = r + 1 < ranges.size() ? ranges[r + 1].second : static_cast<std::uint32_t>(n);
-    asio::post(core_->shard(ranges[r].first),
-               [d, members = members_, first, end] { deliver_to_shard(d, *members, first, end); });
+    auto loop = [d, members = members_, first, end] { deliver_to_shard(d, *members, first, end); };
+    if (end_at_loop && keep_loops_ != nullptr && (keep_all || r + 1 == ranges.size())) {
+      keep_loops_->push_back({ranges[r].first, std::move(loop)});
+      continue;
+    }
+    asio::post(core_->shard(ranges[r].first), std::move(loop));
   }
   auto* raw = phase.get();
   const auto id = raw->id;
+  raw->ends_off_strand = end_at_loop;
   phases_.emplace(id, std::move(phase));
-  if (n > 0) arm_deadline_unless_settled(id, earliest);
+  if (n > 0) {
+    // The abort's writer leg arms its deadline now, before any of its handlers can run (one
+    // that blocks in a loop run on this strand's thread must not keep it from being armed),
+    // and on a timer whose expiry does not need the strand. Other phases arm theirs from a
+    // strand step of their own, which finds most of them settled already (decisions §24).
+    if (end_at_loop) {
+      arm_deadline_at(*raw, earliest);
+    } else {
+      arm_deadline_unless_settled(id, earliest);
+    }
+  }
   raw->collector->start();
   return id;
 }
@@ -236,8 +253,9 @@ void session_impl::arm_deadline_unless_settled(std::uint64_t phase_id, timer::ti
 void session_impl::arm_deadline_at(phase_state& phase, timer::time_point earliest) {
   // mutex_ held.
   if (earliest == timer::time_point::max()) return;
-  arm_timer(phase.deadline_timer, earliest,
-            [id = phase.id](session_impl& self) { self.on_deadline(id); });
+  arm_timer(
+      phase.deadline_timer, earliest, [id = phase.id](session_impl& self) { self.on_deadline(id); },
+      !phase.ends_off_strand);
 }
 
 void session_impl::on_deadline(std::uint64_t phase_id) {
@@ -254,8 +272,10 @@ void session_impl::on_deadline(std::uint64_t phase_id) {
     if (deadline_of(phase, i) <= now && collector->is_pending(i)) expired.push_back(i);
   }
   arm_deadline(phase);
+  // Off the strand, with no lock held (arm_timer): its end may run here too (decisions §32).
+  const auto where = phase.ends_off_strand ? settled_at::deadline_expiry : settled_at::elsewhere;
   lock.unlock();
-  collector->settle_each(expired, slot_outcome::timed_out, code);
+  collector->settle_each(expired, slot_outcome::timed_out, code, where);
 }
 
 void session_impl::on_phase_settled(std::uint64_t phase_id) {
@@ -264,7 +284,11 @@ void session_impl::on_phase_settled(std::uint64_t phase_id) {
   if (it == phases_.end()) return;
   auto phase = std::move(it->second);
   phases_.erase(it);
-  if (phase->deadline_timer) phase->deadline_timer->cancel();
+  if (phase->ends_off_strand) {
+    retire_timer(std::move(phase->deadline_timer));
+  } else if (phase->deadline_timer) {
+    phase->deadline_timer->cancel();
+  }
   if (phase->event == writer_event::abort && abort_started_ && !drained_) {
     // The abort sequence's answers: the requester waits for them, not for the writer states
     // they imply. Recorded now, applied once the requester is woken (check_drained).

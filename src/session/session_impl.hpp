@@ -120,6 +120,9 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
     std::unique_ptr<timer> deadline_timer;
     timer::time_point started{};
     std::function<void()> then;  // continuation on the strand, lock not held
+    // then_runs::where_settled: its deadline, too, acts where its timer completes, never
+    // through the strand, which a handler run inline there may hold (decisions §32).
+    bool ends_off_strand = false;
   };
 
   struct volume_entry {
@@ -171,6 +174,18 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
                                 std::function<void()> then, then_runs where);
   // The abort sequence's OnAbort, to every writer still to hear it; false if there is none.
   bool deliver_abort_to_writers(std::function<void()> then);
+  // One shard's delivery loop, not yet posted (decisions §32).
+  struct shard_loop {
+    std::size_t shard = 0;
+    std::function<void()> run;
+  };
+  // While set (mutex_ held), deliver_ordered hands the loops it would post for a
+  // where_settled delivery to its caller instead: every loop of a small delivery, the last of
+  // a large one, whose other loops it still posts so that other threads take them.
+  std::vector<shard_loop>* keep_loops_ = nullptr;
+  // Up to this many writers, a kept delivery keeps all its loops: running them one after the
+  // other here costs less than waking another io thread for them (decisions §32).
+  static constexpr std::size_t loops_kept_whole = 1024;
   /// True once Abort went to `p`: by name (side aborts), or to every participant at once.
   bool abort_sent(const participant& p) const noexcept {
     return p.abort_sent || abort_sent_to_all_;
@@ -191,19 +206,33 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   // a strand hop or the type-erased work tracking of a strand wrapped in an any_io_executor
   // (decisions §25). A stale expiry that reaches the strand after a re-arm finds nothing due:
   // every handler checks the state it acts on.
+  // With `via_strand` false, on_expiry runs where the timer completes instead, for a handler
+  // that takes mutex_ itself and must not wait for the strand (decisions §32).
   template <class OnExpiry>
-  void arm_timer(std::unique_ptr<timer>& t, timer::time_point at, OnExpiry on_expiry) {
+  void arm_timer(std::unique_ptr<timer>& t, timer::time_point at, OnExpiry on_expiry,
+                 bool via_strand = true) {
     if (!t) t = core_->clock().create_timer(core_->executor());
-    t->async_wait_until(at, [weak = weak_from_this(), on_expiry](bool expired) {
+    t->async_wait_until(at, [weak = weak_from_this(), on_expiry, via_strand](bool expired) {
       if (!expired) return;
       auto s = weak.lock();
       if (!s) return;
+      if (!via_strand) {
+        engine_thread_scope scope;
+        on_expiry(*s);
+        return;
+      }
       auto& strand = s->strand_;
       asio::post(strand, [s = std::move(s), on_expiry] {
         engine_thread_scope scope;
         on_expiry(*s);
       });
     });
+  }
+  // Keeps the timer of a phase that ended on the abort path until the drain has woken the
+  // requester: cancelling it posts its wait's completion, which can wake an idle io thread,
+  // and the thread that wakes it pays for that (decisions §32). mutex_ held.
+  void retire_timer(std::unique_ptr<timer> t) {
+    if (t) retired_timers_.push_back(std::move(t));
   }
   // Arms the phase's timer at `earliest`, known by the caller (a fresh delivery: every slot is
   // still pending, so there is nothing to scan).
@@ -227,7 +256,9 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   void side_abort(std::vector<std::uint32_t> writers);
 
   void request_abort_on_strand(abort_reason reason, std::error_code failure);
-  void start_abort_legs();
+  // `loops_here`: called from a strand step of a requested abort or a cancel, holding no
+  // lock, so that the OnAbort loops may run on this thread (decisions §32).
+  void start_abort_legs(bool loops_here = false);
   void run_provider_rollback();
   void check_drained();
   void finish_snapshot_op(std::error_code ec);
@@ -330,6 +361,7 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   write_hold_report hold_report_;
   bool atomic_commit_ = false;  // every provider of the set commits an atomic image
   std::unique_ptr<timer> freeze_watchdog_;
+  std::vector<std::unique_ptr<timer>> retired_timers_;  // cancelled after the drain's wake-up
   bool end_prepare_called_ = false;
   bool set_created_ = false;  // PostFinalCommit succeeded
   bool snapshots_deleted_ = false;

@@ -85,13 +85,13 @@ slot_outcome phase_collector::abandon_on_read(std::uint32_t slot) const noexcept
   return static_cast<slot_outcome>(expected);  // an answer (or a claim) got there first
 }
 
-void phase_collector::settle_if_all_final() {
+void phase_collector::settle_if_all_final(settled_at where) {
   if (!started_.load(std::memory_order_acquire)) return;
   for (std::uint32_t i = 0; i < size_; ++i) {
     const auto o = outcome(i);
     if (o == slot_outcome::pending || o == slot_outcome::claimed) return;
   }
-  fire();
+  fire(where);
 }
 
 bool phase_collector::settle(std::uint32_t slot, slot_outcome outcome, errc code,
@@ -151,11 +151,11 @@ void phase_collector::settle_all_pending(slot_outcome outcome, errc code) {
 }
 
 void phase_collector::settle_each(const std::vector<std::uint32_t>& slots, slot_outcome outcome,
-                                  errc code) {
+                                  errc code, settled_at where) {
   for (auto slot : slots) settle(slot, outcome, code);
   // The writers that answered before a blocked one may still be counted in its loop's open
   // batch: finish the phase by looking at the slots.
-  if (!slots.empty()) settle_if_all_final();
+  if (!slots.empty()) settle_if_all_final(where);
 }
 
 void phase_collector::abandon() {

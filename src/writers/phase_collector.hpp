@@ -42,8 +42,9 @@ enum class slot_outcome : std::uint8_t {
 
 /// Where the last answer of a collection landed, as its on_settled hears it.
 enum class settled_at : std::uint8_t {
-  elsewhere,       // any thread, possibly one holding its owner's locks (start(), a deadline)
-  shard_loop_end,  // the end of a shard's delivery loop: the thread holds no engine lock
+  elsewhere,        // any thread, possibly one holding its owner's locks (start(), a deadline)
+  shard_loop_end,   // the end of a shard's delivery loop: the thread holds no engine lock
+  deadline_expiry,  // a deadline run where its timer completed, off the strand, holding no lock
 };
 
 class phase_collector {
@@ -73,8 +74,9 @@ class phase_collector {
   void settle_all_pending(slot_outcome outcome, errc code);
 
   /// Settles each of `slots` still pending with `outcome` (expired deadlines), then finishes
-  /// the phase if every slot is final (settle_if_all_final).
-  void settle_each(const std::vector<std::uint32_t>& slots, slot_outcome outcome, errc code);
+  /// the phase if every slot is final (settle_if_all_final), telling on_settled `where`.
+  void settle_each(const std::vector<std::uint32_t>& slots, slot_outcome outcome, errc code,
+                   settled_at where = settled_at::elsewhere);
 
   /// Marks the collection abandoned (an abort superseded it) and settles what is pending.
   void abandon();
@@ -109,7 +111,7 @@ class phase_collector {
   /// Fires on_settled once every slot has a final outcome, whatever the count says: for the
   /// paths that settle slots while a blocked delivery loop still holds a batch (deadlines,
   /// abandonment). O(slots); a no-op before start().
-  void settle_if_all_final();
+  void settle_if_all_final(settled_at where = settled_at::elsewhere);
 
   /// Fires on_settled for an empty collection (no slots). Call once after construction.
   void start();

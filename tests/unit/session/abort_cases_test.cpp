@@ -358,6 +358,52 @@ TEST_F(AbortCasesTest, TheAbortIsDoneWhenTheLoopThatTakesItsLastAnswerReturns) {
   expect_clean_end(*b);
 }
 
+TEST_F(AbortCasesTest, ASmallAbortRunsItsWritersLoopsInItsOwnStrandStep) {
+  // Decisions §32: the strand step of an abort runs the OnAbort loops itself when the provider
+  // has answered, instead of posting them (a post can wake an idle io thread, and the thread
+  // that wakes it pays). One handler, the abort's strand step, ends the whole abort.
+  auto a = add_writer("a");
+  auto b = add_writer("b");  // two shards: both loops run in that one step
+  async_op snap;
+  auto s = frozen_session(*b, snap);
+  auto op = s.async_abort_backup(use_async_op);
+  io_.restart();
+  ASSERT_EQ(io_.poll_one(), 1u);
+  EXPECT_EQ(a->count(E::abort), 1u);
+  EXPECT_EQ(b->count(E::abort), 1u);
+  EXPECT_TRUE(op.done());
+  EXPECT_EQ(op.query_status(), errc::async_finished);
+  EXPECT_EQ(snap.query_status(), errc::async_cancelled);
+  settle();
+  EXPECT_EQ(s.state(), session_state::aborted);
+  expect_clean_end(*a);
+  expect_clean_end(*b);
+}
+
+TEST_F(AbortCasesTest, AnAbortWhoseProviderStillAnswersPostsItsWritersLoops) {
+  // The other side of decisions §32: while the provider leg is open, its end comes through the
+  // strand, so a loop run on the strand (by a handler that blocked in it) could hold the drain
+  // past its deadline. The loops are posted then, as before.
+  auto a = add_writer("a");
+  auto b = add_writer("b");
+  async_op snap;
+  auto s = frozen_session(*b, snap);
+  memory_->hold(provider_call::abort);
+  auto op = s.async_abort_backup(use_async_op);
+  io_.restart();
+  ASSERT_EQ(io_.poll_one(), 1u);
+  EXPECT_EQ(a->count(E::abort) + b->count(E::abort), 0u);
+  settle();
+  EXPECT_EQ(a->count(E::abort), 1u);
+  EXPECT_EQ(b->count(E::abort), 1u);
+  EXPECT_FALSE(op.done());  // the drain waits for the provider
+  ASSERT_TRUE(memory_->release(provider_call::abort));
+  settle();
+  EXPECT_EQ(op.query_status(), errc::async_finished);
+  expect_clean_end(*a);
+  expect_clean_end(*b);
+}
+
 TEST_F(AbortCasesTest, AThrowingAbortHandlerRunAtTheLoopsEndPropagatesLikeAnyHandlers) {
   // The abort's handler may now run at the end of a shard's loop (decisions §30). What it
   // throws must leave the io_context's run() as from any handler, not terminate the process
