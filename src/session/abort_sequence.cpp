@@ -171,10 +171,10 @@ void session_impl::start_abort_legs(bool loops_here) {
       self.check_drained();
     });
   }
-  // The loops kept back run here, last, when nothing but them and their deadline is left for
-  // the drain: then a handler that blocks in one holds this strand, but the abort still ends
-  // at its deadline, which acts off the strand. Otherwise (a provider still answering, a
-  // writer aborted alone still answering: both end through the strand) they are posted.
+  // The loop kept back runs here, last, when nothing but it and its deadline is left for the
+  // drain: then a handler that blocks in it holds this strand, but the abort still ends at its
+  // deadline, which acts off the strand. Otherwise (a provider still answering, a writer
+  // aborted alone still answering: both end through the strand) it is posted like the others.
   const bool run_here = provider_leg_done_ && side_aborts_in_flight_ == 0;
   lock.unlock();
   for (auto& loop : loops) {
@@ -316,6 +316,10 @@ void session_impl::check_drained() {
   if (provider_leg_timer_) provider_leg_timer_->cancel();
   auto waiters = std::move(abort_waiters_);
   auto callbacks = std::move(drain_callbacks_);
+  // Cancelled (destroyed) only when this returns, after the requester is woken, or while a
+  // completion handler's exception unwinds (retire_timer).
+  auto retired = std::move(retired_timers_);
+  retired_timers_.clear();
   lock.unlock();
   {
     std::lock_guard drain_lock(drain_mutex_);
@@ -329,12 +333,6 @@ void session_impl::check_drained() {
   // reads them (catch_up_deferred_results), not here: that is O(N) work, and this thread is
   // then free at once for whatever the engine runs next (decisions §27).
   for (auto& fn : callbacks) fn();
-  // Cancelled only now that the requester is woken (retire_timer).
-  std::vector<std::unique_ptr<timer>> retired;
-  {
-    std::lock_guard l(mutex_);
-    retired.swap(retired_timers_);
-  }
 }
 
 void session_impl::when_drained(std::function<void()> fn) {

@@ -179,13 +179,10 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
     std::size_t shard = 0;
     std::function<void()> run;
   };
-  // While set (mutex_ held), deliver_ordered hands the loops it would post for a
-  // where_settled delivery to its caller instead: every loop of a small delivery, the last of
-  // a large one, whose other loops it still posts so that other threads take them.
+  // While set (mutex_ held), deliver_ordered hands the last loop it would post for a
+  // where_settled delivery to its caller instead. Only one: the others are posted, so that a
+  // handler blocking in the kept loop holds no other shard's writers (decisions §32).
   std::vector<shard_loop>* keep_loops_ = nullptr;
-  // Up to this many writers, a kept delivery keeps all its loops: running them one after the
-  // other here costs less than waking another io thread for them (decisions §32).
-  static constexpr std::size_t loops_kept_whole = 1024;
   /// True once Abort went to `p`: by name (side aborts), or to every participant at once.
   bool abort_sent(const participant& p) const noexcept {
     return p.abort_sent || abort_sent_to_all_;

@@ -37,12 +37,15 @@ phase_collector::inline_batch::~inline_batch() {
 }
 
 void phase_collector::inline_batch::finish() {
+  // Nested in a handler's own loop, the thread may hold whatever that handler holds.
+  finish(previous_ == nullptr ? settled_at::shard_loop_end : settled_at::elsewhere);
+}
+
+void phase_collector::inline_batch::finish(settled_at where) {
   current_batch_ = previous_;
   const auto count = std::exchange(count_, 0);
   if (count == 0) return;
-  // Nested in a handler's own loop, the thread may hold whatever that handler holds.
-  collector_.release(count,
-                     previous_ == nullptr ? settled_at::shard_loop_end : settled_at::elsewhere);
+  collector_.release(count, previous_ == nullptr ? where : settled_at::elsewhere);
 }
 
 void phase_collector::start() {
@@ -152,10 +155,17 @@ void phase_collector::settle_all_pending(slot_outcome outcome, errc code) {
 
 void phase_collector::settle_each(const std::vector<std::uint32_t>& slots, slot_outcome outcome,
                                   errc code, settled_at where) {
-  for (auto slot : slots) settle(slot, outcome, code);
+  {
+    // Counted here and released as `where`, so that the settle that ends the phase tells
+    // on_settled where it runs (a deadline off the strand, decisions §32).
+    inline_batch batch(*this);
+    for (auto slot : slots) settle(slot, outcome, code);
+    batch.finish(where);
+  }
   // The writers that answered before a blocked one may still be counted in its loop's open
-  // batch: finish the phase by looking at the slots.
-  if (!slots.empty()) settle_if_all_final(where);
+  // batch (and a writer that answered and then blocked leaves nothing to settle here): finish
+  // the phase by looking at the slots.
+  settle_if_all_final(where);
 }
 
 void phase_collector::abandon() {

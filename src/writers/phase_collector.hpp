@@ -130,6 +130,8 @@ class phase_collector {
     /// as from any handler, where from the destructor it would terminate. Call it once, when
     /// the loop ends normally.
     void finish();
+    /// finish() for a batch that is not a shard's loop: released as `where` if outermost.
+    void finish(settled_at where);
     inline_batch(const inline_batch&) = delete;
     inline_batch& operator=(const inline_batch&) = delete;
 

@@ -12,6 +12,7 @@
 #include <future>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "vss/vss.hpp"
 
@@ -21,22 +22,25 @@ namespace {
 using namespace std::chrono_literals;
 
 /// Answers every event at once, except OnAbort when told to stick: then it spins inside the
-/// handler (never returning to the engine) until released.
+/// handler (never returning to the engine) until released, having answered first if told to.
 class abort_sticker final : public writer {
  public:
-  abort_sticker(std::string name, bool sticks) : writer(identity_for(std::move(name))) {
+  abort_sticker(std::string name, bool sticks, bool answers_first = false)
+      : writer(identity_for(std::move(name))) {
     sticks_ = sticks;
+    answers_first_ = answers_first;
   }
   void on_prepare_snapshot(writer_context ctx) override { ctx.complete(); }
   void on_freeze(writer_context ctx) override { ctx.complete(); }
   void on_thaw(writer_context ctx) override { ctx.complete(); }
   void on_abort(writer_context ctx) override {
     aborts.fetch_add(1);
+    if (answers_first_) ctx.complete();
     if (sticks_) {
       stuck = true;
       while (!release) std::this_thread::sleep_for(1ms);
     }
-    ctx.complete();
+    if (!answers_first_) ctx.complete();
   }
 
   std::atomic<int> aborts{0};
@@ -50,6 +54,38 @@ class abort_sticker final : public writer {
     return id;
   }
   bool sticks_ = false;
+  bool answers_first_ = false;
+};
+
+/// A two-io-thread host with a 200 ms abort deadline and `shards` shards, a memory provider,
+/// `writers` registered, and one session prepared over them.
+struct stuck_fixture {
+  explicit stuck_fixture(std::size_t shards) : host(options(shards)) {}
+  static host_options options(std::size_t shards) {
+    host_options o;
+    o.io_threads = 2;
+    o.engine.shard_count = shards;
+    o.engine.deadlines.abort = 200ms;
+    return o;
+  }
+  void prepare(const std::vector<std::shared_ptr<abort_sticker>>& writers) {
+    ASSERT_FALSE(host.engine().register_provider(std::make_shared<memory_provider>()));
+    for (const auto& w : writers) regs.push_back(host.engine().register_writer(w));
+    s = host.engine().create_backup_session();
+    ASSERT_FALSE(s.initialize_for_backup());
+    ASSERT_FALSE(s.set_backup_state(false, false, backup_type::full));
+    auto gathered = s.async_gather_writer_metadata(asio::use_future);
+    ASSERT_EQ(gathered.wait_for(10s), std::future_status::ready);
+    snapshot_set_id set;
+    snapshot_id snap;
+    ASSERT_FALSE(s.start_snapshot_set(set));
+    ASSERT_FALSE(s.add_to_snapshot_set("/data", {}, snap));
+    auto prepared = s.async_prepare_for_backup(asio::use_future);
+    ASSERT_EQ(prepared.wait_for(10s), std::future_status::ready);
+  }
+  engine_host host;
+  std::vector<writer_registration> regs;
+  backup_session s;
 };
 
 TEST(StuckHandler, AnAbortEndsAtItsDeadlineWhileAHandlerBlocksItsShardsLoop) {
@@ -99,6 +135,52 @@ TEST(StuckHandler, AnAbortEndsAtItsDeadlineWhileAHandlerBlocksItsShardsLoop) {
     }
   }
   EXPECT_TRUE(saw_stuck);
+}
+
+// Decisions §32: the abort's last loop runs on its strand step's thread, so a handler blocking
+// there holds that thread; the deadline must still end the abort, off the strand.
+TEST(StuckHandler, AnAbortOfOneStuckWriterEndsAtItsDeadline) {
+  stuck_fixture f(1);
+  auto w = std::make_shared<abort_sticker>("sticks", true);
+  f.prepare({w});
+  auto aborted = f.s.async_abort_backup(asio::use_future);
+  const bool ended = aborted.wait_for(5s) == std::future_status::ready;
+  w->release = true;
+  EXPECT_TRUE(ended) << "the abort waited for a handler that never returned";
+  EXPECT_TRUE(w->stuck);
+}
+
+TEST(StuckHandler, AnAbortEndsWhenAHandlerAnswersAndThenBlocks) {
+  // Every slot is final, but the answer is still counted in the blocked loop's batch.
+  stuck_fixture f(1);
+  auto w = std::make_shared<abort_sticker>("answers, then sticks", true, /*answers_first=*/true);
+  f.prepare({w});
+  auto aborted = f.s.async_abort_backup(asio::use_future);
+  const bool ended = aborted.wait_for(5s) == std::future_status::ready;
+  w->release = true;
+  EXPECT_TRUE(ended) << "the abort waited for a handler that never returned";
+}
+
+TEST(StuckHandler, AWriterOfAnotherShardHearsItsAbortWhileOneHandlerBlocks) {
+  // Only one loop runs on the strand step's thread; the other shard's is posted, so a handler
+  // blocking in one shard holds none of the other's writers.
+  stuck_fixture f(2);
+  auto stuck = std::make_shared<abort_sticker>("sticks", true);
+  auto other = std::make_shared<abort_sticker>("answers", false);
+  f.prepare({other, stuck});  // registered second: the last shard, the loop kept inline
+  auto aborted = f.s.async_abort_backup(asio::use_future);
+  const bool ended = aborted.wait_for(5s) == std::future_status::ready;
+  const int other_aborts = other->aborts.load();
+  stuck->release = true;
+  EXPECT_TRUE(ended) << "the abort waited for a handler that never returned";
+  EXPECT_EQ(other_aborts, 1) << "the other shard's writer did not hear OnAbort in time";
+  auto status = f.s.async_gather_writer_status(asio::use_future);
+  ASSERT_EQ(status.wait_for(10s), std::future_status::ready);
+  for (const auto& st : f.s.get_writer_status()) {
+    if (st.name == "answers") {
+      EXPECT_FALSE(st.failure) << st.failure.message();
+    }
+  }
 }
 
 }  // namespace
