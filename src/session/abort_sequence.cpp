@@ -6,6 +6,8 @@
 #include <asio/post.hpp>
 #include <atomic>
 #include <memory>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "session/session_helpers.hpp"
@@ -133,10 +135,10 @@ void session_impl::start_abort_legs(bool loops_here) {
     cancelled.emplace(std::move(snap_->handler));
     snap_.reset();
   }
-  // (c) OnAbort to every writer with an open session that is not past PostSnapshot. Its shard
-  // loops may come back instead of being posted, to run on this thread below.
-  std::vector<shard_loop> loops;
-  keep_loops_ = loops_here && on_engine_thread() ? &loops : nullptr;
+  // (c) OnAbort to every writer with an open session that is not past PostSnapshot. Its last
+  // shard loop may come back instead of being posted, to run on this thread below.
+  std::optional<shard_loop> kept;
+  keep_last_loop_ = loops_here && on_engine_thread() ? &kept : nullptr;
   const bool targets_empty = !deliver_abort_to_writers([this] {
     {
       std::lock_guard l(mutex_);
@@ -144,7 +146,7 @@ void session_impl::start_abort_legs(bool loops_here) {
     }
     check_drained();
   });
-  keep_loops_ = nullptr;
+  keep_last_loop_ = nullptr;
   if (targets_empty) writer_leg_done_ = true;
   // (b, d) The provider leg, unless a provider call must return first. Either way the drain
   // waits for it only until the abort deadline (plus the hold budget when a commit must end
@@ -177,12 +179,12 @@ void session_impl::start_abort_legs(bool loops_here) {
   // aborted alone still answering: both end through the strand) it is posted like the others.
   const bool run_here = provider_leg_done_ && side_aborts_in_flight_ == 0;
   lock.unlock();
-  for (auto& loop : loops) {
-    const auto& shard = core_->shard(loop.shard);
+  if (kept) {
+    const auto& shard = core_->shard(kept->shard);
     if (run_here) {
-      enter_idle_strand_or_post(shard, std::move(loop.run));
+      enter_idle_strand_or_post(shard, std::move(kept->run));
     } else {
-      asio::post(shard, std::move(loop.run));
+      asio::post(shard, std::move(kept->run));
     }
   }
   // With no writer left to abort, a failure can be reported now, even while the provider leg
@@ -318,8 +320,7 @@ void session_impl::check_drained() {
   auto callbacks = std::move(drain_callbacks_);
   // Cancelled (destroyed) only when this returns, after the requester is woken, or while a
   // completion handler's exception unwinds (retire_timer).
-  auto retired = std::move(retired_timers_);
-  retired_timers_.clear();
+  auto retired = std::exchange(retired_timers_, {});
   lock.unlock();
   {
     std::lock_guard drain_lock(drain_mutex_);

@@ -194,13 +194,13 @@ std::uint64_t session_impl::deliver_ordered(
       });
   auto d = std::make_shared<const delivery>(delivery{phase->collector, info});
   // One post per shard that has an addressed writer: never one post per writer. The caller
-  // may keep the last to run itself (keep_loops_, decisions §32).
+  // may keep the last to run itself (keep_last_loop_, decisions §32).
   for (std::size_t r = 0; r < ranges.size(); ++r) {
     const auto first = ranges[r].second;
     const auto end = r + 1 < ranges.size() ? ranges[r + 1].second : static_cast<std::uint32_t>(n);
     auto loop = [d, members = members_, first, end] { deliver_to_shard(d, *members, first, end); };
-    if (end_at_loop && keep_loops_ != nullptr && r + 1 == ranges.size()) {
-      keep_loops_->push_back({ranges[r].first, std::move(loop)});
+    if (end_at_loop && keep_last_loop_ != nullptr && r + 1 == ranges.size()) {
+      keep_last_loop_->emplace(shard_loop{ranges[r].first, std::move(loop)});
       continue;
     }
     asio::post(core_->shard(ranges[r].first), std::move(loop));

@@ -180,9 +180,9 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
     std::function<void()> run;
   };
   // While set (mutex_ held), deliver_ordered hands the last loop it would post for a
-  // where_settled delivery to its caller instead. Only one: the others are posted, so that a
-  // handler blocking in the kept loop holds no other shard's writers (decisions §32).
-  std::vector<shard_loop>* keep_loops_ = nullptr;
+  // where_settled delivery to its caller instead. Only that one: the others are posted, so
+  // that a handler blocking in the kept loop holds no other shard's writers (decisions §32).
+  std::optional<shard_loop>* keep_last_loop_ = nullptr;
   /// True once Abort went to `p`: by name (side aborts), or to every participant at once.
   bool abort_sent(const participant& p) const noexcept {
     return p.abort_sent || abort_sent_to_all_;
