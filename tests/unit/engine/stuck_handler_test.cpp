@@ -89,28 +89,11 @@ struct stuck_fixture {
 };
 
 TEST(StuckHandler, AnAbortEndsAtItsDeadlineWhileAHandlerBlocksItsShardsLoop) {
-  host_options o;
-  o.io_threads = 2;
-  o.engine.shard_count = 1;  // every writer in one loop: the first answers, the second sticks
-  o.engine.deadlines.abort = 200ms;
-  engine_host host(o);
-  ASSERT_FALSE(host.engine().register_provider(std::make_shared<memory_provider>()));
+  stuck_fixture f(1);  // every writer in one loop: the first answers, the second sticks
   auto first = std::make_shared<abort_sticker>("answers", false);
   auto second = std::make_shared<abort_sticker>("sticks", true);
-  auto r1 = host.engine().register_writer(first);
-  auto r2 = host.engine().register_writer(second);
-
-  auto s = host.engine().create_backup_session();
-  ASSERT_FALSE(s.initialize_for_backup());
-  ASSERT_FALSE(s.set_backup_state(false, false, backup_type::full));
-  auto gathered = s.async_gather_writer_metadata(asio::use_future);
-  ASSERT_EQ(gathered.wait_for(10s), std::future_status::ready);
-  snapshot_set_id set;
-  snapshot_id snap;
-  ASSERT_FALSE(s.start_snapshot_set(set));
-  ASSERT_FALSE(s.add_to_snapshot_set("/data", {}, snap));
-  auto prepared = s.async_prepare_for_backup(asio::use_future);
-  ASSERT_EQ(prepared.wait_for(10s), std::future_status::ready);
+  f.prepare({first, second});
+  auto& s = f.s;
 
   // The abort waits for OnAbort of both writers, or for the abort deadline.
   auto aborted = s.async_abort_backup(asio::use_future);
