@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/deadline_queue.hpp"
 #include "vss/detail/erased_handler.hpp"
 #include "vss/options.hpp"
 #include "vss/provider.hpp"
@@ -30,6 +31,8 @@ class engine_core : public std::enable_shared_from_this<engine_core> {
   const asio::any_io_executor& executor() const noexcept { return executor_; }
   vss::clock& clock() const noexcept { return *options_.clock; }
   const std::shared_ptr<vss::clock>& clock_ptr() const noexcept { return options_.clock; }
+  /// Where sessions keep their deadlines: cancelling one costs no wake-up (deadline_queue.hpp).
+  deadline_queue& deadlines() const noexcept { return *deadlines_; }
   std::size_t shard_count() const noexcept { return shards_.size(); }
   const strand_type& shard(std::size_t i) const noexcept { return shards_[i]; }
 
@@ -81,6 +84,7 @@ class engine_core : public std::enable_shared_from_this<engine_core> {
 
   asio::any_io_executor executor_;
   engine_options options_;
+  std::shared_ptr<deadline_queue> deadlines_;
   std::vector<strand_type> shards_;
   std::vector<std::unique_ptr<registry_signal>> registry_signals_;
 
