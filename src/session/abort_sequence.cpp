@@ -98,14 +98,14 @@ void session_impl::request_abort_on_strand(abort_reason reason, std::error_code 
     // Nothing waits for it any more: its end posts nothing to this strand, and its pending
     // slots become abandoned without a pass over them (decisions §28).
     phase->collector->supersede();
-    retire_timer(std::move(phase->deadline_timer));
+    phase->deadline_timer.cancel();
     // Its answers become writer states after the drain: the abort goes out first.
     defer_results(*phase);
   }
   std::optional<pending_op> prepare = std::move(prepare_op_);
   prepare_op_.reset();
   if (prepare) {
-    reservation_timer_.reset();
+    reservation_timer_.cancel();
     core_->withdraw(id_);
     const auto r = step(machine_, session_call::prepare_failed);
     if (r.code == errc::ok) machine_ = r.next;
@@ -315,12 +315,9 @@ void session_impl::check_drained() {
     return;
   }
   drained_ = true;
-  if (provider_leg_timer_) provider_leg_timer_->cancel();
+  provider_leg_timer_.cancel();
   auto waiters = std::move(abort_waiters_);
   auto callbacks = std::move(drain_callbacks_);
-  // Cancelled (destroyed) only when this returns, after the requester is woken, or while a
-  // completion handler's exception unwinds (retire_timer).
-  auto retired = std::exchange(retired_timers_, {});
   lock.unlock();
   {
     std::lock_guard drain_lock(drain_mutex_);

@@ -283,11 +283,7 @@ void session_impl::on_phase_settled(std::uint64_t phase_id) {
   if (it == phases_.end()) return;
   auto phase = std::move(it->second);
   phases_.erase(it);
-  if (phase->ends_off_strand) {
-    retire_timer(std::move(phase->deadline_timer));
-  } else if (phase->deadline_timer) {
-    phase->deadline_timer->cancel();
-  }
+  phase->deadline_timer.cancel();
   if (phase->event == writer_event::abort && abort_started_ && !drained_) {
     // The abort sequence's answers: the requester waits for them, not for the writer states
     // they imply. Recorded now, applied once the requester is woken (check_drained).

@@ -117,7 +117,7 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
     // has one deadline for all its slots, so a delivery does not fill N copies of it.
     std::vector<timer::time_point> deadlines;
     timer::time_point common_deadline = timer::time_point::max();
-    std::unique_ptr<timer> deadline_timer;
+    deadline_queue::deadline deadline_timer;
     timer::time_point started{};
     std::function<void()> then;  // continuation on the strand, lock not held
     // then_runs::where_settled: its deadline, too, acts where its timer completes, never
@@ -196,21 +196,18 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
     return phase.deadlines.empty() ? phase.common_deadline : phase.deadlines[slot];
   }
   void arm_deadline(phase_state& phase);
-  // Arms `t` (created on first use) for `at`; on expiry, `on_expiry(*this)` runs on the strand.
-  // Every session timer goes through here. The timer itself runs on the engine's executor,
-  // not on the strand: nearly every wait ends cancelled (the phase settled, the step
-  // returned, an abort came), and a cancelled wait then completes on the io_context without
-  // a strand hop or the type-erased work tracking of a strand wrapped in an any_io_executor
-  // (decisions §25). A stale expiry that reaches the strand after a re-arm finds nothing due:
-  // every handler checks the state it acts on.
-  // With `via_strand` false, on_expiry runs where the timer completes instead, for a handler
+  // Arms `t` for `at`; on expiry, `on_expiry(*this)` runs on the strand.
+  // Every session deadline goes through here: an entry of the engine's deadline_queue, whose
+  // function runs on the engine's executor, not on the strand, and whose cancel posts nothing
+  // (nearly every deadline ends cancelled: the phase settled, the step returned, an abort
+  // came; decisions §25, §33). A stale expiry that reaches the strand after a re-arm finds
+  // nothing due: every handler checks the state it acts on.
+  // With `via_strand` false, on_expiry runs where the deadline fires instead, for a handler
   // that takes mutex_ itself and must not wait for the strand (decisions §32).
   template <class OnExpiry>
-  void arm_timer(std::unique_ptr<timer>& t, timer::time_point at, OnExpiry on_expiry,
+  void arm_timer(deadline_queue::deadline& t, timer::time_point at, OnExpiry on_expiry,
                  bool via_strand = true) {
-    if (!t) t = core_->clock().create_timer(core_->executor());
-    t->async_wait_until(at, [weak = weak_from_this(), on_expiry, via_strand](bool expired) {
-      if (!expired) return;
+    t.arm(core_->deadlines(), at, [weak = weak_from_this(), on_expiry, via_strand] {
       auto s = weak.lock();
       if (!s) return;
       if (!via_strand) {
@@ -224,12 +221,6 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
         on_expiry(*s);
       });
     });
-  }
-  // Keeps the timer of a phase that ended on the abort path until the drain has woken the
-  // requester: cancelling it posts its wait's completion, which can wake an idle io thread,
-  // and the thread that wakes it pays for that (decisions §32). mutex_ held.
-  void retire_timer(std::unique_ptr<timer> t) {
-    if (t) retired_timers_.push_back(std::move(t));
   }
   // Arms the phase's timer at `earliest`, known by the caller (a fresh delivery: every slot is
   // still pending, so there is nothing to scan).
@@ -341,7 +332,7 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   bool release_requested_ = false;  // release() called; set before its post runs
   bool release_done_ = false;
   std::vector<std::function<void()>> drain_callbacks_;
-  std::unique_ptr<timer> reservation_timer_;
+  deadline_queue::deadline reservation_timer_;
 
   struct snapshot_op {
     std::uint64_t id = 0;
@@ -352,13 +343,12 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   std::optional<snapshot_op> snap_;
   bool provider_call_in_flight_ = false;
   snapshot_step provider_call_step_ = snapshot_step::end_prepare;
-  std::unique_ptr<timer> hold_timer_;
+  deadline_queue::deadline hold_timer_;
   std::unique_ptr<held_writes> held_;  // destroyed (thawed) with the session at the latest
   timer::time_point hold_started_{};
   write_hold_report hold_report_;
   bool atomic_commit_ = false;  // every provider of the set commits an atomic image
-  std::unique_ptr<timer> freeze_watchdog_;
-  std::vector<std::unique_ptr<timer>> retired_timers_;  // cancelled after the drain's wake-up
+  deadline_queue::deadline freeze_watchdog_;
   bool end_prepare_called_ = false;
   bool set_created_ = false;  // PostFinalCommit succeeded
   bool snapshots_deleted_ = false;
@@ -378,7 +368,7 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   bool writer_leg_done_ = false;
   bool provider_leg_done_ = false;
   bool provider_leg_gave_up_ = false;  // the provider did not finish within the abort deadline
-  std::unique_ptr<timer> provider_leg_timer_;
+  deadline_queue::deadline provider_leg_timer_;
   bool drained_ = false;
 };
 

@@ -155,7 +155,7 @@ void session_impl::cancel(op_kind kind, std::uint64_t id) {
       }
       auto h = std::move(op->handler);
       op.reset();
-      self->reservation_timer_.reset();
+      self->reservation_timer_.cancel();
       if (kind == op_kind::prepare_for_backup) self->core_->withdraw(self->id_);
       lock.unlock();
       self->complete(h, errc::async_cancelled);
@@ -228,7 +228,7 @@ void session_impl::prepare_for_backup(std::uint64_t id) {
                      auto self = weak.lock();
                      if (!self) return;
                      std::unique_lock l(self->mutex_);
-                     self->reservation_timer_.reset();
+                     self->reservation_timer_.cancel();
                      if (!self->prepare_op_ || self->prepare_op_->id != id) {
                        // Cancelled or aborted while queued: give the grant back.
                        l.unlock();

@@ -261,7 +261,7 @@ bool session_impl::hold_writes() {
     hold_report_.failure = ec;
     hold_report_.message = why;
     provider_call_in_flight_ = false;
-    if (hold_timer_) hold_timer_->cancel();
+    hold_timer_.cancel();
     lock.unlock();
     request_abort_on_strand(abort_reason::failed, ec);
     return false;
@@ -319,7 +319,7 @@ void session_impl::on_provider_step_done(snapshot_step step_kind, std::error_cod
   if (step_kind == snapshot_step::commit) release_writes(false);
   std::unique_lock lock(mutex_);
   provider_call_in_flight_ = false;
-  if (hold_timer_) hold_timer_->cancel();
+  hold_timer_.cancel();
   if (abort_requested_) {
     const bool legs_waiting = abort_waits_for_commit_;
     abort_waits_for_commit_ = false;
