@@ -24,31 +24,36 @@ bool session_impl::abort_in_progress() const {
 }
 
 bool session_impl::request_abort(bool from_requester, std::error_code& ec, bool* in_progress) {
-  std::unique_lock lock(mutex_);
-  // Tells a blocking caller, under this same lock, whether there is a drain to wait for (so it
-  // need not take mutex_ again while the engine thread works under it).
-  struct report_progress {
-    const session_impl& s;
-    bool* out;
-    ~report_progress() {
-      if (out != nullptr) *out = s.abort_in_progress();
+  {
+    std::unique_lock lock(mutex_);
+    // Tells a blocking caller, under this same lock, whether there is a drain to wait for (so
+    // it need not take mutex_ again while the engine thread works under it).
+    struct report_progress {
+      const session_impl& s;
+      bool* out;
+      ~report_progress() {
+        if (out != nullptr) *out = s.abort_in_progress();
+      }
+    } report{*this, in_progress};
+    if (from_requester) {
+      if (released_) {
+        ec = errc::bad_state;
+        return false;
+      }
+      const auto r = step(machine_, session_call::abort_backup);
+      if (r.code != errc::ok) {
+        ec = r.code;
+        return false;
+      }
+      machine_ = r.next;
+      if (!r.has_effect) return true;  // nothing underway, or already aborting
     }
-  } report{*this, in_progress};
-  if (from_requester) {
-    if (released_) {
-      ec = errc::bad_state;
-      return false;
-    }
-    const auto r = step(machine_, session_call::abort_backup);
-    if (r.code != errc::ok) {
-      ec = r.code;
-      return false;
-    }
-    machine_ = r.next;
-    if (!r.has_effect) return true;  // nothing underway, or already aborting
+    if (abort_due_ || abort_requested_) return true;
+    abort_due_ = true;
   }
-  if (abort_due_ || abort_requested_) return true;
-  abort_due_ = true;
+  // Posted with mutex_ released: the post may wake an io thread, whose first act is to take
+  // mutex_, and a caller preempted while holding it would put that thread back to sleep
+  // (decisions §33).
   asio::post(strand_, [self = shared_from_this()] {
     engine_thread_scope scope;
     self->request_abort_on_strand(abort_reason::requested, {});
