@@ -140,10 +140,9 @@ void session_impl::start_abort_legs(bool loops_here) {
     cancelled.emplace(std::move(snap_->handler));
     snap_.reset();
   }
-  // (c) OnAbort to every writer with an open session that is not past PostSnapshot. Its last
-  // shard loop may come back instead of being posted, to run on this thread below.
-  std::optional<shard_loop> kept;
-  keep_last_loop_ = loops_here && on_engine_thread() ? &kept : nullptr;
+  // (c) OnAbort to every writer with an open session that is not past PostSnapshot. Its shard
+  // loops may be kept instead of posted, to run on this thread below.
+  keeping_loops_ = loops_here && on_engine_thread();
   const bool targets_empty = !deliver_abort_to_writers([this] {
     {
       std::lock_guard l(mutex_);
@@ -151,7 +150,7 @@ void session_impl::start_abort_legs(bool loops_here) {
     }
     check_drained();
   });
-  keep_last_loop_ = nullptr;
+  keeping_loops_ = false;
   if (targets_empty) writer_leg_done_ = true;
   // (b, d) The provider leg, unless a provider call must return first. Either way the drain
   // waits for it only until the abort deadline (plus the hold budget when a commit must end
@@ -178,23 +177,45 @@ void session_impl::start_abort_legs(bool loops_here) {
       self.check_drained();
     });
   }
-  // The loop kept back runs here, last, when nothing but it and its deadline is left for the
-  // drain: then a handler that blocks in it holds this strand, but the abort still ends at its
-  // deadline, which acts off the strand. Otherwise (a provider still answering, a writer
-  // aborted alone still answering: both end through the strand) it is posted like the others.
+  // The loops kept back run here, last, when nothing but them and their deadline is left for
+  // the drain: then a handler that blocks in one holds this strand, but the abort still ends
+  // at its deadline, which acts off the strand, and the loops not yet started are handed on
+  // by then (decisions §33). Otherwise (a provider still answering, a writer aborted alone
+  // still answering: both end through the strand) they are posted like the others.
   const bool run_here = provider_leg_done_ && side_aborts_in_flight_ == 0;
   lock.unlock();
-  if (kept) {
-    const auto& shard = core_->shard(kept->shard);
-    if (run_here) {
-      enter_idle_strand_or_post(shard, std::move(kept->run));
-    } else {
-      asio::post(shard, std::move(kept->run));
-    }
+  if (run_here) {
+    run_kept_loops();
+  } else {
+    hand_off_kept_loops();
   }
   // With no writer left to abort, a failure can be reported now, even while the provider leg
   // waits for a call to return.
   if (targets_empty) check_drained();
+}
+
+void session_impl::run_kept_loops() {
+  // One at a time, each taken under the lock just before it runs, so that the writer leg's
+  // timer can hand on the rest while one of them blocks.
+  for (;;) {
+    shard_loop next;
+    {
+      std::lock_guard lock(mutex_);
+      if (kept_loops_.empty()) return;
+      next = std::move(kept_loops_.back());
+      kept_loops_.pop_back();
+    }
+    enter_idle_strand_or_post(core_->shard(next.shard), std::move(next.run));
+  }
+}
+
+void session_impl::hand_off_kept_loops() {
+  std::vector<shard_loop> loops;
+  {
+    std::lock_guard lock(mutex_);
+    loops.swap(kept_loops_);
+  }
+  for (auto& loop : loops) asio::post(core_->shard(loop.shard), std::move(loop.run));
 }
 
 bool session_impl::deliver_abort_to_writers(std::function<void()> then) {

@@ -194,13 +194,15 @@ std::uint64_t session_impl::deliver_ordered(
       });
   auto d = std::make_shared<const delivery>(delivery{phase->collector, info});
   // One post per shard that has an addressed writer: never one post per writer. The caller
-  // may keep the last to run itself (keep_last_loop_, decisions §32).
+  // may keep some to run itself (keeping_loops_, decisions §32, §33).
+  const bool keep = end_at_loop && keeping_loops_;
+  const bool keep_all = keep && n <= loops_kept_whole;
   for (std::size_t r = 0; r < ranges.size(); ++r) {
     const auto first = ranges[r].second;
     const auto end = r + 1 < ranges.size() ? ranges[r + 1].second : static_cast<std::uint32_t>(n);
     auto loop = [d, members = members_, first, end] { deliver_to_shard(d, *members, first, end); };
-    if (end_at_loop && keep_last_loop_ != nullptr && r + 1 == ranges.size()) {
-      keep_last_loop_->emplace(shard_loop{ranges[r].first, std::move(loop)});
+    if (keep_all || (keep && r + 1 == ranges.size())) {
+      kept_loops_.push_back(shard_loop{ranges[r].first, std::move(loop)});
       continue;
     }
     asio::post(core_->shard(ranges[r].first), std::move(loop));
@@ -214,7 +216,12 @@ std::uint64_t session_impl::deliver_ordered(
     // that blocks in a loop run on this strand's thread must not keep it from being armed),
     // and on a timer whose expiry does not need the strand. Other phases arm theirs from a
     // strand step of their own, which finds most of them settled already (decisions §24).
+    // With more than one loop kept, its timer first falls when the kept loops are to be
+    // handed on (on_deadline), then at the deadline.
     if (end_at_loop) {
+      if (kept_loops_.size() > 1) {
+        earliest = std::min(earliest, raw->started + kept_loops_hand_off_after);
+      }
       arm_deadline_at(*raw, earliest);
     } else {
       arm_deadline_unless_settled(id, earliest);
@@ -258,6 +265,7 @@ void session_impl::arm_deadline_at(phase_state& phase, timer::time_point earlies
 }
 
 void session_impl::on_deadline(std::uint64_t phase_id) {
+  hand_off_kept_loops();
   std::unique_lock lock(mutex_);
   auto it = phases_.find(phase_id);
   if (it == phases_.end()) return;

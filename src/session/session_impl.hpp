@@ -9,6 +9,7 @@
 
 #include <asio/post.hpp>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -179,10 +180,23 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
     std::size_t shard = 0;
     std::function<void()> run;
   };
-  // While set (mutex_ held), deliver_ordered hands the last loop it would post for a
-  // where_settled delivery to its caller instead. Only that one: the others are posted, so
-  // that a handler blocking in the kept loop holds no other shard's writers (decisions §32).
-  std::optional<shard_loop>* keep_last_loop_ = nullptr;
+  // While set (mutex_ held), deliver_ordered keeps the loops it would post for a where_settled
+  // delivery in kept_loops_ instead: all of them up to loops_kept_whole writers, the last
+  // beyond (decisions §32, §33).
+  bool keeping_loops_ = false;
+  // The abort's kept loops not yet started; mutex_ guards it. Each is taken once, by whichever
+  // comes first: the strand step that runs them one after the other on its thread
+  // (run_kept_loops), or the writer leg's timer, which hands those still waiting to their
+  // shards' strands (hand_off_kept_loops) once the kept loops have had
+  // kept_loops_hand_off_after: so a handler that blocks in one holds the others' writers for
+  // that long at most.
+  std::vector<shard_loop> kept_loops_;
+  // Running this many trivial handlers one after the other costs less than waking the other
+  // io thread for some of them (decisions §32).
+  static constexpr std::size_t loops_kept_whole = 1024;
+  static constexpr std::chrono::microseconds kept_loops_hand_off_after{1000};
+  void run_kept_loops();
+  void hand_off_kept_loops();
   /// True once Abort went to `p`: by name (side aborts), or to every participant at once.
   bool abort_sent(const participant& p) const noexcept {
     return p.abort_sent || abort_sent_to_all_;

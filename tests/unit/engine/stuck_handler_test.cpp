@@ -145,12 +145,14 @@ TEST(StuckHandler, AnAbortEndsWhenAHandlerAnswersAndThenBlocks) {
 }
 
 TEST(StuckHandler, AWriterOfAnotherShardHearsItsAbortWhileOneHandlerBlocks) {
-  // Only one loop runs on the strand step's thread; the other shard's is posted, so a handler
-  // blocking in one shard holds none of the other's writers.
+  // Decisions §33: both shards' loops are kept to run on the strand step's thread, the last
+  // shard's first. Its handler blocks there; the other loop, not yet started, is handed to its
+  // shard's strand by the writer leg's timer, so the other writer hears OnAbort long before
+  // the abort deadline and answers in time.
   stuck_fixture f(2);
   auto stuck = std::make_shared<abort_sticker>("sticks", true);
   auto other = std::make_shared<abort_sticker>("answers", false);
-  f.prepare({other, stuck});  // registered second: the last shard, the loop kept inline
+  f.prepare({other, stuck});  // registered second: the last shard, whose loop runs first
   auto aborted = f.s.async_abort_backup(asio::use_future);
   const bool ended = aborted.wait_for(5s) == std::future_status::ready;
   const int other_aborts = other->aborts.load();
