@@ -72,8 +72,11 @@ void session_impl::start(op_kind kind, std::uint64_t id, erased_handler handler)
   // Before the post, as release() does: a shutdown that begins before run_op runs must wait
   // for this release's BackupShutdown (when_quiet), or it stops the executor under it.
   if (kind == op_kind::release) release_requested_ = true;
-  // Posted under the lock: an AbortBackup (which also steps the machine and posts under the
-  // lock) then reaches the strand in the same order as it reached the machine.
+  // Posted under the lock: an op the machine took before an AbortBackup reaches the strand
+  // before the abort's step, which is posted after the abort's own machine step. An op taken
+  // after it by another thread may reach the strand first: a release then finds abort_due_ set
+  // and waits for the drain all the same; a GatherWriterStatus reports the states of the
+  // moment before the abort's step, as if it had been called just before (decisions §33).
   asio::post(strand_, [self = shared_from_this(), kind, id, h = std::move(handler)]() mutable {
     engine_thread_scope scope;
     self->run_op(kind, id, std::move(h));
