@@ -14,6 +14,8 @@
 // Built on vss::clock, so a manual_clock drives these deadlines in virtual time as before.
 
 #include <asio/any_io_executor.hpp>
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -28,11 +30,22 @@
 namespace vss::detail {
 
 class deadline_queue : public std::enable_shared_from_this<deadline_queue> {
+  struct lane;
+
  public:
   using time_point = clock::time_point;
 
-  /// Timers come from `clk`, their handlers (and so every entry's function) run on `ex`.
-  deadline_queue(std::shared_ptr<vss::clock> clk, asio::any_io_executor ex);
+  /// Timers come from `clk`, their handlers (and so every entry's function) run on `ex`. The
+  /// entries are spread over `lanes` independent lanes, each with its own lock and clock
+  /// waits, so that io threads arming and cancelling at once seldom wait for each other.
+  /// A wait runs only the entries due by its own time; one already due that falls later gets a
+  /// wait of its own, queued behind whatever the clock has already posted. So with one lane,
+  /// entries and other timers of the same clock run in deadline order, even when a virtual
+  /// clock jumps past several at once. Across lanes a stale wait can still run a lane's entry
+  /// early relative to another lane's: use one lane where that order must be exact. When the
+  /// last entry goes, the waits still outstanding are cancelled, so that an idle engine holds
+  /// no timer (an io_context then runs out of work as before).
+  deadline_queue(std::shared_ptr<vss::clock> clk, asio::any_io_executor ex, std::size_t lanes = 1);
   deadline_queue(const deadline_queue&) = delete;
   deadline_queue& operator=(const deadline_queue&) = delete;
 
@@ -54,8 +67,8 @@ class deadline_queue : public std::enable_shared_from_this<deadline_queue> {
     void cancel() noexcept;
 
    private:
-    friend class deadline_queue;
-    deadline_queue* queue_ = nullptr;
+    lane* lane_ = nullptr;  // chosen at the first arm, kept after
+    bool armed_ = false;
     std::pair<time_point, std::uint64_t> key_{};
   };
 
@@ -66,20 +79,31 @@ class deadline_queue : public std::enable_shared_from_this<deadline_queue> {
 
  private:
   using key = std::pair<time_point, std::uint64_t>;
-  key insert(time_point at, std::function<void()> fn);
-  void erase(const key& k) noexcept;
-  // mutex_ held: makes sure a wait falls no later than the earliest entry.
-  void cover_earliest();
-  void on_wait_done(std::size_t timer_index, time_point at, bool expired);
+  struct alignas(64) lane {
+    deadline_queue* queue = nullptr;
+    std::size_t index = 0;
+    mutable std::mutex mutex;
+    std::map<key, std::function<void()>> entries;  // unique keys: an erase never hits a later arm
+    std::uint64_t next_seq = 0;
+    std::vector<std::unique_ptr<timer>> timers;  // every timer made; idle ones are reused
+    std::vector<char> waiting;                   // per timer: its wait is outstanding
+    std::vector<std::size_t> idle_timers;
+    std::multiset<time_point> waits;  // when each outstanding wait falls
+  };
+  lane& lane_for(const void* owner) noexcept;
+  // Erases `*old` if set, inserts `at`, in one hold of the lane's lock.
+  key rearm(lane& l, const key* old, time_point at, std::function<void()> fn);
+  void erase(lane& l, const key& k) noexcept;
+  // Cancels the outstanding waits once no lane holds an entry (lanes' locks not held).
+  void cancel_waits_if_idle() noexcept;
+  // The lane's lock held: makes sure a wait falls no later than its earliest entry.
+  void cover_earliest(lane& l);
+  void on_wait_done(std::size_t lane_index, std::size_t timer_index, time_point at, bool expired);
 
   std::shared_ptr<vss::clock> clock_;
   asio::any_io_executor executor_;
-  mutable std::mutex mutex_;
-  std::map<key, std::function<void()>> entries_;  // unique keys: an erase never hits a later arm
-  std::uint64_t next_seq_ = 0;
-  std::vector<std::unique_ptr<timer>> timers_;  // every timer made; idle ones are reused
-  std::vector<std::size_t> idle_timers_;
-  std::multiset<time_point> waits_;  // when each outstanding wait falls
+  std::vector<std::unique_ptr<lane>> lanes_;
+  std::atomic<std::size_t> entries_{0};  // over all lanes
 };
 
 }  // namespace vss::detail

@@ -26,7 +26,11 @@ engine_core::engine_core(const asio::any_io_executor& executor, engine_options o
   }
   if (!options_.clock) options_.clock = steady_clock_source();
   if (!options_.write_hold) options_.write_hold = std::make_shared<fsfreeze_write_hold>();
-  deadlines_ = std::make_shared<deadline_queue>(options_.clock, executor_);
+  // One lane for any clock but the real one: under a virtual clock, deadlines that fall in the
+  // same advance must still run in deadline order, which only a single lane guarantees.
+  const bool real_time = options_.clock == steady_clock_source();
+  deadlines_ =
+      std::make_shared<deadline_queue>(options_.clock, executor_, real_time ? deadline_lanes : 1);
   shards_.reserve(options_.shard_count);
   for (std::size_t i = 0; i < options_.shard_count; ++i) {
     shards_.push_back(asio::make_strand(post_executor(executor_)));

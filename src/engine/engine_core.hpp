@@ -85,6 +85,9 @@ class engine_core : public std::enable_shared_from_this<engine_core> {
   asio::any_io_executor executor_;
   engine_options options_;
   std::shared_ptr<deadline_queue> deadlines_;
+  // Lanes of the deadline queue: in a burst of aborts both io threads arm and cancel at once,
+  // and with one lock they queued on it (decisions §33).
+  static constexpr std::size_t deadline_lanes = 8;
   std::vector<strand_type> shards_;
   std::vector<std::unique_ptr<registry_signal>> registry_signals_;
 

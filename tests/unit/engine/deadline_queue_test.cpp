@@ -10,6 +10,7 @@
 #include <asio/io_context.hpp>
 #include <chrono>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -69,16 +70,18 @@ TEST_F(DeadlineQueueTest, NothingRunsBeforeItsDeadlineNorInlineWhenAlreadyDue) {
   EXPECT_EQ(fired_, (std::vector<std::string>{"past"}));
 }
 
-TEST_F(DeadlineQueueTest, CancellingPostsNothing) {
-  deadline_queue::deadline a;
+TEST_F(DeadlineQueueTest, CancellingPostsNothingWhileTheQueueIsInUse) {
+  // The abort path's case: other deadlines stay armed (a freeze watchdog, other sessions').
+  deadline_queue::deadline keeper, a;
+  keeper.arm(*q_, clock_->now() + 1h, note("keeper"));
   a.arm(*q_, clock_->now() + 1s, note("a"));
   a.cancel();
-  EXPECT_EQ(q_->pending(), 0u);
+  EXPECT_EQ(q_->pending(), 1u);
   EXPECT_EQ(drain(), 0u);  // a cancelled asio timer would post its completion here
   clock_->advance(2s);
   drain();  // the wait fires, finds nothing due and goes idle
   EXPECT_TRUE(fired_.empty());
-  EXPECT_EQ(q_->waits(), 0u);
+  EXPECT_EQ(q_->waits(), 1u);  // the keeper's
 }
 
 TEST_F(DeadlineQueueTest, AnEarlierDeadlineGetsAWaitOfItsOwnAndTheLaterWaitStays) {
@@ -148,6 +151,86 @@ TEST_F(DeadlineQueueTest, AQueueDestroyedWithWaitsOutstandingRunsNothing) {
   drain();
   EXPECT_TRUE(fired_.empty());
   EXPECT_EQ(clock_->pending_timers(), 0u);
+}
+
+TEST_F(DeadlineQueueTest, AWaitRunsOnlyWhatFallsByItsOwnTime) {
+  // A wait left early (its entry cancelled) must not run a later entry ahead of another timer
+  // of the clock due in between when virtual time jumps past all of them: one timer per
+  // deadline ran them in deadline order, and a writer's answer due at 5 s must count
+  // against a deadline at 10 s.
+  deadline_queue::deadline keeper, stale, later;
+  const auto t0 = clock_->now();
+  keeper.arm(*q_, t0 + 1h, note("keeper"));  // the queue is not idle: its waits stay
+  stale.arm(*q_, t0 + 1s, note("stale"));
+  stale.cancel();
+  later.arm(*q_, t0 + 10s, note("deadline@10s"));
+  EXPECT_EQ(q_->waits(), 2u);  // the stale 1 s wait covers the 10 s entry
+  auto foreign = clock_->create_timer(io_.get_executor());
+  foreign->async_wait_until(t0 + 5s, [this](bool) { fired_.push_back("answer@5s"); });
+  clock_->advance(20s);
+  drain();
+  EXPECT_EQ(fired_, (std::vector<std::string>{"answer@5s", "deadline@10s"}));
+}
+
+TEST_F(DeadlineQueueTest, WhenTheLastEntryGoesTheWaitsAreCancelled) {
+  // An idle queue holds no clock timer: an outstanding asio wait is work, and an embedder's
+  // io_context::run() would not return before it fell.
+  deadline_queue::deadline a, b;
+  a.arm(*q_, clock_->now() + 10s, note("a"));
+  b.arm(*q_, clock_->now() + 20s, note("b"));
+  b.cancel();
+  EXPECT_EQ(clock_->pending_timers(), 1u);  // a is still armed
+  a.cancel();
+  EXPECT_EQ(clock_->pending_timers(), 0u);
+  drain();
+  EXPECT_EQ(q_->waits(), 0u);
+  // An entry armed while a cancelled wait's completion is still queued is covered again.
+  a.arm(*q_, clock_->now() + 10s, note("a again"));
+  a.cancel();
+  b.arm(*q_, clock_->now() + 10s, note("b"));
+  drain();
+  clock_->advance(10s);
+  drain();
+  EXPECT_EQ(fired_, (std::vector<std::string>{"b"}));
+  EXPECT_EQ(clock_->pending_timers(), 0u);
+}
+
+TEST_F(DeadlineQueueTest, AThrowingFunctionLeavesTheOthersDueToRun) {
+  deadline_queue::deadline a, b;
+  const auto t0 = clock_->now();
+  a.arm(*q_, t0 + 1s, [] { throw std::runtime_error("a handler threw"); });
+  b.arm(*q_, t0 + 1s, note("b"));
+  clock_->advance(1s);
+  EXPECT_THROW(drain(), std::runtime_error);
+  drain();  // run() again, as an application that caught it would
+  EXPECT_EQ(fired_, (std::vector<std::string>{"b"}));
+  EXPECT_EQ(q_->pending(), 0u);
+  EXPECT_EQ(clock_->pending_timers(), 0u);
+}
+
+TEST_F(DeadlineQueueTest, WithLanesEveryDeadlineRunsOnceAndNoneEarly) {
+  // Lanes part the lock, not the contract: each entry still runs once, at or after its
+  // deadline, and a cancelled one never. (Across lanes the order is not promised.)
+  auto laned = std::make_shared<deadline_queue>(clock_, io_.get_executor(), 4);
+  constexpr int n = 32;
+  std::vector<deadline_queue::deadline> d(n);
+  std::vector<int> runs(n, 0);
+  const auto t0 = clock_->now();
+  for (int i = 0; i < n; ++i)
+    d[i].arm(*laned, t0 + std::chrono::seconds(1 + i), [&runs, i] { ++runs[i]; });
+  for (int i = 0; i < n; i += 4) d[i].cancel();
+  for (int i = 1; i < n; i += 4) d[i].arm(*laned, t0 + 100s, [&runs, i] { runs[i] += 10; });
+  EXPECT_EQ(laned->pending(), static_cast<std::size_t>(n - n / 4));
+  clock_->advance(n * 1s);
+  drain();
+  for (int i = 0; i < n; ++i) {
+    const int expected = i % 4 == 0 ? 0 : (i % 4 == 1 ? 0 : 1);
+    EXPECT_EQ(runs[i], expected) << "deadline " << i;
+  }
+  clock_->advance(100s);
+  drain();
+  for (int i = 1; i < n; i += 4) EXPECT_EQ(runs[i], 10) << "deadline " << i;
+  EXPECT_EQ(laned->pending(), 0u);
 }
 
 }  // namespace
