@@ -23,18 +23,12 @@ bool session_impl::abort_in_progress() const {
   return (abort_due_ || abort_requested_) && !drained_;
 }
 
-bool session_impl::request_abort(bool from_requester, std::error_code& ec, bool* in_progress) {
+bool session_impl::request_abort(bool from_requester, std::error_code& ec, bool* in_progress,
+                                 erased_handler* waiter) {
+  bool post = false;
   {
     std::unique_lock lock(mutex_);
-    // Tells a blocking caller, under this same lock, whether there is a drain to wait for (so
-    // it need not take mutex_ again while the engine thread works under it).
-    struct report_progress {
-      const session_impl& s;
-      bool* out;
-      ~report_progress() {
-        if (out != nullptr) *out = s.abort_in_progress();
-      }
-    } report{*this, in_progress};
+    bool has_effect = true;
     if (from_requester) {
       if (released_) {
         ec = errc::bad_state;
@@ -46,18 +40,28 @@ bool session_impl::request_abort(bool from_requester, std::error_code& ec, bool*
         return false;
       }
       machine_ = r.next;
-      if (!r.has_effect) return true;  // nothing underway, or already aborting
+      has_effect = r.has_effect;  // false: nothing underway, or already aborting
     }
-    if (abort_due_ || abort_requested_) return true;
-    abort_due_ = true;
+    if (has_effect && !abort_due_ && !abort_requested_) {
+      abort_due_ = true;
+      post = true;
+    }
+    // Under this same lock: a blocking caller learns whether there is a drain to wait for, and
+    // an async one's handler waits for it, without taking mutex_ again while the engine thread
+    // works under it. Registered before the post, the waiter cannot miss the drain.
+    const bool progress = abort_in_progress();
+    if (in_progress != nullptr) *in_progress = progress;
+    if (waiter != nullptr && progress) abort_waiters_.push_back(std::move(*waiter));
   }
   // Posted with mutex_ released: the post may wake an io thread, whose first act is to take
   // mutex_, and a caller preempted while holding it would put that thread back to sleep
   // (decisions §33).
-  asio::post(strand_, [self = shared_from_this()] {
-    engine_thread_scope scope;
-    self->request_abort_on_strand(abort_reason::requested, {});
-  });
+  if (post) {
+    asio::post(strand_, [self = shared_from_this()] {
+      engine_thread_scope scope;
+      self->request_abort_on_strand(abort_reason::requested, {});
+    });
+  }
   return true;
 }
 
@@ -204,6 +208,7 @@ void session_impl::run_kept_loops() {
       if (kept_loops_.empty()) return;
       next = std::move(kept_loops_.back());
       kept_loops_.pop_back();
+      if (kept_loops_.empty()) hand_off_timer_.cancel();
     }
     enter_idle_strand_or_post(core_->shard(next.shard), std::move(next.run));
   }
@@ -214,6 +219,7 @@ void session_impl::hand_off_kept_loops() {
   {
     std::lock_guard lock(mutex_);
     loops.swap(kept_loops_);
+    hand_off_timer_.cancel();
   }
   for (auto& loop : loops) asio::post(core_->shard(loop.shard), std::move(loop.run));
 }

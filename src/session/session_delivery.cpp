@@ -216,11 +216,12 @@ std::uint64_t session_impl::deliver_ordered(
     // that blocks in a loop run on this strand's thread must not keep it from being armed),
     // and on a timer whose expiry does not need the strand. Other phases arm theirs from a
     // strand step of their own, which finds most of them settled already (decisions §24).
-    // With more than one loop kept, its timer first falls when the kept loops are to be
-    // handed on (on_deadline), then at the deadline.
+    // With more than one loop kept, a deadline of its own hands on those not yet started.
     if (end_at_loop) {
       if (kept_loops_.size() > 1) {
-        earliest = std::min(earliest, raw->started + kept_loops_hand_off_after);
+        arm_timer(
+            hand_off_timer_, raw->started + kept_loops_hand_off_after,
+            [](session_impl& self) { self.hand_off_kept_loops(); }, /*via_strand=*/false);
       }
       arm_deadline_at(*raw, earliest);
     } else {
@@ -265,7 +266,6 @@ void session_impl::arm_deadline_at(phase_state& phase, timer::time_point earlies
 }
 
 void session_impl::on_deadline(std::uint64_t phase_id) {
-  hand_off_kept_loops();
   std::unique_lock lock(mutex_);
   auto it = phases_.find(phase_id);
   if (it == phases_.end()) return;

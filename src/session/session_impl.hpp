@@ -186,10 +186,9 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   bool keeping_loops_ = false;
   // The abort's kept loops not yet started; mutex_ guards it. Each is taken once, by whichever
   // comes first: the strand step that runs them one after the other on its thread
-  // (run_kept_loops), or the writer leg's timer, which hands those still waiting to their
-  // shards' strands (hand_off_kept_loops) once the kept loops have had
-  // kept_loops_hand_off_after: so a handler that blocks in one holds the others' writers for
-  // that long at most.
+  // (run_kept_loops), or hand_off_timer_, which hands those still waiting to their shards'
+  // strands (hand_off_kept_loops) once the kept loops have had kept_loops_hand_off_after: so
+  // a handler that blocks in one holds the others' writers for that long at most.
   std::vector<shard_loop> kept_loops_;
   // Running this many trivial handlers one after the other costs less than waking the other
   // io thread for some of them (decisions §32).
@@ -268,7 +267,11 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   void release_on_strand();
   void finish_release();
 
-  bool request_abort(bool from_requester, std::error_code& ec, bool* in_progress = nullptr);
+  // Marks the abort due and posts its strand step (once); false with `ec` if the machine
+  // refuses it. `in_progress`: whether a drain is under way to wait for. `waiter`: a handler
+  // moved into abort_waiters_ when there is one (left in place otherwise).
+  bool request_abort(bool from_requester, std::error_code& ec, bool* in_progress = nullptr,
+                     erased_handler* waiter = nullptr);
   bool abort_in_progress() const;  // mutex_ held
   std::vector<std::uint32_t> targets_where(
       const std::function<bool(const participant&)>& pred) const;  // mutex_ held
@@ -383,6 +386,9 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   bool provider_leg_done_ = false;
   bool provider_leg_gave_up_ = false;  // the provider did not finish within the abort deadline
   deadline_queue::deadline provider_leg_timer_;
+  // The kept loops' hand-off (kept_loops_): cancelled once no loop is left to hand on. Apart
+  // from the phase's deadline, whose expiry times writers out (decisions §33).
+  deadline_queue::deadline hand_off_timer_;
   bool drained_ = false;
 };
 

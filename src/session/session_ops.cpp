@@ -41,21 +41,15 @@ void session_impl::start(op_kind kind, std::uint64_t id, erased_handler handler)
       break;
   }
   if (kind == op_kind::abort_backup) {
+    // The handler waits for the drain from here, registered by request_abort under the lock
+    // it already holds, not from a second strand step: that step would run only after the
+    // shards' loops, so the drain they end could not complete it (decisions §30, §33).
     std::error_code ec;
-    if (!request_abort(true, ec)) {
+    if (!request_abort(true, ec, nullptr, &handler)) {
       std::move(handler).post_complete(ec);
       return;
     }
-    // The handler waits for the drain from here, not from a second strand step: that step
-    // would run only after the shards' loops, so the drain they end could not complete it
-    // (decisions §30).
-    std::unique_lock lock(mutex_);
-    if (!abort_in_progress()) {  // nothing underway, or drained already
-      lock.unlock();
-      std::move(handler).post_complete({});
-      return;
-    }
-    abort_waiters_.push_back(std::move(handler));
+    if (handler) std::move(handler).post_complete({});  // nothing underway, or drained already
     return;
   }
   std::unique_lock lock(mutex_);
