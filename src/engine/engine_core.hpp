@@ -3,6 +3,7 @@
 // shard strands, volume/writer reservations between sessions, the session list and shutdown.
 // Sessions hold a shared_ptr to it, so it outlives the public vss::engine object if needed.
 
+#include <atomic>
 #include <functional>
 #include <list>
 #include <map>
@@ -35,6 +36,9 @@ class engine_core : public std::enable_shared_from_this<engine_core> {
   deadline_queue& deadlines() const noexcept { return *deadlines_; }
   std::size_t shard_count() const noexcept { return shards_.size(); }
   const strand_type& shard(std::size_t i) const noexcept { return shards_[i]; }
+  /// Delivery loops running on shard `i` now (set around each loop by the session): a hint,
+  /// read without the strand, of whether entering it would queue (decisions §34).
+  std::atomic<int>& loops_running(std::size_t i) const noexcept { return loops_running_[i]; }
 
   // Writers.
   std::shared_ptr<writer_entry> register_writer(std::shared_ptr<vss::writer> w,
@@ -89,6 +93,7 @@ class engine_core : public std::enable_shared_from_this<engine_core> {
   // and with one lock they queued on it (decisions §33).
   static constexpr std::size_t deadline_lanes = 8;
   std::vector<strand_type> shards_;
+  std::unique_ptr<std::atomic<int>[]> loops_running_;
   std::vector<std::unique_ptr<registry_signal>> registry_signals_;
 
   mutable std::mutex mutex_;

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -200,15 +201,37 @@ void session_impl::start_abort_legs(bool loops_here) {
 
 void session_impl::run_kept_loops() {
   // One at a time, each taken under the lock just before it runs, so that the writer leg's
-  // timer can hand on the rest while one of them blocks.
+  // timer can hand on the rest while one of them blocks. A loop whose shard is running
+  // another session's loop right now would only queue there, and a strand that had work
+  // queued while busy re-posts itself behind everything the io_context holds: in a burst of
+  // aborts, that is behind every other session's abort step. So a loop of an idle shard goes
+  // first, and for one whose shard is busy this thread waits a little for it to go idle: the
+  // loop there is short (decisions §34).
+  int waits = 0;
   for (;;) {
     shard_loop next;
     {
       std::lock_guard lock(mutex_);
       if (kept_loops_.empty()) return;
-      next = std::move(kept_loops_.back());
-      kept_loops_.pop_back();
-      if (kept_loops_.empty()) hand_off_timer_.cancel();
+      auto pick = kept_loops_.end() - 1;
+      for (auto it = kept_loops_.rbegin(); it != kept_loops_.rend(); ++it) {
+        if (core_->loops_running(it->shard).load(std::memory_order_acquire) == 0) {
+          pick = std::prev(it.base());
+          break;
+        }
+      }
+      const bool busy = core_->loops_running(pick->shard).load(std::memory_order_acquire) != 0;
+      if (busy && waits < kept_loop_waits) {
+        ++waits;
+      } else {
+        next = std::move(*pick);
+        kept_loops_.erase(pick);
+        if (kept_loops_.empty()) hand_off_timer_.cancel();
+      }
+    }
+    if (!next.run) {
+      std::this_thread::yield();
+      continue;
     }
     enter_idle_strand_or_post(core_->shard(next.shard), std::move(next.run));
   }

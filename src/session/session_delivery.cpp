@@ -200,7 +200,15 @@ std::uint64_t session_impl::deliver_ordered(
   for (std::size_t r = 0; r < ranges.size(); ++r) {
     const auto first = ranges[r].second;
     const auto end = r + 1 < ranges.size() ? ranges[r + 1].second : static_cast<std::uint32_t>(n);
-    auto loop = [d, members = members_, first, end] { deliver_to_shard(d, *members, first, end); };
+    auto loop = [d, members = members_, first, end,
+                 running = &core_->loops_running(ranges[r].first)] {
+      struct mark {
+        std::atomic<int>& n;
+        explicit mark(std::atomic<int>& c) : n(c) { n.fetch_add(1, std::memory_order_relaxed); }
+        ~mark() { n.fetch_sub(1, std::memory_order_release); }
+      } marked(*running);
+      deliver_to_shard(d, *members, first, end);
+    };
     if (keep_all || (keep && r + 1 == ranges.size())) {
       kept_loops_.push_back(shard_loop{ranges[r].first, std::move(loop)});
       continue;
