@@ -200,13 +200,15 @@ std::uint64_t session_impl::deliver_ordered(
   for (std::size_t r = 0; r < ranges.size(); ++r) {
     const auto first = ranges[r].second;
     const auto end = r + 1 < ranges.size() ? ranges[r + 1].second : static_cast<std::uint32_t>(n);
-    auto loop = [d, members = members_, first, end,
-                 running = &core_->loops_running(ranges[r].first)] {
+    auto loop = [d, members = members_, first, end, counts = core_->loops_running_counts(),
+                 shard = ranges[r].first] {
+      // The counts are shared, not borrowed from the core: a loop may still run after its
+      // session, and the engine, are gone.
       struct mark {
         std::atomic<int>& n;
         explicit mark(std::atomic<int>& c) : n(c) { n.fetch_add(1, std::memory_order_relaxed); }
         ~mark() { n.fetch_sub(1, std::memory_order_release); }
-      } marked(*running);
+      } marked(counts[shard]);
       deliver_to_shard(d, *members, first, end);
     };
     if (keep_all || (keep && r + 1 == ranges.size())) {
