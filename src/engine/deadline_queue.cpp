@@ -36,20 +36,37 @@ deadline_queue::lane& deadline_queue::lane_for(const void* owner) noexcept {
 deadline_queue::key deadline_queue::rearm(lane& l, const key* old, time_point at,
                                           std::function<void()> fn) {
   std::lock_guard lock(l.mutex);
-  if (old == nullptr || l.entries.erase(*old) == 0) entries_.fetch_add(1);
+  if (old != nullptr) forget(l, *old);
   const key k{at, l.next_seq++};
   l.entries.emplace(k, std::move(fn));
-  cover_earliest(l);
+  entries_.fetch_add(1);
+  try {
+    cover_earliest(l);
+  } catch (...) {
+    // No wait could be armed for it (a clock that threw): the entry goes, and the caller's
+    // deadline stays unarmed, rather than an entry nothing would ever run.
+    l.entries.erase(k);
+    entries_.fetch_sub(1);
+    throw;
+  }
   return k;
+}
+
+bool deadline_queue::forget(lane& l, const key& k) noexcept {
+  // The lane's lock held. Gone already if it ran; taken out by a wait and not yet run, it is
+  // struck from `taken`, so that a throw there does not put it back.
+  if (l.entries.erase(k) == 0) {
+    l.taken.erase(k);
+    return false;
+  }
+  return entries_.fetch_sub(1) == 1;
 }
 
 void deadline_queue::erase(lane& l, const key& k) noexcept {
   bool last = false;
   {
     std::lock_guard lock(l.mutex);
-    // Gone already if it ran; a wait that then finds nothing due just re-arms or goes idle.
-    if (l.entries.erase(k) == 0) return;
-    last = entries_.fetch_sub(1) == 1;
+    last = forget(l, k);  // a wait that then finds nothing due just re-arms or goes idle
   }
   if (last) cancel_waits_if_idle();
 }
@@ -58,11 +75,20 @@ void deadline_queue::cancel_waits_if_idle() noexcept {
   // The last entry is gone: the waits left would keep the io_context busy until they fall
   // (up to a phase's deadline), so an embedder's run() would not return. A cancel posts its
   // wait's completion; an engine with no deadline armed is idle, so nothing waits behind it.
+  // A cancelled wait leaves `waits` at once: an entry armed before its completion runs gets
+  // a wait of its own instead of counting on it.
   for (auto& l : lanes_) {
     std::lock_guard lock(l->mutex);
     if (!l->entries.empty()) return;  // armed meanwhile: its waits are needed again
     for (std::size_t i = 0; i < l->timers.size(); ++i) {
-      if (l->waiting[i]) l->timers[i]->cancel();
+      if (l->state[i] != lane::wait_state::waiting) continue;
+      try {
+        l->timers[i]->cancel();
+      } catch (...) {
+        continue;  // it stays waiting, and falls in its own time
+      }
+      l->state[i] = lane::wait_state::cancelled;
+      if (auto it = l->waits.find(l->wait_at[i]); it != l->waits.end()) l->waits.erase(it);
     }
   }
 }
@@ -73,47 +99,56 @@ void deadline_queue::cover_earliest(lane& l) {
   if (!l.waits.empty() && *l.waits.begin() <= at) return;
   // A new wait, not a re-armed one: re-arming would cancel the later wait, and a cancelled
   // wait is the very post this queue exists to avoid. The later wait stays and, when it
-  // fires, finds what is due then.
-  std::size_t index;
+  // fires, finds what is due then. Recorded only once armed: a wait that failed to arm must
+  // not seem to cover anything.
   if (l.idle_timers.empty()) {
-    index = l.timers.size();
-    l.timers.push_back(clock_->create_timer(executor_));
-    l.waiting.push_back(0);
-  } else {
-    index = l.idle_timers.back();
-    l.idle_timers.pop_back();
+    auto t = clock_->create_timer(executor_);
+    l.timers.reserve(l.timers.size() + 1);
+    l.state.reserve(l.timers.size() + 1);
+    l.wait_at.reserve(l.timers.size() + 1);
+    l.idle_timers.reserve(l.timers.size() + 1);
+    l.timers.push_back(std::move(t));
+    l.state.push_back(lane::wait_state::idle);
+    l.wait_at.push_back(at);
+    l.idle_timers.push_back(l.timers.size() - 1);
   }
-  l.waits.insert(at);
-  l.waiting[index] = 1;
+  const auto index = l.idle_timers.back();
   l.timers[index]->async_wait_until(
-      at, [weak = weak_from_this(), lane_index = l.index, index, at](bool expired) {
-        if (auto self = weak.lock()) self->on_wait_done(lane_index, index, at, expired);
+      at, [weak = weak_from_this(), lane_index = l.index, index](bool expired) {
+        if (auto self = weak.lock()) self->on_wait_done(lane_index, index, expired);
       });
+  l.idle_timers.pop_back();
+  l.state[index] = lane::wait_state::waiting;
+  l.wait_at[index] = at;
+  l.waits.insert(at);
 }
 
-void deadline_queue::on_wait_done(std::size_t lane_index, std::size_t timer_index, time_point at,
-                                  bool expired) {
+void deadline_queue::on_wait_done(std::size_t lane_index, std::size_t timer_index, bool expired) {
   auto& l = *lanes_[lane_index];
   std::vector<std::pair<key, std::function<void()>>> due;
   bool last = false;
   {
     std::lock_guard lock(l.mutex);
-    if (auto it = l.waits.find(at); it != l.waits.end()) l.waits.erase(it);
-    l.waiting[timer_index] = 0;
+    const auto at = l.wait_at[timer_index];
+    if (l.state[timer_index] == lane::wait_state::waiting) {
+      if (auto it = l.waits.find(at); it != l.waits.end()) l.waits.erase(it);
+    }
+    l.state[timer_index] = lane::wait_state::idle;
     l.idle_timers.push_back(timer_index);
     // Only what falls by this wait's own time (see the class comment). A cancelled wait runs
     // nothing; its entries, if any came meanwhile, are covered again below.
     if (expired) {
       while (!l.entries.empty() && l.entries.begin()->first.first <= at) {
         auto node = l.entries.extract(l.entries.begin());
+        l.taken.insert(node.key());
         due.emplace_back(node.key(), std::move(node.mapped()));
       }
       if (!due.empty()) last = entries_.fetch_sub(due.size()) == due.size();
     }
     cover_earliest(l);
   }
-  // Should one throw, the entries after it go back to the lane, due, and run from a wait of
-  // their own, instead of being lost with the exception.
+  // Should one throw, the entries after it that nobody cancelled meanwhile go back to the
+  // lane, due, and run from a wait of their own, instead of being lost with the exception.
   std::size_t ran = 0;
   struct put_back {
     deadline_queue& q;
@@ -121,13 +156,17 @@ void deadline_queue::on_wait_done(std::size_t lane_index, std::size_t timer_inde
     decltype(due)& entries;
     std::size_t& ran;
     ~put_back() {
-      if (ran >= entries.size()) return;
+      if (entries.empty()) return;
       std::lock_guard lock(l.mutex);
-      for (auto i = ran; i < entries.size(); ++i) {
+      for (std::size_t i = 0; i < entries.size(); ++i) {
+        if (l.taken.erase(entries[i].first) == 0 || i < ran) continue;
         l.entries.emplace(entries[i].first, std::move(entries[i].second));
         q.entries_.fetch_add(1);
       }
-      q.cover_earliest(l);
+      try {
+        q.cover_earliest(l);
+      } catch (...) {  // unwinding already: the next arm or wait covers them
+      }
     }
   } guard{*this, l, due, ran};
   while (ran < due.size()) {

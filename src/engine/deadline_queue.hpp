@@ -86,19 +86,28 @@ class deadline_queue : public std::enable_shared_from_this<deadline_queue> {
     std::map<key, std::function<void()>> entries;  // unique keys: an erase never hits a later arm
     std::uint64_t next_seq = 0;
     std::vector<std::unique_ptr<timer>> timers;  // every timer made; idle ones are reused
-    std::vector<char> waiting;                   // per timer: its wait is outstanding
+    // Per timer: idle, waiting (its time is in `waits`), or cancelled (its time is out of
+    // `waits` already, its completion still to come, so it is not reused yet).
+    enum class wait_state : char { idle, waiting, cancelled };
+    std::vector<wait_state> state;
+    std::vector<time_point> wait_at;  // per timer: when its wait falls
     std::vector<std::size_t> idle_timers;
-    std::multiset<time_point> waits;  // when each outstanding wait falls
+    std::multiset<time_point> waits;  // when each waiting timer falls
+    // Entries a wait has taken out to run and not yet run: a cancel still reaches them, so
+    // that one put back after a throw (on_wait_done) is only one nobody cancelled meanwhile.
+    std::set<key> taken;
   };
   lane& lane_for(const void* owner) noexcept;
   // Erases `*old` if set, inserts `at`, in one hold of the lane's lock.
   key rearm(lane& l, const key* old, time_point at, std::function<void()> fn);
   void erase(lane& l, const key& k) noexcept;
+  // The lane's lock held: drops `k` wherever it is; true if it was the queue's last entry.
+  bool forget(lane& l, const key& k) noexcept;
   // Cancels the outstanding waits once no lane holds an entry (lanes' locks not held).
   void cancel_waits_if_idle() noexcept;
   // The lane's lock held: makes sure a wait falls no later than its earliest entry.
   void cover_earliest(lane& l);
-  void on_wait_done(std::size_t lane_index, std::size_t timer_index, time_point at, bool expired);
+  void on_wait_done(std::size_t lane_index, std::size_t timer_index, bool expired);
 
   std::shared_ptr<vss::clock> clock_;
   asio::any_io_executor executor_;

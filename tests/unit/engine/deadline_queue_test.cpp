@@ -12,6 +12,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "vss/manual_clock.hpp"
@@ -206,6 +207,82 @@ TEST_F(DeadlineQueueTest, AThrowingFunctionLeavesTheOthersDueToRun) {
   EXPECT_EQ(fired_, (std::vector<std::string>{"b"}));
   EXPECT_EQ(q_->pending(), 0u);
   EXPECT_EQ(clock_->pending_timers(), 0u);
+}
+
+TEST_F(DeadlineQueueTest, ACancelledEntryIsNotPutBackAfterAThrow) {
+  // a cancels b, due at the same moment and already taken out to run, then throws: b must
+  // stay cancelled, not come back with the entries put back after the throw.
+  deadline_queue::deadline a, b;
+  const auto t0 = clock_->now();
+  a.arm(*q_, t0 + 1s, [&] {
+    b.cancel();
+    throw std::runtime_error("a handler threw");
+  });
+  b.arm(*q_, t0 + 1s, note("b"));
+  clock_->advance(1s);
+  EXPECT_THROW(drain(), std::runtime_error);
+  drain();
+  EXPECT_TRUE(fired_.empty());
+  EXPECT_EQ(q_->pending(), 0u);
+}
+
+TEST_F(DeadlineQueueTest, AnEntryArmedWhileACancelledWaitIsPendingHasAWaitOfItsOwn) {
+  // The queue went idle and cancelled its wait, whose completion is still queued; an entry
+  // armed now must not count on that wait, or a clock advanced before the completion runs
+  // would run it after timers due later.
+  deadline_queue::deadline a, b;
+  const auto t0 = clock_->now();
+  a.arm(*q_, t0 + 10s, note("a"));
+  a.cancel();  // idle: the wait is cancelled, its completion posted, not yet run
+  b.arm(*q_, t0 + 10s, note("b@10"));
+  auto foreign = clock_->create_timer(io_.get_executor());
+  foreign->async_wait_until(t0 + 15s, [this](bool) { fired_.push_back("foreign@15"); });
+  clock_->advance(20s);
+  drain();
+  EXPECT_EQ(fired_, (std::vector<std::string>{"b@10", "foreign@15"}));
+}
+
+/// A manual clock whose next timer arm throws, once.
+class failing_clock final : public clock {
+ public:
+  explicit failing_clock(std::shared_ptr<manual_clock> inner) : inner_(std::move(inner)) {}
+  time_point now() const noexcept override { return inner_->now(); }
+  std::unique_ptr<timer> create_timer(const asio::any_io_executor& ex) override {
+    return std::make_unique<failing_timer>(*this, inner_->create_timer(ex));
+  }
+  bool fail_next = false;
+
+ private:
+  class failing_timer final : public timer {
+   public:
+    failing_timer(failing_clock& c, std::unique_ptr<timer> t) : clock_(c), inner_(std::move(t)) {}
+    void async_wait_until(time_point at, std::function<void(bool)> fn) override {
+      if (std::exchange(clock_.fail_next, false)) throw std::runtime_error("cannot arm");
+      inner_->async_wait_until(at, std::move(fn));
+    }
+    void cancel() override { inner_->cancel(); }
+
+   private:
+    failing_clock& clock_;
+    std::unique_ptr<timer> inner_;
+  };
+  std::shared_ptr<manual_clock> inner_;
+};
+
+TEST_F(DeadlineQueueTest, AWaitThatFailsToArmLeavesNothingBehindThatSeemsCovered) {
+  auto failing = std::make_shared<failing_clock>(clock_);
+  auto q = std::make_shared<deadline_queue>(failing, io_.get_executor());
+  deadline_queue::deadline a, b;
+  const auto t0 = clock_->now();
+  failing->fail_next = true;
+  EXPECT_THROW(a.arm(*q, t0 + 1s, note("a")), std::runtime_error);
+  EXPECT_EQ(q->pending(), 0u);
+  EXPECT_EQ(q->waits(), 0u);
+  b.arm(*q, t0 + 2s, note("b"));
+  clock_->advance(10s);
+  drain();
+  EXPECT_EQ(fired_, (std::vector<std::string>{"b"}));
+  EXPECT_EQ(q->pending(), 0u);
 }
 
 TEST_F(DeadlineQueueTest, WithLanesEveryDeadlineRunsOnceAndNoneEarly) {
