@@ -31,7 +31,7 @@ engine_core::engine_core(const asio::any_io_executor& executor, engine_options o
   const bool real_time = options_.clock == steady_clock_source();
   deadlines_ =
       std::make_shared<deadline_queue>(options_.clock, executor_, real_time ? deadline_lanes : 1);
-  loops_running_.reset(new std::atomic<int>[options_.shard_count]());
+  loops_running_.reset(new loop_count[options_.shard_count]);
   shards_.reserve(options_.shard_count);
   for (std::size_t i = 0; i < options_.shard_count; ++i) {
     shards_.push_back(asio::make_strand(post_executor(executor_)));

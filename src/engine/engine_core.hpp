@@ -38,9 +38,13 @@ class engine_core : public std::enable_shared_from_this<engine_core> {
   const strand_type& shard(std::size_t i) const noexcept { return shards_[i]; }
   /// Delivery loops running on shard `i` now (set around each loop by the session): a hint,
   /// read without the strand, of whether entering it would queue (decisions §34).
-  std::atomic<int>& loops_running(std::size_t i) const noexcept { return loops_running_[i]; }
+  std::atomic<int>& loops_running(std::size_t i) const noexcept { return loops_running_[i].n; }
   /// The counts, shared: for a loop to hold, as it may run after its session is gone.
-  const std::shared_ptr<std::atomic<int>[]>& loops_running_counts() const noexcept {
+  /// One shard's count, on a cache line of its own: io threads on different shards write them.
+  struct alignas(64) loop_count {
+    std::atomic<int> n{0};
+  };
+  const std::shared_ptr<loop_count[]>& loops_running_counts() const noexcept {
     return loops_running_;
   }
 
@@ -97,7 +101,7 @@ class engine_core : public std::enable_shared_from_this<engine_core> {
   // and with one lock they queued on it (decisions §33).
   static constexpr std::size_t deadline_lanes = 8;
   std::vector<strand_type> shards_;
-  std::shared_ptr<std::atomic<int>[]> loops_running_;
+  std::shared_ptr<loop_count[]> loops_running_;
   std::vector<std::unique_ptr<registry_signal>> registry_signals_;
 
   mutable std::mutex mutex_;

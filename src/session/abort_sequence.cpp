@@ -5,6 +5,7 @@
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -207,7 +208,8 @@ void session_impl::run_kept_loops() {
   // aborts, that is behind every other session's abort step. So a loop of an idle shard goes
   // first, and for one whose shard is busy this thread waits a little for it to go idle: the
   // loop there is short (decisions §34).
-  int waits = 0;
+  // Real time, not the engine's clock: this bounds a spin of this thread, not a deadline.
+  std::optional<std::chrono::steady_clock::time_point> wait_until;
   for (;;) {
     shard_loop next;
     {
@@ -221,9 +223,13 @@ void session_impl::run_kept_loops() {
         }
       }
       const bool busy = core_->loops_running(pick->shard).load(std::memory_order_acquire) != 0;
-      if (busy && waits < kept_loop_waits) {
-        ++waits;
-      } else {
+      bool wait = false;
+      if (busy) {
+        const auto now = std::chrono::steady_clock::now();
+        if (!wait_until) wait_until = now + kept_loop_wait;
+        wait = now < *wait_until;
+      }
+      if (!wait) {
         next = std::move(*pick);
         kept_loops_.erase(pick);
         if (kept_loops_.empty()) hand_off_timer_.cancel();

@@ -208,7 +208,7 @@ std::uint64_t session_impl::deliver_ordered(
         std::atomic<int>& n;
         explicit mark(std::atomic<int>& c) : n(c) { n.fetch_add(1, std::memory_order_relaxed); }
         ~mark() { n.fetch_sub(1, std::memory_order_release); }
-      } marked(counts[shard]);
+      } marked(counts[shard].n);
       deliver_to_shard(d, *members, first, end);
     };
     if (keep_all || (keep && r + 1 == ranges.size())) {

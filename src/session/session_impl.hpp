@@ -194,9 +194,9 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   // io thread for some of them (decisions §32).
   static constexpr std::size_t loops_kept_whole = 1024;
   static constexpr std::chrono::microseconds kept_loops_hand_off_after{1000};
-  // How many times run_kept_loops yields, in all, for shards busy with another loop before it
-  // lets the loop queue there (decisions §34).
-  static constexpr int kept_loop_waits = 64;
+  // How long, in all, run_kept_loops yields for shards busy with another loop before it lets
+  // the loop queue there (decisions §34): a few of the other thread's loops, not a time slice.
+  static constexpr std::chrono::microseconds kept_loop_wait{20};
   void run_kept_loops();
   void hand_off_kept_loops();
   /// True once Abort went to `p`: by name (side aborts), or to every participant at once.
