@@ -75,8 +75,8 @@ void deadline_queue::cancel_waits_if_idle() noexcept {
   // The last entry is gone: the waits left would keep the io_context busy until they fall
   // (up to a phase's deadline), so an embedder's run() would not return. A cancel posts its
   // wait's completion; an engine with no deadline armed is idle, so nothing waits behind it.
-  // A cancelled wait leaves `waits` at once: an entry armed before its completion runs gets
-  // a wait of its own instead of counting on it.
+  // A cancelled wait covers nothing from then on: an entry armed before its completion runs
+  // gets a wait of its own instead of counting on it.
   for (auto& l : lanes_) {
     std::lock_guard lock(l->mutex);
     if (!l->entries.empty()) return;  // armed meanwhile: its waits are needed again
@@ -88,15 +88,23 @@ void deadline_queue::cancel_waits_if_idle() noexcept {
         continue;  // it stays waiting, and falls in its own time
       }
       l->state[i] = lane::wait_state::cancelled;
-      if (auto it = l->waits.find(l->wait_at[i]); it != l->waits.end()) l->waits.erase(it);
     }
   }
+}
+
+std::optional<deadline_queue::time_point> deadline_queue::earliest_wait(const lane& l) noexcept {
+  std::optional<time_point> earliest;
+  for (std::size_t i = 0; i < l.timers.size(); ++i) {
+    if (l.state[i] != lane::wait_state::waiting) continue;
+    if (!earliest || l.wait_at[i] < *earliest) earliest = l.wait_at[i];
+  }
+  return earliest;
 }
 
 void deadline_queue::cover_earliest(lane& l) {
   if (l.entries.empty()) return;
   const auto at = l.entries.begin()->first.first;
-  if (!l.waits.empty() && *l.waits.begin() <= at) return;
+  if (const auto wait = earliest_wait(l); wait && *wait <= at) return;
   // A new wait, not a re-armed one: re-arming would cancel the later wait, and a cancelled
   // wait is the very post this queue exists to avoid. The later wait stays and, when it
   // fires, finds what is due then. Recorded only once armed: a wait that failed to arm must
@@ -120,7 +128,6 @@ void deadline_queue::cover_earliest(lane& l) {
   l.idle_timers.pop_back();
   l.state[index] = lane::wait_state::waiting;
   l.wait_at[index] = at;
-  l.waits.insert(at);
 }
 
 void deadline_queue::on_wait_done(std::size_t lane_index, std::size_t timer_index, bool expired) {
@@ -130,9 +137,6 @@ void deadline_queue::on_wait_done(std::size_t lane_index, std::size_t timer_inde
   {
     std::lock_guard lock(l.mutex);
     const auto at = l.wait_at[timer_index];
-    if (l.state[timer_index] == lane::wait_state::waiting) {
-      if (auto it = l.waits.find(at); it != l.waits.end()) l.waits.erase(it);
-    }
     l.state[timer_index] = lane::wait_state::idle;
     l.idle_timers.push_back(timer_index);
     // Only what falls by this wait's own time (see the class comment). A cancelled wait runs
@@ -177,22 +181,25 @@ void deadline_queue::on_wait_done(std::size_t lane_index, std::size_t timer_inde
   if (last && entries_.load() == 0) cancel_waits_if_idle();
 }
 
-std::size_t deadline_queue::pending() const {
+template <class Count>
+std::size_t deadline_queue::sum_over_lanes(Count count) const {
   std::size_t n = 0;
   for (const auto& l : lanes_) {
     std::lock_guard lock(l->mutex);
-    n += l->entries.size();
+    n += count(*l);
   }
   return n;
 }
 
+std::size_t deadline_queue::pending() const {
+  return sum_over_lanes([](const lane& l) { return l.entries.size(); });
+}
+
 std::size_t deadline_queue::waits() const {
-  std::size_t n = 0;
-  for (const auto& l : lanes_) {
-    std::lock_guard lock(l->mutex);
-    n += l->waits.size();
-  }
-  return n;
+  return sum_over_lanes([](const lane& l) {
+    return static_cast<std::size_t>(
+        std::count(l.state.begin(), l.state.end(), lane::wait_state::waiting));
+  });
 }
 
 }  // namespace vss::detail

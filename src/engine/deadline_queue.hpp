@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <utility>
 #include <vector>
@@ -86,13 +87,12 @@ class deadline_queue : public std::enable_shared_from_this<deadline_queue> {
     std::map<key, std::function<void()>> entries;  // unique keys: an erase never hits a later arm
     std::uint64_t next_seq = 0;
     std::vector<std::unique_ptr<timer>> timers;  // every timer made; idle ones are reused
-    // Per timer: idle, waiting (its time is in `waits`), or cancelled (its time is out of
-    // `waits` already, its completion still to come, so it is not reused yet).
+    // Per timer: idle, waiting (for wait_at), or cancelled (its completion still to come, so
+    // it covers nothing and is not reused yet).
     enum class wait_state : char { idle, waiting, cancelled };
     std::vector<wait_state> state;
     std::vector<time_point> wait_at;  // per timer: when its wait falls
     std::vector<std::size_t> idle_timers;
-    std::multiset<time_point> waits;  // when each waiting timer falls
     // Entries a wait has taken out to run and not yet run: a cancel still reaches them, so
     // that one put back after a throw (on_wait_done) is only one nobody cancelled meanwhile.
     std::set<key> taken;
@@ -107,6 +107,12 @@ class deadline_queue : public std::enable_shared_from_this<deadline_queue> {
   void cancel_waits_if_idle() noexcept;
   // The lane's lock held: makes sure a wait falls no later than its earliest entry.
   void cover_earliest(lane& l);
+  // The lane's lock held: the earliest time a waiting timer falls, if any (a lane keeps a few
+  // timers: looking at each costs less than keeping them ordered).
+  static std::optional<time_point> earliest_wait(const lane& l) noexcept;
+  // Sums `count(lane)` over the lanes, each under its lock (for tests).
+  template <class Count>
+  std::size_t sum_over_lanes(Count count) const;
   void on_wait_done(std::size_t lane_index, std::size_t timer_index, bool expired);
 
   std::shared_ptr<vss::clock> clock_;
