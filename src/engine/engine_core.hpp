@@ -39,11 +39,11 @@ class engine_core : public std::enable_shared_from_this<engine_core> {
   /// Delivery loops running on shard `i` now (set around each loop by the session): a hint,
   /// read without the strand, of whether entering it would queue (decisions §34).
   std::atomic<int>& loops_running(std::size_t i) const noexcept { return loops_running_[i].n; }
-  /// The counts, shared: for a loop to hold, as it may run after its session is gone.
   /// One shard's count, on a cache line of its own: io threads on different shards write them.
   struct alignas(64) loop_count {
     std::atomic<int> n{0};
   };
+  /// The counts, shared: for a loop to hold, as it may run after its session is gone.
   const std::shared_ptr<loop_count[]>& loops_running_counts() const noexcept {
     return loops_running_;
   }

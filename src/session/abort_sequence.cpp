@@ -215,14 +215,12 @@ void session_impl::run_kept_loops() {
     {
       std::lock_guard lock(mutex_);
       if (kept_loops_.empty()) return;
-      auto pick = kept_loops_.end() - 1;
-      for (auto it = kept_loops_.rbegin(); it != kept_loops_.rend(); ++it) {
-        if (core_->loops_running(it->shard).load(std::memory_order_acquire) == 0) {
-          pick = std::prev(it.base());
-          break;
-        }
-      }
-      const bool busy = core_->loops_running(pick->shard).load(std::memory_order_acquire) != 0;
+      // The last loop whose shard runs no loop now; else the last loop, whose shard is busy.
+      const auto idle = std::find_if(kept_loops_.rbegin(), kept_loops_.rend(), [&](const auto& k) {
+        return core_->loops_running(k.shard).load(std::memory_order_acquire) == 0;
+      });
+      const bool busy = idle == kept_loops_.rend();
+      const auto pick = busy ? kept_loops_.end() - 1 : std::prev(idle.base());
       bool wait = false;
       if (busy) {
         const auto now = std::chrono::steady_clock::now();
