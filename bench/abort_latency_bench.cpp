@@ -10,7 +10,11 @@
 //             sessions) use async_abort_backup and stamp its handler instead;
 //   t_done    max(t_cancel, t_return): "abort done", the metric of the targets.
 // Each sample: a fresh session driven into the phase (untimed), a 200 us idle gap, the timed
-// abort, then release (untimed). Baselines run in the same process, on the engine's own
+// abort, then release (untimed). In the N cells two kinds of sample alternate (abort_probe in
+// bench_rig.hpp): in "quiet" ones the writers only answer, and they give t_cancel, t_return and
+// t_done (the session's report then must show every writer's OnAbort completed); in "count"
+// ones each writer counts itself down first, and they give t_drain. Burst cells count in every
+// sample (10 writers a session). Baselines run in the same process, on the engine's own
 // io_context, interleaved with the engine in a random order each iteration (baselines.hpp).
 //
 // Besides latency it measures memory (bytes per registered writer and per session, peak RSS)
@@ -549,6 +553,10 @@ struct abort_sample {
   std::int64_t drain_ns = 0;
   std::int64_t return_ns = 0;
   std::int64_t done_ns = 0;
+  // Which figures the sample measured (abort_probe): a count sample's writers paid for the
+  // countdown, so its caller-seen times are not recorded; a quiet sample has no drain stamp.
+  bool has_drain = true;
+  bool has_done = true;
 };
 
 /// Waits (bounded) until the stamps the abort must leave are all there.
@@ -565,7 +573,9 @@ bool wait_stamps(group& g, bool expect_writers) {
 }
 
 std::optional<abort_sample> timed_abort(group& g, vss::backup_session& s, releaser* rel,
-                                        anomalies& bad, std::string_view what) {
+                                        anomalies& bad, std::string_view what, abort_probe probe) {
+  const bool counted = probe == abort_probe::count && !g.writers.empty();
+  g.probe.store(probe, std::memory_order_relaxed);  // published to the writers by the abort
   if (rel != nullptr) rel->arm(&s, g.provider.get());
   std::this_thread::sleep_for(idle_gap);
   const auto t0 = now_ns();
@@ -576,7 +586,12 @@ std::optional<abort_sample> timed_abort(group& g, vss::backup_session& s, releas
     bad.add(std::string(what) + ": abort_backup returned " + ec.message());
     return std::nullopt;
   }
-  if (!wait_stamps(g, !g.writers.empty())) {
+  // abort_backup returns once every writer answered OnAbort: the report must say so.
+  if (!counted && !every_writer_completed_abort(g, s)) {
+    bad.add(std::string(what) + ": abort_backup returned before every writer completed OnAbort");
+    return std::nullopt;
+  }
+  if (!wait_stamps(g, counted)) {
     bad.add(std::string(what) + ": the abort left a stamp missing (op/writers/provider)");
     return std::nullopt;
   }
@@ -586,11 +601,13 @@ std::optional<abort_sample> timed_abort(group& g, vss::backup_session& s, releas
   }
   abort_sample a;
   a.cancel_ns = g.op_done_ns.load() - t0;
-  const auto drained =
-      std::max(g.writers.empty() ? 0 : g.writers_done_ns.load(), g.provider_abort_ns.load());
+  const auto drained = std::max(counted ? g.writers_done_ns.load() : 0, g.provider_abort_ns.load());
   a.drain_ns = drained - t0;
   a.return_ns = t1 - t0;
   a.done_ns = std::max(a.cancel_ns, a.return_ns);
+  // Without writers a sample measures everything: there is nothing to count.
+  a.has_drain = counted || g.writers.empty();
+  a.has_done = !counted;
   return a;
 }
 
@@ -598,14 +615,20 @@ void record_abort(results& r, int cell, std::string_view system, std::size_t wri
                   std::size_t sessions, std::string_view phase, std::string_view behaviour,
                   std::size_t io, const abort_sample& a) {
   using std::chrono::nanoseconds;
-  r.get(cell, system, "t_cancel", writers, sessions, phase, behaviour, io)
-      .hist.record(nanoseconds(a.cancel_ns));
-  r.get(cell, system, "t_drain", writers, sessions, phase, behaviour, io)
-      .hist.record(nanoseconds(a.drain_ns));
-  r.get(cell, system, "t_return", writers, sessions, phase, behaviour, io)
-      .hist.record(nanoseconds(a.return_ns));
-  r.get(cell, system, "t_done", writers, sessions, phase, behaviour, io)
-      .hist.record(nanoseconds(a.done_ns));
+  if (a.has_done) {
+    r.get(cell, system, "t_cancel", writers, sessions, phase, behaviour, io)
+        .hist.record(nanoseconds(a.cancel_ns));
+  }
+  if (a.has_drain) {
+    r.get(cell, system, "t_drain", writers, sessions, phase, behaviour, io)
+        .hist.record(nanoseconds(a.drain_ns));
+  }
+  if (a.has_done) {
+    r.get(cell, system, "t_return", writers, sessions, phase, behaviour, io)
+        .hist.record(nanoseconds(a.return_ns));
+    r.get(cell, system, "t_done", writers, sessions, phase, behaviour, io)
+        .hist.record(nanoseconds(a.done_ns));
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -712,7 +735,7 @@ std::function<bool()> cancel_leg_runner(context& ctx, rig& rg, group& bare_group
       ctx.bad.add("cancel_leg setup: " + err);
       return false;
     }
-    const auto a = timed_abort(bare_group, s, nullptr, ctx.bad, "cancel_leg");
+    const auto a = timed_abort(bare_group, s, nullptr, ctx.bad, "cancel_leg", abort_probe::quiet);
     release_session(s, step_bound);
     if (!a) return false;
     record_abort(ctx.res, cell, "cancel_leg", 0, 1, "end_prepare", "immediate", rg.io_threads(),
@@ -741,23 +764,26 @@ void run_writer_cell(context& ctx, rig& rg, std::size_t n, phase_kind phase,
   const std::string bh(to_string(behaviour));
 
   interleaver il(ctx.opt.samples, budget_s, 0.12, ctx.rng, [&rg] { rg.quiesce(); });
+  auto engine_sample = [&](abort_probe probe) {
+    vss::backup_session s;
+    const auto err = setup_session(rg.engine(), g, false, s, step_bound);
+    if (!err.empty()) {
+      ctx.bad.add(title.str() + ": setup: " + err);
+      release_session(s, step_bound);
+      return false;
+    }
+    const auto a = timed_abort(g, s, rel, ctx.bad, title.str(), probe);
+    release_session(s, step_bound);
+    if (!a) return true;  // counted as an anomaly; keep measuring
+    record_abort(ctx.res, cell, "openvss", n, 1, ph, bh, io, *a);
+    return true;
+  };
+  // Two kinds of engine samples, interleaved like the baselines: t_drain needs the writers to
+  // count themselves down, and that count must not weigh on the caller-seen times (abort_probe).
   il.add(
-      "openvss",
-      [&] {
-        vss::backup_session s;
-        const auto err = setup_session(rg.engine(), g, false, s, step_bound);
-        if (!err.empty()) {
-          ctx.bad.add(title.str() + ": setup: " + err);
-          release_session(s, step_bound);
-          return false;
-        }
-        const auto a = timed_abort(g, s, rel, ctx.bad, title.str());
-        release_session(s, step_bound);
-        if (!a) return true;  // counted as an anomaly; keep measuring
-        record_abort(ctx.res, cell, "openvss", n, 1, ph, bh, io, *a);
-        return true;
-      },
-      /*primary=*/true);
+      "openvss", [&] { return engine_sample(abort_probe::quiet); }, /*primary=*/true);
+  il.add(
+      "openvss t_drain", [&] { return engine_sample(abort_probe::count); }, /*primary=*/true);
 
   floor_baseline floor(rg.io());
   il.add("floor", [&] {

@@ -83,6 +83,19 @@ inline std::string_view to_string(behaviour_kind b) {
   return "?";
 }
 
+/// How a sample's writers show that they heard OnAbort (docs/decisions.md §35). The harness's
+/// own bookkeeping must not be what it measures: one counter shared by every writer made the
+/// N = 10,000 abort with 2 io threads a third slower (its cache line crossed between the cores
+/// on every writer), so the caller-seen times come from aborts whose writers do nothing else.
+enum class abort_probe : std::uint8_t {
+  /// Each writer counts down its stripe of the group's countdown; the writer that ends the last
+  /// stripe stamps writers_done_ns. Gives t_drain, at the cost of one atomic add per writer.
+  count,
+  /// Writers only answer. Gives t_cancel, t_return and t_done; the harness then checks in the
+  /// session's report that every writer completed its OnAbort.
+  quiet,
+};
+
 /// Which provider step the provider keeps open.
 enum class hold_step : std::uint8_t { none, end_prepare, commit, pre_final_commit };
 
@@ -100,9 +113,9 @@ struct group {
   std::vector<vss::writer_registration> registrations;
 
   // Per sample (reset by begin_sample()).
+  std::atomic<abort_probe> probe{abort_probe::count};  ///< set before each abort
   std::atomic<std::uint32_t> arrived{0};
-  std::atomic<std::int64_t> aborts_remaining{0};
-  std::atomic<std::int64_t> writers_done_ns{0};    ///< stamped by the last OnAbort
+  std::atomic<std::int64_t> writers_done_ns{0};    ///< stamped by the last OnAbort (count)
   std::atomic<std::int64_t> provider_abort_ns{0};  ///< stamped in AbortSnapshots
   std::atomic<std::int64_t> op_done_ns{0};         ///< the in-flight op's handler ran
   std::atomic<std::int64_t> abort_done_ns{0};      ///< async_abort_backup's handler ran
@@ -140,7 +153,15 @@ struct group {
 
   void begin_sample() {
     arrived.store(0);
-    aborts_remaining.store(static_cast<std::int64_t>(writers.size()));
+    // Writer i counts down stripe i % stripes; a stripe no writer maps to is already done.
+    const auto n = writers.size();
+    std::int64_t live = 0;
+    for (std::size_t k = 0; k < stripes; ++k) {
+      const auto size = static_cast<std::int64_t>(n / stripes + (k < n % stripes ? 1 : 0));
+      countdown_[k].remaining.store(size);
+      live += size > 0 ? 1 : 0;
+    }
+    stripes_remaining_.store(live);
     writers_done_ns.store(0);
     provider_abort_ns.store(0);
     op_done_ns.store(0);
@@ -164,10 +185,13 @@ struct group {
     cv_.notify_all();
   }
 
-  /// A writer finished OnAbort (called just before it completes its context, so the stamp
-  /// never comes after the engine saw the answer).
-  void writer_aborted() {
-    if (aborts_remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+  /// Writer `index` finished OnAbort, in a count sample (called just before it completes its
+  /// context, so the stamp never comes after the engine saw the answer). Striped, so that
+  /// writers running at once on two threads rarely touch the same cache line: the chains of
+  /// acq_rel decrements order every writer before the final stamp.
+  void writer_aborted(std::size_t index) {
+    if (countdown_[index % stripes].remaining.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
+        stripes_remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       writers_done_ns.store(now_ns(), std::memory_order_release);
     }
   }
@@ -218,6 +242,13 @@ struct group {
   }
 
  private:
+  static constexpr std::size_t stripes = 64;
+  struct alignas(64) stripe {
+    std::atomic<std::int64_t> remaining{0};
+  };
+  stripe countdown_[stripes];
+  alignas(64) std::atomic<std::int64_t> stripes_remaining_{0};
+
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   bool ready_ = false;
@@ -253,7 +284,11 @@ class timer_thread {
 class bench_writer final : public vss::writer {
  public:
   bench_writer(group& g, std::size_t index, timer_thread* timers)
-      : vss::writer(identity_for(g, index)), group_(g), holder_(index == 0), timers_(timers) {}
+      : vss::writer(identity_for(g, index)),
+        group_(g),
+        index_(index),
+        holder_(index == 0),
+        timers_(timers) {}
 
   void on_identify(vss::writer_context ctx) override {
     if (auto* md = ctx.metadata()) {
@@ -279,19 +314,18 @@ class bench_writer final : public vss::writer {
     held_.reset();  // superseded: the engine ignores the late answer
     switch (group_.behaviour) {
       case behaviour_kind::immediate:
-        group_.writer_aborted();
+        heard_abort();
         ctx.complete();
         return;
       case behaviour_kind::blocking_1ms:
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        group_.writer_aborted();
+        heard_abort();
         ctx.complete();
         return;
       case behaviour_kind::async_1ms: {
         auto held = std::make_shared<vss::writer_context>(std::move(ctx));
-        auto* g = &group_;
-        timers_->after(std::chrono::milliseconds(1), [g, held] {
-          g->writer_aborted();
+        timers_->after(std::chrono::milliseconds(1), [this, held] {
+          heard_abort();
           held->complete();
         });
         return;
@@ -310,6 +344,12 @@ class bench_writer final : public vss::writer {
     return id;
   }
 
+  void heard_abort() {
+    if (group_.probe.load(std::memory_order_relaxed) == abort_probe::count) {
+      group_.writer_aborted(index_);
+    }
+  }
+
   void answer(vss::writer_context ctx) {
     const auto held = group_.hold_event();
     if (!held || ctx.event() != *held) {
@@ -325,10 +365,23 @@ class bench_writer final : public vss::writer {
   }
 
   group& group_;
+  const std::size_t index_;
   const bool holder_;
   timer_thread* timers_;
   std::optional<vss::writer_context> held_;  // touched only by this writer's handlers
 };
+
+/// After a quiet sample: whether the session's last Abort delivery reached every writer of `g`
+/// and each completed it (the only way a writer's result reads `completed`).
+inline bool every_writer_completed_abort(const group& g, const vss::backup_session& s) {
+  const auto reports = s.phase_reports();
+  for (auto it = reports.rbegin(); it != reports.rend(); ++it) {
+    if (it->event != vss::writer_event::abort) continue;
+    return it->results.size() == g.writers.size() &&
+           it->count(vss::writer_outcome::completed) == g.writers.size();
+  }
+  return g.writers.empty();
+}
 
 /// The memory provider, able to keep one step open until released (or, for EndPrepare, until
 /// AbortSnapshots arrives), and stamping its abort.
