@@ -48,6 +48,17 @@ class engine_core : public std::enable_shared_from_this<engine_core> {
     return loops_running_;
   }
 
+  /// A blocking call may wait hot (spinning, yielding) only while it holds this engine's one
+  /// hot-wait turn: with many callers blocked at once, spinning threads would take the CPUs
+  /// from the io threads that must end their waits (decisions §35). Returns whether the turn
+  /// was taken; give it back with end_hot_wait().
+  bool try_begin_hot_wait() noexcept {
+    bool idle = false;
+    return !hot_waiter_.load(std::memory_order_relaxed) &&
+           hot_waiter_.compare_exchange_strong(idle, true, std::memory_order_acquire);
+  }
+  void end_hot_wait() noexcept { hot_waiter_.store(false, std::memory_order_release); }
+
   // Writers.
   std::shared_ptr<writer_entry> register_writer(std::shared_ptr<vss::writer> w,
                                                 std::error_code& ec);
@@ -103,6 +114,7 @@ class engine_core : public std::enable_shared_from_this<engine_core> {
   std::vector<strand_type> shards_;
   std::shared_ptr<loop_count[]> loops_running_;
   std::vector<std::unique_ptr<registry_signal>> registry_signals_;
+  std::atomic<bool> hot_waiter_{false};
 
   mutable std::mutex mutex_;
   std::map<writer_instance_id, std::shared_ptr<writer_entry>> writers_;

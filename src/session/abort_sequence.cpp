@@ -380,7 +380,7 @@ void session_impl::check_drained() {
   lock.unlock();
   {
     std::lock_guard drain_lock(drain_mutex_);
-    drain_signalled_ = true;
+    drain_signalled_.store(true, std::memory_order_release);
   }
   drained_cv_.notify_all();
   core_->release_volumes(id_);
@@ -419,8 +419,22 @@ std::error_code session_impl::abort_backup() {
   // signal, once given, stays given.
   const auto bound =
       core_->options().deadlines.abort + core_->options().hold_budget + std::chrono::seconds(5);
+  // First a short hot wait, yielding: most aborts drain within it, and a caller that went to
+  // sleep must be woken, which on a virtual machine costs tens of µs when its CPU idled
+  // meanwhile. One caller per engine at a time (decisions §35). Real time: it bounds this
+  // thread's spin, not a deadline.
+  if (core_->try_begin_hot_wait()) {
+    const auto hot_until = std::chrono::steady_clock::now() + abort_wait_hot;
+    while (!drain_signalled_.load(std::memory_order_acquire) &&
+           std::chrono::steady_clock::now() < hot_until) {
+      std::this_thread::yield();
+    }
+    core_->end_hot_wait();
+    if (drain_signalled_.load(std::memory_order_acquire)) return {};
+  }
   std::unique_lock drain_lock(drain_mutex_);
-  drained_cv_.wait_for(drain_lock, bound, [this] { return drain_signalled_; });
+  drained_cv_.wait_for(drain_lock, bound,
+                       [this] { return drain_signalled_.load(std::memory_order_acquire); });
   return {};
 }
 

@@ -197,6 +197,8 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   // How long, in all, run_kept_loops yields for shards busy with another loop before it lets
   // the loop queue there (decisions §34): a few of the other thread's loops, not a time slice.
   static constexpr std::chrono::microseconds kept_loop_wait{20};
+  // How long a blocking AbortBackup watches for the drain before it sleeps (decisions §35).
+  static constexpr std::chrono::microseconds abort_wait_hot{200};
   void run_kept_loops();
   void hand_off_kept_loops();
   /// True once Abort went to `p`: by name (side aborts), or to every participant at once.
@@ -293,7 +295,8 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   // contend with the engine thread, which still takes mutex_ right after the drain.
   std::mutex drain_mutex_;
   std::condition_variable drained_cv_;
-  bool drain_signalled_ = false;  // guarded by drain_mutex_
+  // Written under drain_mutex_; atomic so that the caller can first wait for it hot.
+  std::atomic<bool> drain_signalled_{false};
   session_machine machine_;
   bool refused_ = false;
   bool released_ = false;

@@ -1,0 +1,123 @@
+// The blocking AbortBackup waits hot for a short while, then sleeps (docs/decisions.md §35).
+// Either way it returns only once the abort drained, and only one caller per engine waits hot
+// at a time: these tests hold the drain past the hot window, with one caller and with many.
+
+#include <gtest/gtest.h>
+
+#include <asio/use_future.hpp>
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "vss/vss.hpp"
+
+namespace vss::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+/// Answers every event at once, except OnAbort: that it answers from a thread of its own,
+/// `delay` later (far past the caller's hot window).
+class late_aborter final : public writer {
+ public:
+  explicit late_aborter(std::chrono::milliseconds delay)
+      : writer(identity_for("late")), delay_(delay) {}
+  ~late_aborter() override { join(); }
+  /// Waits for the answering threads: an answer still posting into the engine must end
+  /// before the engine's io_context goes.
+  void join() {
+    std::lock_guard lock(mutex_);
+    for (auto& t : answering_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  void on_prepare_snapshot(writer_context ctx) override { ctx.complete(); }
+  void on_freeze(writer_context ctx) override { ctx.complete(); }
+  void on_thaw(writer_context ctx) override { ctx.complete(); }
+  void on_abort(writer_context ctx) override {
+    std::lock_guard lock(mutex_);
+    answering_.emplace_back([this, c = std::move(ctx)]() mutable {
+      std::this_thread::sleep_for(delay_);
+      answered = true;
+      c.complete();
+    });
+  }
+
+  std::atomic<bool> answered{false};
+
+ private:
+  static writer_identity identity_for(std::string name) {
+    writer_identity id;
+    id.name = std::move(name);
+    return id;
+  }
+  const std::chrono::milliseconds delay_;
+  std::mutex mutex_;
+  std::vector<std::thread> answering_;
+};
+
+struct late_fixture {
+  late_fixture() : host(options()) {}
+  ~late_fixture() { w->join(); }
+  static host_options options() {
+    host_options o;
+    o.io_threads = 2;
+    return o;
+  }
+  void prepare() {
+    ASSERT_FALSE(host.engine().register_provider(std::make_shared<memory_provider>()));
+    reg = host.engine().register_writer(w);
+    s = host.engine().create_backup_session();
+    ASSERT_FALSE(s.initialize_for_backup());
+    ASSERT_FALSE(s.set_backup_state(false, false, backup_type::full));
+    auto gathered = s.async_gather_writer_metadata(asio::use_future);
+    ASSERT_EQ(gathered.wait_for(10s), std::future_status::ready);
+    snapshot_set_id set;
+    snapshot_id snap;
+    ASSERT_FALSE(s.start_snapshot_set(set));
+    ASSERT_FALSE(s.add_to_snapshot_set("/data", {}, snap));
+    auto prepared = s.async_prepare_for_backup(asio::use_future);
+    ASSERT_EQ(prepared.wait_for(10s), std::future_status::ready);
+  }
+  std::shared_ptr<late_aborter> w = std::make_shared<late_aborter>(30ms);
+  engine_host host;
+  writer_registration reg;
+  backup_session s;
+};
+
+TEST(BlockingAbortWait, ReturnsOnlyOnceTheDrainEndsPastTheHotWindow) {
+  late_fixture f;
+  ASSERT_NO_FATAL_FAILURE(f.prepare());
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(f.s.abort_backup());
+  EXPECT_TRUE(f.w->answered) << "abort_backup returned before the writer answered OnAbort";
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 30ms);
+  EXPECT_EQ(f.s.state(), session_state::aborted);
+}
+
+TEST(BlockingAbortWait, ManyCallersAtOnceAllReturnOnlyOnceTheDrainEnds) {
+  // One caller gets the engine's hot-wait turn; the others sleep at once. All must return
+  // after the drain.
+  late_fixture f;
+  ASSERT_NO_FATAL_FAILURE(f.prepare());
+  constexpr int callers = 8;
+  std::atomic<int> early{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < callers; ++i) {
+    threads.emplace_back([&] {
+      if (f.s.abort_backup()) ++failed;
+      if (!f.w->answered) ++early;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(early, 0) << "a caller returned before the writer answered OnAbort";
+  EXPECT_EQ(f.s.state(), session_state::aborted);
+}
+
+}  // namespace
+}  // namespace vss::test
