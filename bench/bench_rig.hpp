@@ -12,6 +12,7 @@
 // Thread-safety: writer and provider callbacks run on engine threads and touch only atomics
 // or state under the group's mutex; everything else runs on the harness thread.
 
+#include <algorithm>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
@@ -153,15 +154,19 @@ struct group {
 
   void begin_sample() {
     arrived.store(0);
-    // Writer i counts down stripe i % stripes; a stripe no writer maps to is already done.
+    // Writer i counts down stripe i % used: one stripe per 128 writers, so that a small group
+    // (a burst's 10 writers a session) touches one line of it, as one counter would.
     const auto n = writers.size();
-    std::int64_t live = 0;
-    for (std::size_t k = 0; k < stripes; ++k) {
-      const auto size = static_cast<std::int64_t>(n / stripes + (k < n % stripes ? 1 : 0));
-      countdown_[k].remaining.store(size);
-      live += size > 0 ? 1 : 0;
+    const auto used = std::clamp<std::size_t>(n / 128, 1, max_stripes);
+    if (stripe_count_ != used) {
+      countdown_ = std::make_unique<stripe[]>(used);
+      stripe_count_ = used;
     }
-    stripes_remaining_.store(live);
+    stripes_in_use_.store(used, std::memory_order_relaxed);
+    for (std::size_t k = 0; k < used; ++k) {
+      countdown_[k].remaining.store(static_cast<std::int64_t>(n / used + (k < n % used ? 1 : 0)));
+    }
+    stripes_remaining_.store(static_cast<std::int64_t>(std::min(n, used)));
     writers_done_ns.store(0);
     provider_abort_ns.store(0);
     op_done_ns.store(0);
@@ -190,10 +195,10 @@ struct group {
   /// writers running at once on two threads rarely touch the same cache line: the chains of
   /// acq_rel decrements order every writer before the final stamp.
   void writer_aborted(std::size_t index) {
-    if (countdown_[index % stripes].remaining.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
-        stripes_remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      writers_done_ns.store(now_ns(), std::memory_order_release);
-    }
+    const auto used = stripes_in_use_.load(std::memory_order_relaxed);
+    if (countdown_[index % used].remaining.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    if (used > 1 && stripes_remaining_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    writers_done_ns.store(now_ns(), std::memory_order_release);
   }
 
   /// Completion handler of the in-flight operation (DoSnapshotSet or PrepareForBackup).
@@ -242,12 +247,14 @@ struct group {
   }
 
  private:
-  static constexpr std::size_t stripes = 64;
+  static constexpr std::size_t max_stripes = 64;
   struct alignas(64) stripe {
     std::atomic<std::int64_t> remaining{0};
   };
-  stripe countdown_[stripes];
-  alignas(64) std::atomic<std::int64_t> stripes_remaining_{0};
+  std::unique_ptr<stripe[]> countdown_ = std::make_unique<stripe[]>(1);  // sized by begin_sample
+  std::size_t stripe_count_ = 1;
+  std::atomic<std::size_t> stripes_in_use_{1};
+  std::atomic<std::int64_t> stripes_remaining_{0};  // stripes not yet at zero, when > 1
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;

@@ -171,6 +171,9 @@ class backup_session {
   /// Called on one of the engine's own threads (inside a writer handler or a completion
   /// handler run by the engine) it only STARTS the abort and returns S_OK at once, because
   /// waiting there could deadlock; use async_abort_backup to learn when it is done.
+  /// Waiting: the caller first watches for the end for up to 200 µs, yielding its CPU, and
+  /// only then sleeps; a sleeping thread can take tens of µs to wake on a virtual machine.
+  /// One caller per engine waits that way at a time, the others sleep at once.
   std::error_code abort_backup();
 
   /// AbortBackup, asynchronous form: completes when the abort sequence is done.
