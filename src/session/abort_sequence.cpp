@@ -378,12 +378,14 @@ void session_impl::check_drained() {
   auto waiters = std::move(abort_waiters_);
   auto callbacks = std::move(drain_callbacks_);
   lock.unlock();
+  // The volumes go before the blocking caller is told: once AbortBackup returns, another
+  // session may take them at once (a review found it refused with SNAPSHOT_SET_IN_PROGRESS).
+  core_->release_volumes(id_);
   {
     std::lock_guard drain_lock(drain_mutex_);
     drain_signalled_.store(true, std::memory_order_release);
   }
   drained_cv_.notify_all();
-  core_->release_volumes(id_);
   if (failed_op) complete(*failed_op, failure);
   for (auto& w : waiters) complete(w, {});
   // The answers the requester did not wait for become writer states when something next

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <asio/io_context.hpp>
 #include <asio/use_future.hpp>
 #include <atomic>
 #include <chrono>
@@ -13,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/engine_core.hpp"
 #include "vss/vss.hpp"
 
 namespace vss::test {
@@ -117,6 +119,52 @@ TEST(BlockingAbortWait, ManyCallersAtOnceAllReturnOnlyOnceTheDrainEnds) {
   EXPECT_EQ(failed, 0);
   EXPECT_EQ(early, 0) << "a caller returned before the writer answered OnAbort";
   EXPECT_EQ(f.s.state(), session_state::aborted);
+}
+
+TEST(BlockingAbortWait, TheVolumesAreFreeForAnotherSessionWhenItReturns) {
+  // A review found the drain signalled before the session's volumes were released, so that a
+  // session adding the volume right after AbortBackup returned was refused (most often when
+  // the caller slept, as it does here: the writer answers 1 ms late).
+  engine_host host(late_fixture::options());
+  auto w = std::make_shared<late_aborter>(1ms);
+  ASSERT_FALSE(host.engine().register_provider(std::make_shared<memory_provider>()));
+  auto reg = host.engine().register_writer(w);
+  auto prepared_session = [&] {
+    auto s = host.engine().create_backup_session();
+    EXPECT_FALSE(s.initialize_for_backup());
+    EXPECT_FALSE(s.set_backup_state(false, false, backup_type::full));
+    auto gathered = s.async_gather_writer_metadata(asio::use_future);
+    EXPECT_EQ(gathered.wait_for(10s), std::future_status::ready);
+    snapshot_set_id set;
+    EXPECT_FALSE(s.start_snapshot_set(set));
+    return s;
+  };
+  constexpr int rounds = 200;
+  int refused = 0;
+  for (int i = 0; i < rounds; ++i) {
+    auto a = prepared_session();
+    snapshot_id snap;
+    ASSERT_FALSE(a.add_to_snapshot_set("/data", {}, snap));
+    auto prepared = a.async_prepare_for_backup(asio::use_future);
+    ASSERT_EQ(prepared.wait_for(10s), std::future_status::ready);
+    auto b = prepared_session();
+    ASSERT_FALSE(a.abort_backup());
+    if (b.add_to_snapshot_set("/data", {}, snap)) ++refused;
+    b.abort_backup();
+  }
+  w->join();
+  EXPECT_EQ(refused, 0) << "of " << rounds
+                        << " sessions adding the volume right after AbortBackup returned";
+}
+
+TEST(BlockingAbortWait, OneCallerPerEngineHoldsTheHotWaitTurn) {
+  asio::io_context io;
+  auto core = std::make_shared<detail::engine_core>(io.get_executor(), engine_options{});
+  ASSERT_TRUE(core->try_begin_hot_wait());
+  EXPECT_FALSE(core->try_begin_hot_wait()) << "a second caller must sleep at once";
+  core->end_hot_wait();
+  EXPECT_TRUE(core->try_begin_hot_wait()) << "the turn comes back once given back";
+  core->end_hot_wait();
 }
 
 }  // namespace
