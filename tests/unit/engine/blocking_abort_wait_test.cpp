@@ -5,16 +5,15 @@
 #include <gtest/gtest.h>
 
 #include <asio/io_context.hpp>
-#include <asio/use_future.hpp>
 #include <atomic>
 #include <chrono>
-#include <future>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "engine/engine_core.hpp"
+#include "support/host_session.hpp"
 #include "vss/vss.hpp"
 
 namespace vss::test {
@@ -73,17 +72,7 @@ struct late_fixture {
   void prepare() {
     ASSERT_FALSE(host.engine().register_provider(std::make_shared<memory_provider>()));
     reg = host.engine().register_writer(w);
-    s = host.engine().create_backup_session();
-    ASSERT_FALSE(s.initialize_for_backup());
-    ASSERT_FALSE(s.set_backup_state(false, false, backup_type::full));
-    auto gathered = s.async_gather_writer_metadata(asio::use_future);
-    ASSERT_EQ(gathered.wait_for(10s), std::future_status::ready);
-    snapshot_set_id set;
-    snapshot_id snap;
-    ASSERT_FALSE(s.start_snapshot_set(set));
-    ASSERT_FALSE(s.add_to_snapshot_set("/data", {}, snap));
-    auto prepared = s.async_prepare_for_backup(asio::use_future);
-    ASSERT_EQ(prepared.wait_for(10s), std::future_status::ready);
+    ASSERT_NO_FATAL_FAILURE(prepare_on(host.engine(), s));
   }
   std::shared_ptr<late_aborter> w = std::make_shared<late_aborter>(30ms);
   engine_host host;
@@ -129,26 +118,14 @@ TEST(BlockingAbortWait, TheVolumesAreFreeForAnotherSessionWhenItReturns) {
   auto w = std::make_shared<late_aborter>(1ms);
   ASSERT_FALSE(host.engine().register_provider(std::make_shared<memory_provider>()));
   auto reg = host.engine().register_writer(w);
-  auto prepared_session = [&] {
-    auto s = host.engine().create_backup_session();
-    EXPECT_FALSE(s.initialize_for_backup());
-    EXPECT_FALSE(s.set_backup_state(false, false, backup_type::full));
-    auto gathered = s.async_gather_writer_metadata(asio::use_future);
-    EXPECT_EQ(gathered.wait_for(10s), std::future_status::ready);
-    snapshot_set_id set;
-    EXPECT_FALSE(s.start_snapshot_set(set));
-    return s;
-  };
   constexpr int rounds = 200;
   int refused = 0;
   for (int i = 0; i < rounds; ++i) {
-    auto a = prepared_session();
-    snapshot_id snap;
-    ASSERT_FALSE(a.add_to_snapshot_set("/data", {}, snap));
-    auto prepared = a.async_prepare_for_backup(asio::use_future);
-    ASSERT_EQ(prepared.wait_for(10s), std::future_status::ready);
-    auto b = prepared_session();
+    backup_session a, b;
+    ASSERT_NO_FATAL_FAILURE(prepare_on(host.engine(), a));
+    ASSERT_NO_FATAL_FAILURE(start_set_on(host.engine(), b));
     ASSERT_FALSE(a.abort_backup());
+    snapshot_id snap;
     if (b.add_to_snapshot_set("/data", {}, snap)) ++refused;
     b.abort_backup();
   }

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/host_session.hpp"
 #include "vss/vss.hpp"
 
 namespace vss::test {
@@ -71,17 +72,7 @@ struct stuck_fixture {
   void prepare(const std::vector<std::shared_ptr<abort_sticker>>& writers) {
     ASSERT_FALSE(host.engine().register_provider(std::make_shared<memory_provider>()));
     for (const auto& w : writers) regs.push_back(host.engine().register_writer(w));
-    s = host.engine().create_backup_session();
-    ASSERT_FALSE(s.initialize_for_backup());
-    ASSERT_FALSE(s.set_backup_state(false, false, backup_type::full));
-    auto gathered = s.async_gather_writer_metadata(asio::use_future);
-    ASSERT_EQ(gathered.wait_for(10s), std::future_status::ready);
-    snapshot_set_id set;
-    snapshot_id snap;
-    ASSERT_FALSE(s.start_snapshot_set(set));
-    ASSERT_FALSE(s.add_to_snapshot_set("/data", {}, snap));
-    auto prepared = s.async_prepare_for_backup(asio::use_future);
-    ASSERT_EQ(prepared.wait_for(10s), std::future_status::ready);
+    ASSERT_NO_FATAL_FAILURE(prepare_on(host.engine(), s));
   }
   engine_host host;
   std::vector<writer_registration> regs;
