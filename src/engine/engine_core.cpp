@@ -34,7 +34,9 @@ engine_core::engine_core(const asio::any_io_executor& executor, engine_options o
   loops_running_.reset(new loop_count[options_.shard_count]);
   shards_.reserve(options_.shard_count);
   for (std::size_t i = 0; i < options_.shard_count; ++i) {
-    shards_.push_back(asio::make_strand(post_executor(executor_)));
+    // A shard's turns run on (decisions §36): its loops do not wait behind the whole
+    // io_context when another thread held the shard a moment ago.
+    shards_.push_back(asio::make_strand(post_executor(executor_, post_executor::runs_on)));
     registry_signals_.push_back(std::make_unique<registry_signal>());
   }
 }

@@ -10,6 +10,12 @@
 // post, and the io_context counts a strand's scheduled invoker as outstanding work. So the
 // strands sit on this executor instead, which answers them without building anything and
 // forwards execute() to the engine's executor, required once to be never-blocking.
+//
+// A shard strand's executor also lets a turn run on (decisions §36): asio's strand, when a
+// turn ends with handlers that arrived meanwhile, re-posts itself, and the re-post goes behind
+// everything the io_context holds -- in a burst of aborts, behind every other session's abort
+// step, while every loop for that shard piles up behind it. Run on, the next turn starts at
+// once on the thread that ended the last one.
 
 #include <asio/any_io_executor.hpp>
 #include <asio/execution/blocking.hpp>
@@ -19,6 +25,9 @@
 #include <asio/post.hpp>
 #include <asio/require.hpp>
 #include <asio/strand.hpp>
+#include <atomic>
+#include <cstdint>
+#include <exception>
 #include <type_traits>
 #include <utility>
 
@@ -27,8 +36,10 @@ namespace vss::detail {
 /// A never-blocking executor over an asio::any_io_executor whose properties cost nothing:
 /// blocking is always `never` (so asio::dispatch through it queues, like asio::post), work
 /// is not tracked per handler (the queued invoker of a strand is the io_context's work), and
-/// every other preference is ignored, as asio::prefer allows. The one exception is the turn
-/// enter_idle_strand_or_post() asks for, on an engine thread, for a strand that was idle.
+/// every other preference is ignored, as asio::prefer allows. Two exceptions run a strand's
+/// turn inline, neither inside a handler's own post: the turn enter_idle_strand_or_post()
+/// asks for, on an engine thread, for a strand that was idle; and, for a strand made with
+/// `runs_on`, its next turn when its last one just ended on this thread.
 class post_executor {
  public:
   /// Wraps `ex`, made never-blocking once here. (A template excluding post_executor itself:
@@ -40,12 +51,30 @@ class post_executor {
   explicit post_executor(const Executor& ex)
       : ex_(asio::require(asio::any_io_executor(ex), asio::execution::blocking.never)) {}
 
+  /// Tag of the constructor below.
+  struct runs_on_t {};
+  static constexpr runs_on_t runs_on{};
+
+  /// As above, for one strand whose turns run on: when a turn of that strand ends on a thread
+  /// with more handlers queued in it, up to `turns_run_on` further turns run there at once
+  /// instead of queueing (decisions §36). Make exactly one strand on each such executor: the
+  /// executor's identity is what tells its strand's re-post from any other execute().
+  template <class Executor,
+            class = std::enable_if_t<!std::is_same_v<std::decay_t<Executor>, post_executor>>>
+  post_executor(const Executor& ex, runs_on_t)
+      : ex_(asio::require(asio::any_io_executor(ex), asio::execution::blocking.never)),
+        turn_(next_turn_id_.fetch_add(1, std::memory_order_relaxed)) {}
+
+  /// How many turns in a row may run on one thread before the next is queued as usual: a
+  /// strand fed without pause still yields its thread to the rest of the io_context.
+  static constexpr int turns_run_on = 8;
+
   /// The execution context of the wrapped executor.
   asio::execution_context& query(asio::execution::context_t) const noexcept {
     return asio::query(ex_, asio::execution::context);
   }
 
-  /// Always never-blocking: execute() queues `f`, it never runs it inline.
+  /// Always never-blocking: a post through it never runs its function before returning.
   static constexpr asio::execution::blocking_t query(asio::execution::blocking_t) noexcept {
     return asio::execution::blocking.never;
   }
@@ -53,16 +82,36 @@ class post_executor {
   /// Already never-blocking.
   post_executor require(asio::execution::blocking_t::never_t) const noexcept { return *this; }
 
-  /// Queues `f` on the wrapped executor; or, once after run_here_once(), runs it here, now.
+  /// Queues `f` on the wrapped executor; or, once after run_here_once(), runs it here, now;
+  /// or, for a strand whose turns run on, runs its next turn here when its last one just ended
+  /// on this thread.
   template <class Function>
   void execute(Function&& f) const {
     if (run_here_) {
       run_here_ = false;
       std::decay_t<Function> here(std::forward<Function>(f));
+      turn_scope scope(turn_);
       here();
       return;
     }
-    ex_.execute(std::forward<Function>(f));
+    if (turn_ == 0) {
+      ex_.execute(std::forward<Function>(f));
+      return;
+    }
+    // Only the strand's own turn, ending on this thread, executes on this executor while its
+    // turn is current here: the strand is locked for as long as its handlers run, so no first
+    // post of it can come from inside. A turn ending in an exception's unwinding is queued.
+    if (current_turn_ == turn_ && run_on_depth_ < turns_run_on && std::uncaught_exceptions() == 0) {
+      std::decay_t<Function> next(std::forward<Function>(f));
+      ++run_on_depth_;
+      next();
+      --run_on_depth_;
+      return;
+    }
+    ex_.execute([turn = turn_, fn = std::decay_t<Function>(std::forward<Function>(f))]() mutable {
+      turn_scope scope(turn);
+      fn();
+    });
   }
 
   /// The next execute() on this thread runs its function at once instead of queueing it. A
@@ -71,14 +120,37 @@ class post_executor {
   /// execute(), or by the caller when no execute() came.
   static void run_here_once(bool on) noexcept { run_here_ = on; }
 
-  /// Equal when the wrapped executors are (C++20 derives !=).
+  /// Equal when the wrapped executors are and neither's strand runs on, or both are the one
+  /// executor of the same strand that does (C++20 derives !=).
   friend bool operator==(const post_executor& a, const post_executor& b) noexcept {
-    return a.ex_ == b.ex_;
+    return a.ex_ == b.ex_ && a.turn_ == b.turn_;
   }
 
  private:
+  // The strand turn running on this thread (0: none of a strand that runs on), and how many
+  // turns of it ran on in a row; a turn entered inside another keeps its own count.
+  struct turn_scope {
+    std::uint64_t saved_turn;
+    int saved_depth;
+    explicit turn_scope(std::uint64_t turn) noexcept
+        : saved_turn(current_turn_), saved_depth(run_on_depth_) {
+      current_turn_ = turn;
+      run_on_depth_ = 0;
+    }
+    ~turn_scope() {
+      current_turn_ = saved_turn;
+      run_on_depth_ = saved_depth;
+    }
+    turn_scope(const turn_scope&) = delete;
+    turn_scope& operator=(const turn_scope&) = delete;
+  };
+
   static inline thread_local bool run_here_ = false;
+  static inline thread_local std::uint64_t current_turn_ = 0;
+  static inline thread_local int run_on_depth_ = 0;
+  static inline std::atomic<std::uint64_t> next_turn_id_{1};
   asio::any_io_executor ex_;
+  std::uint64_t turn_ = 0;  // 0: this executor's strand does not run on
 };
 
 static_assert(asio::execution::is_executor<post_executor>::value);

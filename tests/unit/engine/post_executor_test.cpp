@@ -2,7 +2,8 @@
 // the properties asio would ask of an any_io_executor, so these tests pin down what the engine
 // still relies on: a post never runs inline, a strand on it serialises, io_context::run()
 // does not return while the strand holds handlers, and a timer given the strand as an
-// any_io_executor completes on the strand.
+// any_io_executor completes on the strand; and that a shard's strand runs its next turn on
+// at once, a bounded number of times (decisions §36).
 
 #include "engine/post_executor.hpp"
 
@@ -16,6 +17,9 @@
 #include <asio/strand.hpp>
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <future>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -69,10 +73,22 @@ TEST(PostExecutor, RunDoesNotReturnWhileItsStrandHoldsHandlers) {
   EXPECT_EQ(ran.load(), chains * links);
 }
 
-TEST(PostExecutor, AStrandOnItSerialisesHandlersAcrossThreads) {
+// A strand on a plain post_executor, or on one made with `runs_on` (a shard's).
+class PostExecutorStrand : public ::testing::TestWithParam<bool> {
+ protected:
+  static strand_type make(asio::io_context& io, bool runs_on) {
+    return runs_on ? strand_type(post_executor(io.get_executor(), post_executor::runs_on))
+                   : strand_type(post_executor(io.get_executor()));
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Kinds, PostExecutorStrand, ::testing::Bool(),
+                         [](const auto& kind) { return kind.param ? "RunsOn" : "Plain"; });
+
+TEST_P(PostExecutorStrand, SerialisesHandlersAcrossThreads) {
   asio::io_context io;
   auto guard = asio::make_work_guard(io);
-  strand_type strand(post_executor(io.get_executor()));
+  strand_type strand = make(io, GetParam());
   std::vector<std::thread> threads;
   for (int t = 0; t < 2; ++t) threads.emplace_back([&] { io.run(); });
   constexpr int posts = 4000;
@@ -105,6 +121,61 @@ TEST(PostExecutor, AStrandOnItSerialisesHandlersAcrossThreads) {
   EXPECT_EQ(unguarded, posts);
 }
 
+TEST_P(PostExecutorStrand, AHandlerQueuedWhileTheStrandRanGoesFirstOnlyIfItsTurnsRunOn) {
+  // One io thread runs h1 on the strand; meanwhile another thread queues h2 on the strand, and
+  // then x straight on the io_context. A plain strand re-posts its turn when h1 returns, behind
+  // x; one whose turns run on runs h2 at once (decisions §36).
+  asio::io_context io;
+  auto guard = asio::make_work_guard(io);
+  strand_type strand = make(io, GetParam());
+  std::promise<void> h1_running;
+  std::promise<void> queued;
+  std::vector<std::string> order;  // touched only by the io thread
+  asio::post(strand, [&, go = queued.get_future().share()] {
+    h1_running.set_value();
+    go.wait();
+    order.push_back("h1");
+  });
+  std::thread runner([&] { io.run(); });
+  h1_running.get_future().wait();
+  asio::post(strand, [&] { order.push_back("h2"); });
+  std::promise<void> x_ran;
+  asio::post(io, [&] {
+    order.push_back("x");
+    x_ran.set_value();
+  });
+  queued.set_value();
+  x_ran.get_future().wait();
+  // Both have run once x has and the strand is idle again: post a marker through it.
+  std::promise<void> idle;
+  asio::post(strand, [&] { idle.set_value(); });
+  idle.get_future().wait();
+  guard.reset();
+  runner.join();
+  const std::vector<std::string> run_on{"h1", "h2", "x"};
+  const std::vector<std::string> plain{"h1", "x", "h2"};
+  EXPECT_EQ(order, GetParam() ? run_on : plain);
+}
+
+TEST_P(PostExecutorStrand, ATurnRunsOnOnlyABoundedNumberOfTimesInARow) {
+  // A chain on the strand, each link posting the next one, so every turn ends with one more
+  // queued; the first link also posts x to the io_context. A plain strand lets x run after
+  // the first link; one whose turns run on, after 1 + turns_run_on links, and no later.
+  asio::io_context io;
+  strand_type strand = make(io, GetParam());
+  constexpr int links = 3 * post_executor::turns_run_on;
+  int ran = 0;
+  int links_before_x = -1;
+  std::function<void()> link = [&] {
+    if (++ran == 1) asio::post(io, [&] { links_before_x = ran; });
+    if (ran < links) asio::post(strand, link);
+  };
+  asio::post(strand, link);
+  io.run();
+  EXPECT_EQ(ran, links);
+  EXPECT_EQ(links_before_x, GetParam() ? 1 + post_executor::turns_run_on : 1);
+}
+
 TEST(PostExecutor, ATimerOnItsStrandCompletesOnTheStrand) {
   // The engine hands its strand to clock::create_timer as an asio::any_io_executor.
   asio::io_context io;
@@ -126,6 +197,11 @@ TEST(PostExecutor, ComparesByTheWrappedExecutor) {
   asio::io_context a;
   asio::io_context b;
   EXPECT_EQ(post_executor(a.get_executor()), post_executor(a.get_executor()));
+  // Each executor made with runs_on is its strand's own: it tells that strand's re-post.
+  EXPECT_NE(post_executor(a.get_executor(), post_executor::runs_on),
+            post_executor(a.get_executor(), post_executor::runs_on));
+  const post_executor shard(a.get_executor(), post_executor::runs_on);
+  EXPECT_EQ(shard, post_executor(shard));
   EXPECT_NE(post_executor(a.get_executor()), post_executor(b.get_executor()));
   EXPECT_EQ(&asio::query(post_executor(a.get_executor()), asio::execution::context),
             static_cast<asio::execution_context*>(&a));
