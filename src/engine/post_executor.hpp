@@ -92,6 +92,7 @@ class post_executor {
       std::decay_t<Function> here(std::forward<Function>(f));
       turn_scope scope(turn_);
       here();
+      scope.rethrow_carried();
       return;
     }
     if (turn_ == 0) {
@@ -104,13 +105,22 @@ class post_executor {
     if (current_turn_ == turn_ && run_on_depth_ < turns_run_on && std::uncaught_exceptions() == 0) {
       std::decay_t<Function> next(std::forward<Function>(f));
       ++run_on_depth_;
-      next();
+      try {
+        next();
+      } catch (...) {
+        // A handler of the turn run on threw. This runs inside asio's turn-exit destructor,
+        // which must not throw: the exception is carried to the frame that started the first
+        // turn and rethrown there, so that it leaves io_context::run() as it would have
+        // without the run-on. The strand queued the rest of that turn while it unwound.
+        if (!carried_) carried_ = std::current_exception();
+      }
       --run_on_depth_;
       return;
     }
     ex_.execute([turn = turn_, fn = std::decay_t<Function>(std::forward<Function>(f))]() mutable {
       turn_scope scope(turn);
       fn();
+      scope.rethrow_carried();
     });
   }
 
@@ -141,6 +151,10 @@ class post_executor {
       current_turn_ = saved_turn;
       run_on_depth_ = saved_depth;
     }
+    // Rethrows what a turn run on inside this one threw (see execute()).
+    void rethrow_carried() {
+      if (carried_) std::rethrow_exception(std::exchange(carried_, nullptr));
+    }
     turn_scope(const turn_scope&) = delete;
     turn_scope& operator=(const turn_scope&) = delete;
   };
@@ -148,6 +162,7 @@ class post_executor {
   static inline thread_local bool run_here_ = false;
   static inline thread_local std::uint64_t current_turn_ = 0;
   static inline thread_local int run_on_depth_ = 0;
+  static inline thread_local std::exception_ptr carried_;
   static inline std::atomic<std::uint64_t> next_turn_id_{1};
   asio::any_io_executor ex_;
   std::uint64_t turn_ = 0;  // 0: this executor's strand does not run on

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <functional>
 #include <future>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -174,6 +175,24 @@ TEST_P(PostExecutorStrand, ATurnRunsOnOnlyABoundedNumberOfTimesInARow) {
   io.run();
   EXPECT_EQ(ran, links);
   EXPECT_EQ(links_before_x, GetParam() ? 1 + post_executor::turns_run_on : 1);
+}
+
+TEST_P(PostExecutorStrand, AHandlerThatThrowsLeavesRunAndTheStrandGoesOn) {
+  // h1 queues h2 (which throws) and h3 on its own strand. Whether h2 runs from the queue or
+  // in a turn run on inside asio's turn-exit destructor, the exception must leave
+  // io_context::run() (not end the process), and h3 must run on the next run().
+  asio::io_context io;
+  strand_type strand = make(io, GetParam());
+  bool h3_ran = false;
+  asio::post(strand, [&] {
+    asio::post(strand, [] { throw std::runtime_error("h2"); });
+    asio::post(strand, [&] { h3_ran = true; });
+  });
+  EXPECT_THROW(io.run(), std::runtime_error);
+  EXPECT_FALSE(h3_ran);
+  io.restart();
+  io.run();
+  EXPECT_TRUE(h3_ran);
 }
 
 TEST(PostExecutor, ATimerOnItsStrandCompletesOnTheStrand) {
