@@ -11,35 +11,45 @@
 // strands sit on this executor instead, which answers them without building anything and
 // forwards execute() to the engine's executor, required once to be never-blocking.
 //
-// A shard strand's executor also lets a turn run on (decisions §36): asio's strand, when a
-// turn ends with handlers that arrived meanwhile, re-posts itself, and the re-post goes behind
-// everything the io_context holds -- in a burst of aborts, behind every other session's abort
-// step, while every loop for that shard piles up behind it. Run on, the next turn starts at
-// once on the thread that ended the last one.
+// A shard strand's executor also keeps its next turn from waiting behind the whole io_context
+// (decisions §36): asio's strand, when a turn ends with handlers that arrived meanwhile,
+// re-posts itself, and the re-post goes behind everything the io_context holds -- in a burst
+// of aborts, behind every other session's abort step, while every loop for that shard piles
+// up behind it. After a turn taken from the queue, the next one runs on at once on the same
+// thread (at most `turns_run_on` in a row). After a turn entered inline from a session's
+// strand step (enter_idle_strand_or_post), the next one must not run inside that step, which
+// would hold the session's strand with other sessions' work (decisions §32): it is handed on,
+// to run when this thread's queued turn ends, or from its own post if another io thread gets
+// there first.
 
 #include <asio/any_io_executor.hpp>
 #include <asio/execution/blocking.hpp>
 #include <asio/execution/context.hpp>
 #include <asio/execution/executor.hpp>
 #include <asio/execution_context.hpp>
+#include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/require.hpp>
 #include <asio/strand.hpp>
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <functional>
+#include <memory>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace vss::detail {
 
 /// A never-blocking executor over an asio::any_io_executor whose properties cost nothing:
 /// blocking is always `never` (so asio::dispatch through it queues, like asio::post), work
 /// is not tracked per handler (the queued invoker of a strand is the io_context's work), and
-/// every other preference is ignored, as asio::prefer allows. Two exceptions run a strand's
-/// turn inline, neither inside a handler's own post: the turn enter_idle_strand_or_post()
+/// every other preference is ignored, as asio::prefer allows. Some turns of a strand run
+/// without queueing, never inside a handler's own post: the turn enter_idle_strand_or_post()
 /// asks for, on an engine thread, for a strand that was idle; and, for a strand made with
-/// `runs_on`, its next turn when its last one just ended on this thread.
+/// `runs_on`, its next turn when its last one just ended on this thread (run on, or handed
+/// on to the end of this thread's queued turn; see the file comment).
 class post_executor {
  public:
   /// Wraps `ex`, made never-blocking once here. (A template excluding post_executor itself:
@@ -49,7 +59,8 @@ class post_executor {
   template <class Executor,
             class = std::enable_if_t<!std::is_same_v<std::decay_t<Executor>, post_executor>>>
   explicit post_executor(const Executor& ex)
-      : ex_(asio::require(asio::any_io_executor(ex), asio::execution::blocking.never)) {}
+      : ex_(asio::require(asio::any_io_executor(ex), asio::execution::blocking.never)),
+        io_(io_context_of(ex_)) {}
 
   /// Tag of the constructor below.
   struct runs_on_t {};
@@ -63,6 +74,7 @@ class post_executor {
             class = std::enable_if_t<!std::is_same_v<std::decay_t<Executor>, post_executor>>>
   post_executor(const Executor& ex, runs_on_t)
       : ex_(asio::require(asio::any_io_executor(ex), asio::execution::blocking.never)),
+        io_(io_context_of(ex_)),
         turn_(next_turn_id_.fetch_add(1, std::memory_order_relaxed)) {}
 
   /// How many turns in a row may run on one thread before the next is queued as usual: a
@@ -82,46 +94,34 @@ class post_executor {
   /// Already never-blocking.
   post_executor require(asio::execution::blocking_t::never_t) const noexcept { return *this; }
 
-  /// Queues `f` on the wrapped executor; or, once after run_here_once(), runs it here, now;
-  /// or, for a strand whose turns run on, runs its next turn here when its last one just ended
-  /// on this thread.
+  /// Queues `f` on the wrapped executor; or, once after run_here_once(), runs it here, now.
+  /// For a strand made with `runs_on`, the next turn after one that ended on this thread is
+  /// run on here (a queued turn), or handed on (an entered turn); see the class comment.
   template <class Function>
   void execute(Function&& f) const {
     if (run_here_) {
       run_here_ = false;
       std::decay_t<Function> here(std::forward<Function>(f));
-      turn_scope scope(turn_);
+      turn_scope scope(turn_, /*entered=*/true);
       here();
       scope.rethrow_carried();
       return;
     }
-    if (turn_ == 0) {
-      ex_.execute(std::forward<Function>(f));
-      return;
-    }
     // Only the strand's own turn, ending on this thread, executes on this executor while its
     // turn is current here: the strand is locked for as long as its handlers run, so no first
-    // post of it can come from inside. A turn ending in an exception's unwinding is queued.
-    if (current_turn_ == turn_ && run_on_depth_ < turns_run_on && std::uncaught_exceptions() == 0) {
-      std::decay_t<Function> next(std::forward<Function>(f));
-      ++run_on_depth_;
-      try {
-        next();
-      } catch (...) {
-        // A handler of the turn run on threw. This runs inside asio's turn-exit destructor,
-        // which must not throw: the exception is carried to the frame that started the first
-        // turn and rethrown there, so that it leaves io_context::run() as it would have
-        // without the run-on. The strand queued the rest of that turn while it unwound.
-        if (!carried_) carried_ = std::current_exception();
+    // post of it can come from inside. A turn ending in an exception's unwinding, or on a
+    // stopped io_context, is queued as usual.
+    if (turn_ != 0 && current_turn_ == turn_ && std::uncaught_exceptions() == 0 && !stopped()) {
+      if (!entered_ && run_on_depth_ < turns_run_on) {
+        run_on(std::decay_t<Function>(std::forward<Function>(f)));
+        return;
       }
-      --run_on_depth_;
-      return;
+      if (entered_ && queued_depth_ > 0) {
+        hand_on(std::decay_t<Function>(std::forward<Function>(f)));
+        return;
+      }
     }
-    ex_.execute([turn = turn_, fn = std::decay_t<Function>(std::forward<Function>(f))]() mutable {
-      turn_scope scope(turn);
-      fn();
-      scope.rethrow_carried();
-    });
+    queue(std::decay_t<Function>(std::forward<Function>(f)));
   }
 
   /// The next execute() on this thread runs its function at once instead of queueing it. A
@@ -137,21 +137,25 @@ class post_executor {
   }
 
  private:
-  // The strand turn running on this thread (0: none of a strand that runs on), and how many
-  // turns of it ran on in a row; a turn entered inside another keeps its own count.
+  // The strand turn running on this thread (0: none of a strand that runs on), whether it was
+  // entered inline (enter_idle_strand_or_post) rather than taken from the queue, and how many
+  // turns of it ran on in a row; a turn started inside another keeps its own state.
   struct turn_scope {
     std::uint64_t saved_turn;
+    bool saved_entered;
     int saved_depth;
-    explicit turn_scope(std::uint64_t turn) noexcept
-        : saved_turn(current_turn_), saved_depth(run_on_depth_) {
+    turn_scope(std::uint64_t turn, bool entered) noexcept
+        : saved_turn(current_turn_), saved_entered(entered_), saved_depth(run_on_depth_) {
       current_turn_ = turn;
+      entered_ = entered;
       run_on_depth_ = 0;
     }
     ~turn_scope() {
       current_turn_ = saved_turn;
+      entered_ = saved_entered;
       run_on_depth_ = saved_depth;
     }
-    // Rethrows what a turn run on inside this one threw (see execute()).
+    // Rethrows what a turn run on inside this one threw (see run_on()).
     void rethrow_carried() {
       if (carried_) std::rethrow_exception(std::exchange(carried_, nullptr));
     }
@@ -159,13 +163,100 @@ class post_executor {
     turn_scope& operator=(const turn_scope&) = delete;
   };
 
+  // A turn handed on by an entered turn: run by whichever comes first, the end of this
+  // thread's outermost queued turn or its own post on the io_context.
+  struct handed_turn {
+    std::atomic<bool> taken{false};
+    std::function<void()> run;
+    void take() {
+      if (!taken.exchange(true, std::memory_order_acq_rel)) run();
+    }
+  };
+
+  // Counts this thread's queued turns of any post_executor strand; the outermost one, once
+  // its turn has ended, takes the turns handed on meanwhile. What it does not take (it threw,
+  // or its io_context was stopped) runs from its own post.
+  struct queued_scope {
+    queued_scope() noexcept { ++queued_depth_; }
+    ~queued_scope() {
+      if (--queued_depth_ == 0) handed_.clear();
+    }
+    static void take_handed() {
+      if (queued_depth_ != 1) return;
+      for (std::size_t i = 0; i < handed_.size(); ++i) {
+        auto turn = handed_[i];  // a copy: taking it may hand on more, growing the vector
+        turn->take();
+      }
+    }
+    queued_scope(const queued_scope&) = delete;
+    queued_scope& operator=(const queued_scope&) = delete;
+  };
+
+  bool stopped() const noexcept { return io_ != nullptr && io_->stopped(); }
+  static asio::io_context* io_context_of(const asio::any_io_executor& ex) noexcept {
+    const auto* io = ex.target<asio::io_context::executor_type>();
+    return io != nullptr ? &io->context() : nullptr;
+  }
+
+  // Queues a turn; when it runs, it is this thread's queued turn (see queued_scope).
+  template <class Turn>
+  void queue(Turn turn) const {
+    ex_.execute([id = turn_, io = io_, fn = std::move(turn)]() mutable {
+      queued_scope queued;
+      {
+        turn_scope scope(id, /*entered=*/false);
+        fn();
+        scope.rethrow_carried();
+      }
+      // The strand step of this thread is over: what an entered turn handed on runs now,
+      // outside it, unless the io_context was stopped meanwhile.
+      if (io == nullptr || !io->stopped()) queued_scope::take_handed();
+    });
+  }
+
+  // Runs the strand's next turn here, inside asio's turn-exit destructor of the last one.
+  template <class Turn>
+  void run_on(Turn turn) const {
+    ++run_on_depth_;
+    try {
+      turn();
+    } catch (...) {
+      // A handler of the turn run on threw. The destructor this runs in must not throw: the
+      // exception is carried to the frame that started the first turn and rethrown there, so
+      // that it leaves io_context::run() as it would have without the run-on. The strand
+      // queued the rest of that turn while it unwound.
+      if (!carried_) carried_ = std::current_exception();
+    }
+    --run_on_depth_;
+  }
+
+  // An entered turn ends inside the caller's own strand step, which must not run other
+  // sessions' work (decisions §32). Its next turn goes to the end of this thread's queued
+  // turn, and to the io_context too, so that a step that runs long holds it no longer than a
+  // queued re-post would: whichever comes first runs it.
+  template <class Turn>
+  void hand_on(Turn turn) const {
+    auto handed = std::make_shared<handed_turn>();
+    handed->run = [id = turn_, fn = std::move(turn)]() mutable {
+      turn_scope scope(id, /*entered=*/false);
+      fn();
+      scope.rethrow_carried();
+    };
+    handed_.push_back(handed);
+    ex_.execute([handed = std::move(handed)] { handed->take(); });
+  }
+
   static inline thread_local bool run_here_ = false;
   static inline thread_local std::uint64_t current_turn_ = 0;
+  static inline thread_local bool entered_ = false;
   static inline thread_local int run_on_depth_ = 0;
+  static inline thread_local int queued_depth_ = 0;
+  static inline thread_local std::vector<std::shared_ptr<handed_turn>> handed_;
   static inline thread_local std::exception_ptr carried_;
   static inline std::atomic<std::uint64_t> next_turn_id_{1};
   asio::any_io_executor ex_;
-  std::uint64_t turn_ = 0;  // 0: this executor's strand does not run on
+  asio::io_context* io_ = nullptr;  // ex_'s io_context, if it is one's
+  std::uint64_t turn_ = 0;          // 0: this executor's strand does not run on
 };
 
 static_assert(asio::execution::is_executor<post_executor>::value);

@@ -3,7 +3,8 @@
 // still relies on: a post never runs inline, a strand on it serialises, io_context::run()
 // does not return while the strand holds handlers, and a timer given the strand as an
 // any_io_executor completes on the strand; and that a shard's strand runs its next turn on
-// at once, a bounded number of times (decisions §36).
+// at once, a bounded number of times, or after an entered turn hands it on to the end of the
+// caller's step, never into it (decisions §36).
 
 #include "engine/post_executor.hpp"
 
@@ -175,6 +176,104 @@ TEST_P(PostExecutorStrand, ATurnRunsOnOnlyABoundedNumberOfTimesInARow) {
   io.run();
   EXPECT_EQ(ran, links);
   EXPECT_EQ(links_before_x, GetParam() ? 1 + post_executor::turns_run_on : 1);
+}
+
+// A session's strand step (on a plain strand) enters the shard strand, idle, inline; while the
+// step's own handler m runs there, another thread queues h2 on the shard and then x straight
+// on the io_context. One io thread. h2 must never run inside the step (decisions §32: that
+// would hold the session's strand with another session's work). A shard whose turns run on
+// hands h2 on to the step's end, ahead of x; a plain one re-posts it behind x.
+TEST_P(PostExecutorStrand, AnEnteredTurnsNextTurnRunsAfterTheCallersStepNotInsideIt) {
+  asio::io_context io;
+  auto guard = asio::make_work_guard(io);
+  strand_type shard = make(io, GetParam());
+  strand_type session(post_executor(io.get_executor()));
+  std::promise<void> m_running;
+  std::promise<void> queued;
+  std::vector<std::string> order;  // touched only by the io thread
+  bool in_step = false;
+  bool h2_in_step = false;
+  asio::post(session, [&, go = queued.get_future().share()] {
+    in_step = true;
+    detail::enter_idle_strand_or_post(shard, [&] {
+      order.push_back("m");
+      m_running.set_value();
+      go.wait();
+    });
+    order.push_back("step end");
+    in_step = false;
+  });
+  std::thread runner([&] { io.run(); });
+  m_running.get_future().wait();
+  asio::post(shard, [&] {
+    h2_in_step = in_step;
+    order.push_back("h2");
+  });
+  std::promise<void> x_ran;
+  asio::post(io, [&] {
+    order.push_back("x");
+    x_ran.set_value();
+  });
+  queued.set_value();
+  x_ran.get_future().wait();
+  std::promise<void> idle;
+  asio::post(shard, [&] { idle.set_value(); });
+  idle.get_future().wait();
+  guard.reset();
+  runner.join();
+  EXPECT_FALSE(h2_in_step);
+  const std::vector<std::string> handed_on{"m", "step end", "h2", "x"};
+  const std::vector<std::string> plain{"m", "step end", "x", "h2"};
+  EXPECT_EQ(order, GetParam() ? handed_on : plain);
+}
+
+// As above with two io threads, but the step then runs long: it waits for h2. h2 must not be
+// held until the step ends (another session's loop waiting for this session's writers): the
+// other io thread runs it meanwhile, from its post.
+TEST_P(PostExecutorStrand, AnEnteredTurnsNextTurnDoesNotWaitForALongStep) {
+  asio::io_context io;
+  auto guard = asio::make_work_guard(io);
+  strand_type shard = make(io, GetParam());
+  strand_type session(post_executor(io.get_executor()));
+  std::promise<void> m_running;
+  std::promise<void> queued;
+  std::promise<void> h2_ran;
+  std::atomic<bool> h2_ran_during_step{false};
+  std::promise<void> step_done;
+  asio::post(session, [&, go = queued.get_future().share(), ran = h2_ran.get_future()]() mutable {
+    detail::enter_idle_strand_or_post(shard, [&] {
+      m_running.set_value();
+      go.wait();
+    });
+    h2_ran_during_step = ran.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+    step_done.set_value();
+  });
+  std::vector<std::thread> runners;
+  for (int t = 0; t < 2; ++t) runners.emplace_back([&] { io.run(); });
+  m_running.get_future().wait();
+  asio::post(shard, [&] { h2_ran.set_value(); });
+  queued.set_value();
+  step_done.get_future().wait();
+  guard.reset();
+  for (auto& t : runners) t.join();
+  EXPECT_TRUE(h2_ran_during_step.load());
+}
+
+TEST_P(PostExecutorStrand, AStoppedIoContextRunsNoFurtherTurn) {
+  // A handler queues three more on its strand and stops the io_context: run() returns before
+  // any of them, as asio's own strand does (a review found the first run-on ran all three).
+  asio::io_context io;
+  strand_type strand = make(io, GetParam());
+  int after_stop = 0;
+  asio::post(strand, [&] {
+    for (int i = 0; i < 3; ++i) asio::post(strand, [&] { ++after_stop; });
+    io.stop();
+  });
+  io.run();
+  EXPECT_EQ(after_stop, 0);
+  io.restart();
+  io.run();
+  EXPECT_EQ(after_stop, 3);
 }
 
 TEST_P(PostExecutorStrand, AHandlerThatThrowsLeavesRunAndTheStrandGoesOn) {

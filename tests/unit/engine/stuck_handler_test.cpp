@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "support/host_session.hpp"
+#include "support/test_writer.hpp"
 #include "vss/vss.hpp"
 
 namespace vss::test {
@@ -157,6 +158,55 @@ TEST(StuckHandler, AWriterOfAnotherShardHearsItsAbortWhileOneHandlerBlocks) {
       EXPECT_FALSE(st.failure) << st.failure.message();
     }
   }
+}
+
+// Decisions §32 and §36: a session is held by another session's stuck handler only through
+// their shard. Session A's abort step enters the idle shard with A's loop; B's Identify loop
+// queues on the shard meanwhile and then sticks. A's strand (its GatherWriterStatus) must not
+// be held by it. (Found by a review of the first version of §36, which ran B's loop on inside
+// A's step.)
+TEST(StuckHandler, AnotherSessionsStuckLoopDoesNotHoldThisSessionsStrand) {
+  host_options o;
+  o.io_threads = 2;
+  o.engine.shard_count = 1;
+  o.engine.deadlines.abort = 200ms;
+  engine_host host(o);
+  ASSERT_FALSE(host.engine().register_provider(std::make_shared<memory_provider>()));
+  auto w = std::make_shared<test_writer>("w");
+  auto reg = host.engine().register_writer(w);
+  backup_session a;
+  ASSERT_NO_FATAL_FAILURE(prepare_on(host.engine(), a));
+  std::atomic<bool> in_abort{false};
+  std::atomic<bool> b_requested{false};
+  std::atomic<bool> release{false};
+  std::atomic<bool> stuck{false};
+  w->on_event([&](writer_event e) {
+    if (e == writer_event::abort) {  // A's loop, run in A's abort step
+      in_abort = true;
+      while (!b_requested) std::this_thread::sleep_for(1ms);
+      std::this_thread::sleep_for(20ms);       // B's Identify loop queues on the shard meanwhile
+    } else if (e == writer_event::identify) {  // B's loop
+      stuck = true;
+      while (!release) std::this_thread::sleep_for(1ms);
+    }
+  });
+  auto a_abort = a.async_abort_backup(asio::use_future);
+  while (!in_abort) std::this_thread::sleep_for(1ms);
+  auto b = host.engine().create_backup_session();
+  ASSERT_FALSE(b.initialize_for_backup());
+  ASSERT_FALSE(b.set_backup_state(false, false, backup_type::full));
+  auto gathered = b.async_gather_writer_metadata(asio::use_future);
+  std::this_thread::sleep_for(2ms);
+  b_requested = true;
+  ASSERT_EQ(a_abort.wait_for(5s), std::future_status::ready);
+  for (int i = 0; i < 1000 && !stuck; ++i) std::this_thread::sleep_for(1ms);
+  auto status = a.async_gather_writer_status(asio::use_future);
+  const bool answered = status.wait_for(1s) == std::future_status::ready;
+  release = true;
+  EXPECT_TRUE(stuck.load());
+  EXPECT_TRUE(answered) << "A's strand is held by B's stuck Identify";
+  gathered.wait_for(5s);
+  status.wait_for(5s);
 }
 
 }  // namespace
