@@ -169,21 +169,29 @@ class post_executor {
     std::atomic<bool> taken{false};
     std::function<void()> run;
     void take() {
-      if (!taken.exchange(true, std::memory_order_acq_rel)) run();
+      if (taken.exchange(true, std::memory_order_acq_rel)) return;
+      // Moved out first: neither the other path's copy of this entry nor the list keeps the
+      // strand (its invoker) alive once it ran.
+      auto turn = std::move(run);
+      turn();
     }
   };
 
-  // Counts this thread's queued turns of any post_executor strand; the outermost one, once
-  // its turn has ended, takes the turns handed on meanwhile. What it does not take (it threw,
-  // or its io_context was stopped) runs from its own post.
+  // A queued turn of any post_executor strand on this thread, with its own list of the turns
+  // that entered turns inside it handed on: it takes them once its own turn has ended, on its
+  // own io_context. What it does not take (it threw, or its io_context was stopped) runs from
+  // their posts. A queued turn run inside another (an io_context run inside a handler) keeps
+  // its own list, so neither takes the other's.
   struct queued_scope {
-    queued_scope() noexcept { ++queued_depth_; }
+    std::vector<std::shared_ptr<handed_turn>> outer;
+    queued_scope() noexcept : outer(std::exchange(handed_, {})) { ++queued_depth_; }
     ~queued_scope() {
-      if (--queued_depth_ == 0) handed_.clear();
+      --queued_depth_;
+      handed_ = std::move(outer);
     }
-    static void take_handed() {
-      if (queued_depth_ != 1) return;
+    static void take_handed(asio::io_context* io) {
       for (std::size_t i = 0; i < handed_.size(); ++i) {
+        if (io != nullptr && io->stopped()) return;
         auto turn = handed_[i];  // a copy: taking it may hand on more, growing the vector
         turn->take();
       }
@@ -210,7 +218,7 @@ class post_executor {
       }
       // The strand step of this thread is over: what an entered turn handed on runs now,
       // outside it, unless the io_context was stopped meanwhile.
-      if (io == nullptr || !io->stopped()) queued_scope::take_handed();
+      queued_scope::take_handed(io);
     });
   }
 

@@ -93,6 +93,11 @@ TEST(AbortBurstStress, EverySessionOfABurstDrainsOnceAndFreesItsVolume) {
     std::promise<void> all_done;
     std::vector<std::atomic<int>> completions(sessions);
     std::vector<std::vector<std::shared_ptr<test_writer>>> writers(sessions);
+    auto on_done = [&](std::size_t k, std::error_code ec) {
+      completions[k].fetch_add(1);
+      if (ec) failed.fetch_add(1);
+      if (done.fetch_add(1) + 1 == sessions) all_done.set_value();
+    };
     engine_host host(host_options{.io_threads = 2});
     auto& eng = host.engine();
     ASSERT_EQ(eng.options().shard_count, 2u);
@@ -111,11 +116,6 @@ TEST(AbortBurstStress, EverySessionOfABurstDrainsOnceAndFreesItsVolume) {
     }
 
     // Two requester threads abort alternate sessions, all at once.
-    auto on_done = [&](std::size_t k, std::error_code ec) {
-      completions[k].fetch_add(1);
-      if (ec) failed.fetch_add(1);
-      if (done.fetch_add(1) + 1 == sessions) all_done.set_value();
-    };
     std::atomic<bool> go{false};
     std::vector<std::thread> requesters;
     for (std::size_t t = 0; t < 2; ++t) {

@@ -259,6 +259,27 @@ TEST_P(PostExecutorStrand, AnEnteredTurnsNextTurnDoesNotWaitForALongStep) {
   EXPECT_TRUE(h2_ran_during_step.load());
 }
 
+TEST_P(PostExecutorStrand, AHandedTurnRunsExactlyOnceAndTheStrandGoesOn) {
+  // The step's entered turn queues h2 on its own strand; for a strand that runs on, h2 is then
+  // handed on, both to the step's end and to a post of its own. It must run once, and the
+  // strand must take further handlers normally after.
+  asio::io_context io;
+  strand_type shard = make(io, GetParam());
+  strand_type session(post_executor(io.get_executor()));
+  int h2 = 0;
+  int h3 = 0;
+  asio::post(session, [&] {
+    detail::enter_idle_strand_or_post(shard, [&] { asio::post(shard, [&] { ++h2; }); });
+  });
+  io.run();
+  EXPECT_EQ(h2, 1);
+  asio::post(shard, [&] { ++h3; });
+  io.restart();
+  io.run();
+  EXPECT_EQ(h2, 1);
+  EXPECT_EQ(h3, 1);
+}
+
 TEST_P(PostExecutorStrand, AStoppedIoContextRunsNoFurtherTurn) {
   // A handler queues three more on its strand and stops the io_context: run() returns before
   // any of them, as asio's own strand does (a review found the first run-on ran all three).
