@@ -102,22 +102,23 @@ class post_executor {
     if (run_here_) {
       run_here_ = false;
       std::decay_t<Function> here(std::forward<Function>(f));
-      turn_scope scope(turn_, /*entered=*/true);
-      here();
-      scope.rethrow_carried();
+      run_turn(turn_, /*entered=*/true, here);
       return;
     }
     // Only the strand's own turn, ending on this thread, executes on this executor while its
     // turn is current here: the strand is locked for as long as its handlers run, so no first
     // post of it can come from inside. A turn ending in an exception's unwinding, or on a
     // stopped io_context, is queued as usual.
-    if (turn_ != 0 && current_turn_ == turn_ && std::uncaught_exceptions() == 0 && !stopped()) {
-      if (!entered_ && run_on_depth_ < turns_run_on) {
-        run_on(std::decay_t<Function>(std::forward<Function>(f)));
-        return;
-      }
-      if (entered_ && queued_depth_ > 0) {
-        hand_on(std::decay_t<Function>(std::forward<Function>(f)));
+    if (turn_ != 0 && current_turn_ == turn_ && std::uncaught_exceptions() == 0) {
+      const bool runs_on_here = !entered_ && run_on_depth_ < turns_run_on;
+      const bool hands_on = entered_ && queued_depth_ > 0;
+      // stopped() last: it takes the io_context's lock.
+      if ((runs_on_here || hands_on) && !stopped()) {
+        if (runs_on_here) {
+          run_on(std::decay_t<Function>(std::forward<Function>(f)));
+        } else {
+          hand_on(std::decay_t<Function>(std::forward<Function>(f)));
+        }
         return;
       }
     }
@@ -200,6 +201,15 @@ class post_executor {
     queued_scope& operator=(const queued_scope&) = delete;
   };
 
+  // Runs one turn of strand `id` here, as this thread's current turn, then rethrows what a
+  // turn run on inside it threw.
+  template <class Turn>
+  static void run_turn(std::uint64_t id, bool entered, Turn& turn) {
+    turn_scope scope(id, entered);
+    turn();
+    scope.rethrow_carried();
+  }
+
   bool stopped() const noexcept { return io_ != nullptr && io_->stopped(); }
   static asio::io_context* io_context_of(const asio::any_io_executor& ex) noexcept {
     const auto* io = ex.target<asio::io_context::executor_type>();
@@ -211,11 +221,7 @@ class post_executor {
   void queue(Turn turn) const {
     ex_.execute([id = turn_, io = io_, fn = std::move(turn)]() mutable {
       queued_scope queued;
-      {
-        turn_scope scope(id, /*entered=*/false);
-        fn();
-        scope.rethrow_carried();
-      }
+      run_turn(id, /*entered=*/false, fn);
       // The strand step of this thread is over: what an entered turn handed on runs now,
       // outside it, unless the io_context was stopped meanwhile.
       queued_scope::take_handed(io);
@@ -246,9 +252,7 @@ class post_executor {
   void hand_on(Turn turn) const {
     auto handed = std::make_shared<handed_turn>();
     handed->run = [id = turn_, fn = std::move(turn)]() mutable {
-      turn_scope scope(id, /*entered=*/false);
-      fn();
-      scope.rethrow_carried();
+      run_turn(id, /*entered=*/false, fn);
     };
     handed_.push_back(handed);
     ex_.execute([handed = std::move(handed)] { handed->take(); });
