@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/stress_limits.hpp"
 #include "support/test_writer.hpp"
 #include "vss/vss.hpp"
 
@@ -29,12 +30,6 @@ namespace vss::test {
 namespace {
 
 using namespace std::chrono_literals;
-using steady = std::chrono::steady_clock;
-
-std::uint64_t env_or(const char* name, std::uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::strtoull(v, nullptr, 10) : fallback;
-}
 
 std::string volume_of(std::size_t k) { return "/burst" + std::to_string(k); }
 
@@ -70,17 +65,11 @@ std::string prepare_own(engine& eng, backup_session& s, std::size_t k,
 }
 
 TEST(AbortBurstStress, EverySessionOfABurstDrainsOnceAndFreesItsVolume) {
-  const auto iterations = env_or("OPENVSS_STRESS_ITERATIONS", 200);
-  const auto budget = std::chrono::seconds(env_or("OPENVSS_STRESS_SECONDS", 30));
-  const auto seed = env_or("OPENVSS_STRESS_SEED", std::random_device{}());
-  std::printf("[stress] seed=%llu limits: %llu bursts, %llds\n",
-              static_cast<unsigned long long>(seed), static_cast<unsigned long long>(iterations),
-              static_cast<long long>(budget.count()));
-  std::fflush(stdout);
+  const auto limits = stress_limits::from_env(200, 30, "bursts");
+  const auto seed = limits.seed;
   std::mt19937_64 rng(seed);
-  const auto t0 = steady::now();
   std::uint64_t bursts = 0;
-  for (; bursts < iterations && (bursts == 0 || steady::now() - t0 < budget); ++bursts) {
+  for (; limits.more(bursts); ++bursts) {
     const std::size_t sessions = 8 + rng() % 41;  // 8..48
     const std::size_t per_session = 1 + rng() % 6;
     SCOPED_TRACE("burst " + std::to_string(bursts) + " (seed " + std::to_string(seed) +
@@ -150,7 +139,7 @@ TEST(AbortBurstStress, EverySessionOfABurstDrainsOnceAndFreesItsVolume) {
     if (::testing::Test::HasFailure()) break;
   }
   std::printf("[stress] %llu bursts in %.1f s\n", static_cast<unsigned long long>(bursts),
-              std::chrono::duration<double>(steady::now() - t0).count());
+              limits.elapsed_s());
   EXPECT_GT(bursts, 0u);
 }
 

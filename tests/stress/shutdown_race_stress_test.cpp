@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/stress_limits.hpp"
 #include "support/test_writer.hpp"
 #include "vss/vss.hpp"
 
@@ -38,14 +39,6 @@ namespace {
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 using E = writer_event;
-
-std::uint64_t env_or(const char* name, std::uint64_t fallback) {
-  const char* text = std::getenv(name);
-  if (text == nullptr || *text == '\0') return fallback;
-  char* end = nullptr;
-  const auto value = std::strtoull(text, &end, 0);
-  return end == text || *end != '\0' ? fallback : value;
-}
 
 void spin_for(std::chrono::microseconds d) {
   const auto until = steady::now() + d;
@@ -88,19 +81,13 @@ std::string finished_backup(backup_session& s, std::size_t run) {
 }
 
 TEST(ShutdownRaceStress, AShutdownRacingAReleaseWaitsForEveryBackupShutdown) {
-  const auto iterations = env_or("OPENVSS_STRESS_ITERATIONS", 500);
-  const auto budget = std::chrono::seconds(env_or("OPENVSS_STRESS_SECONDS", 20));
-  const auto seed = env_or("OPENVSS_STRESS_SEED", std::random_device{}());
-  std::printf("[stress] seed=%llu limits: %llu runs, %llds\n",
-              static_cast<unsigned long long>(seed), static_cast<unsigned long long>(iterations),
-              static_cast<long long>(budget.count()));
-  std::fflush(stdout);
+  const auto limits = stress_limits::from_env(500, 20, "runs");
+  const auto seed = limits.seed;
   std::mt19937_64 rng(seed);
-  const auto t0 = steady::now();
   std::size_t runs = 0;
   std::size_t checked = 0;  // runs whose release was requested before the shutdown began
   std::size_t early = 0;    // of those, shutdowns done before a writer's BackupShutdown
-  for (; runs < iterations && (runs == 0 || steady::now() - t0 < budget); ++runs) {
+  for (; limits.more(runs); ++runs) {
     const std::size_t writers = 1 + rng() % 4;
     const bool plain_release = rng() % 4 == 0;  // release() rather than async_release
     const auto release_delay = std::chrono::microseconds(rng() % 200);
@@ -166,7 +153,7 @@ TEST(ShutdownRaceStress, AShutdownRacingAReleaseWaitsForEveryBackupShutdown) {
       EXPECT_EQ(w->count(E::backup_shutdown), 1u) << "run " << runs << " (seed " << seed << ")";
     }
   }
-  const auto secs = std::chrono::duration<double>(steady::now() - t0).count();
+  const auto secs = limits.elapsed_s();
   std::printf(
       "[stress] %zu runs in %.1fs; %zu with the release first, of which %zu shut down "
       "before a BackupShutdown\n",

@@ -26,7 +26,7 @@ using namespace std::chrono_literals;
 class late_aborter final : public writer {
  public:
   explicit late_aborter(std::chrono::milliseconds delay)
-      : writer(identity_for("late")), delay_(delay) {}
+      : writer(writer_identity{.name = "late"}), delay_(delay) {}
   ~late_aborter() override { join(); }
   /// Waits for the answering threads: an answer still posting into the engine must end
   /// before the engine's io_context goes.
@@ -51,11 +51,6 @@ class late_aborter final : public writer {
   std::atomic<bool> answered{false};
 
  private:
-  static writer_identity identity_for(std::string name) {
-    writer_identity id;
-    id.name = std::move(name);
-    return id;
-  }
   const std::chrono::milliseconds delay_;
   std::mutex mutex_;
   std::vector<std::thread> answering_;

@@ -12,6 +12,7 @@
 
 #include <asio/any_io_executor.hpp>
 #include <asio/dispatch.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -87,6 +88,37 @@ class PostExecutorStrand : public ::testing::TestWithParam<bool> {
 INSTANTIATE_TEST_SUITE_P(Kinds, PostExecutorStrand, ::testing::Bool(),
                          [](const auto& kind) { return kind.param ? "RunsOn" : "Plain"; });
 
+// One io thread running `io` once start()ed, a log of what ran there in order, and a gate a
+// handler under test waits on while the test thread queues behind it.
+struct gated_run {
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> guard = asio::make_work_guard(io);
+  std::vector<std::string> order;  // touched only by the io thread
+  std::promise<void> gate;
+  std::shared_future<void> gate_open = gate.get_future().share();
+  std::thread runner;
+
+  void start() {
+    runner = std::thread([this] { io.run(); });
+  }
+  // Posts x straight on the io_context, opens the gate, and returns once x has run and
+  // `strand` is idle again (a marker posted through it ran), with the io thread joined.
+  void queue_x_open_and_finish(const strand_type& strand) {
+    std::promise<void> x_ran;
+    asio::post(io, [&] {
+      order.push_back("x");
+      x_ran.set_value();
+    });
+    gate.set_value();
+    x_ran.get_future().wait();
+    std::promise<void> idle;
+    asio::post(strand, [&] { idle.set_value(); });
+    idle.get_future().wait();
+    guard.reset();
+    runner.join();
+  }
+};
+
 TEST_P(PostExecutorStrand, SerialisesHandlersAcrossThreads) {
   asio::io_context io;
   auto guard = asio::make_work_guard(io);
@@ -127,36 +159,21 @@ TEST_P(PostExecutorStrand, AHandlerQueuedWhileTheStrandRanGoesFirstOnlyIfItsTurn
   // One io thread runs h1 on the strand; meanwhile another thread queues h2 on the strand, and
   // then x straight on the io_context. A plain strand re-posts its turn when h1 returns, behind
   // x; one whose turns run on runs h2 at once (decisions §36).
-  asio::io_context io;
-  auto guard = asio::make_work_guard(io);
-  strand_type strand = make(io, GetParam());
+  gated_run run;
+  strand_type strand = make(run.io, GetParam());
   std::promise<void> h1_running;
-  std::promise<void> queued;
-  std::vector<std::string> order;  // touched only by the io thread
-  asio::post(strand, [&, go = queued.get_future().share()] {
+  asio::post(strand, [&] {
     h1_running.set_value();
-    go.wait();
-    order.push_back("h1");
+    run.gate_open.wait();
+    run.order.push_back("h1");
   });
-  std::thread runner([&] { io.run(); });
+  run.start();
   h1_running.get_future().wait();
-  asio::post(strand, [&] { order.push_back("h2"); });
-  std::promise<void> x_ran;
-  asio::post(io, [&] {
-    order.push_back("x");
-    x_ran.set_value();
-  });
-  queued.set_value();
-  x_ran.get_future().wait();
-  // Both have run once x has and the strand is idle again: post a marker through it.
-  std::promise<void> idle;
-  asio::post(strand, [&] { idle.set_value(); });
-  idle.get_future().wait();
-  guard.reset();
-  runner.join();
+  asio::post(strand, [&] { run.order.push_back("h2"); });
+  run.queue_x_open_and_finish(strand);
   const std::vector<std::string> run_on{"h1", "h2", "x"};
   const std::vector<std::string> plain{"h1", "x", "h2"};
-  EXPECT_EQ(order, GetParam() ? run_on : plain);
+  EXPECT_EQ(run.order, GetParam() ? run_on : plain);
 }
 
 TEST_P(PostExecutorStrand, ATurnRunsOnOnlyABoundedNumberOfTimesInARow) {
@@ -184,47 +201,33 @@ TEST_P(PostExecutorStrand, ATurnRunsOnOnlyABoundedNumberOfTimesInARow) {
 // would hold the session's strand with another session's work). A shard whose turns run on
 // hands h2 on to the step's end, ahead of x; a plain one re-posts it behind x.
 TEST_P(PostExecutorStrand, AnEnteredTurnsNextTurnRunsAfterTheCallersStepNotInsideIt) {
-  asio::io_context io;
-  auto guard = asio::make_work_guard(io);
-  strand_type shard = make(io, GetParam());
-  strand_type session(post_executor(io.get_executor()));
+  gated_run run;
+  strand_type shard = make(run.io, GetParam());
+  strand_type session(post_executor(run.io.get_executor()));
   std::promise<void> m_running;
-  std::promise<void> queued;
-  std::vector<std::string> order;  // touched only by the io thread
   bool in_step = false;
   bool h2_in_step = false;
-  asio::post(session, [&, go = queued.get_future().share()] {
+  asio::post(session, [&] {
     in_step = true;
     detail::enter_idle_strand_or_post(shard, [&] {
-      order.push_back("m");
+      run.order.push_back("m");
       m_running.set_value();
-      go.wait();
+      run.gate_open.wait();
     });
-    order.push_back("step end");
+    run.order.push_back("step end");
     in_step = false;
   });
-  std::thread runner([&] { io.run(); });
+  run.start();
   m_running.get_future().wait();
   asio::post(shard, [&] {
     h2_in_step = in_step;
-    order.push_back("h2");
+    run.order.push_back("h2");
   });
-  std::promise<void> x_ran;
-  asio::post(io, [&] {
-    order.push_back("x");
-    x_ran.set_value();
-  });
-  queued.set_value();
-  x_ran.get_future().wait();
-  std::promise<void> idle;
-  asio::post(shard, [&] { idle.set_value(); });
-  idle.get_future().wait();
-  guard.reset();
-  runner.join();
+  run.queue_x_open_and_finish(shard);
   EXPECT_FALSE(h2_in_step);
   const std::vector<std::string> handed_on{"m", "step end", "h2", "x"};
   const std::vector<std::string> plain{"m", "step end", "x", "h2"};
-  EXPECT_EQ(order, GetParam() ? handed_on : plain);
+  EXPECT_EQ(run.order, GetParam() ? handed_on : plain);
 }
 
 // As above with two io threads, but the step then runs long: it waits for h2. h2 must not be
