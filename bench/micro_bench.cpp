@@ -8,14 +8,21 @@
 //   BM_state_machine_step         one requester call through the call-order state machine
 //   BM_async_op_complete_query    create an IVssAsync state, complete it, query its status
 //   BM_async_op_query             query_status() of a completed operation
+//   BM_memory_latency/KiB         one dependent load from a random cyclic chain of that many
+//                                 KiB: where the machine's caches end (the burst of
+//                                 decisions §37 is bound by it)
 //
-// Items/s is per slot, per writer or per step. Private headers from src/ are used on purpose.
+// Items/s is per slot, per writer, per step or per hop. Private headers from src/ are used on
+// purpose.
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <iterator>
 #include <memory>
+#include <numeric>
+#include <random>
 #include <system_error>
 #include <vector>
 
@@ -129,6 +136,42 @@ void BM_async_op_query(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_async_op_query);
+
+// A chain through every line of range(0) KiB in a random order: each hop is one dependent load
+// that the hardware cannot prefetch, so ns per hop is the latency of the level the set fits in.
+// At the size of one M = 1,000 burst's state (~22 MB) it is the latency of memory
+// (docs/decisions.md §37).
+void BM_memory_latency(benchmark::State& state) {
+  struct alignas(64) line {
+    const line* next;
+  };
+  const auto lines = static_cast<std::size_t>(state.range(0)) * 1024 / sizeof(line);
+  std::vector<line> chain(lines);
+  std::vector<std::size_t> order(lines);
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::shuffle(order.begin(), order.end(), std::mt19937_64(42));
+  for (std::size_t i = 0; i < lines; ++i) {
+    chain[order[i]].next = &chain[order[(i + 1) % lines]];
+  }
+  const line* p = &chain[order[0]];
+  for (auto _ : state) {
+    for (int hop = 0; hop < 1024; ++hop) p = p->next;
+    benchmark::DoNotOptimize(p);
+  }
+  state.SetItemsProcessed(state.iterations() * 1024);
+  state.counters["ns_per_hop"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * 1024,
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_memory_latency)
+    ->Arg(256)
+    ->Arg(2 << 10)
+    ->Arg(4 << 10)
+    ->Arg(6 << 10)
+    ->Arg(8 << 10)
+    ->Arg(12 << 10)
+    ->Arg(32 << 10)
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 
