@@ -52,9 +52,13 @@ import collections, glob, json, statistics, sys
 
 out = sys.argv[1]
 cells = collections.defaultdict(lambda: collections.defaultdict(list))
+flags = {}
 for side in ("A", "B"):
     for path in sorted(glob.glob(f"{out}/{side}-*.json")):
-        results = json.load(open(path))["results"]
+        data = json.load(open(path))
+        # Benches from before machine.build_flags existed say nothing: no warning then.
+        flags.setdefault(side, data["machine"].get("build_flags"))
+        results = data["results"]
         floor = {}
         for r in results:
             if r["system"] == "floor":
@@ -66,6 +70,10 @@ for side in ("A", "B"):
             f = floor.get(key[:3])
             cells[key][side].append((r["p50_us"], r["p99_us"], r["p50_us"] / f if f else None))
 
+if flags.get("A") and flags.get("B") and flags["A"] != flags["B"]:
+    # -O3 against -O2 alone moved a cell's p50 by 12 % (docs/decisions.md §37).
+    print(f"WARNING: the builds differ in their flags (A: {flags['A']!r}, B: {flags['B']!r}):"
+          " the comparison measures the flags as well as the code", file=sys.stderr)
 print("t_done, median of the runs: p50 [min-max] / p99, and p50 as a multiple of the floor")
 for key in sorted(cells):
     line = f"N={key[0]} M={key[1]} io={key[2]} {key[3]}/{key[4]}:"

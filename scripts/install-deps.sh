@@ -35,6 +35,11 @@ packages+=(
   e2fsprogs    # mkfs.ext4: a filesystem without reflink
   mount        # mount -o loop, umount
 )
+# Scripts: scripts/bench-side-by-side.sh summarises its runs in Python, and its test
+# (bench.side_by_side) runs it.
+packages+=(
+  python3  # with its standard library (json, glob, statistics)
+)
 # Add packages here as the issues that need them land (and to cmake/dependencies.cmake):
 #   gnuplot-nox          benchmark plots (optional)
 
