@@ -72,10 +72,9 @@ class post_executor {
   /// executor's identity is what tells its strand's re-post from any other execute().
   template <class Executor,
             class = std::enable_if_t<!std::is_same_v<std::decay_t<Executor>, post_executor>>>
-  post_executor(const Executor& ex, runs_on_t)
-      : ex_(asio::require(asio::any_io_executor(ex), asio::execution::blocking.never)),
-        io_(io_context_of(ex_)),
-        turn_(next_turn_id_.fetch_add(1, std::memory_order_relaxed)) {}
+  post_executor(const Executor& ex, runs_on_t) : post_executor(ex) {
+    turn_ = next_turn_id_.fetch_add(1, std::memory_order_relaxed);
+  }
 
   /// How many turns in a row may run on one thread before the next is queued as usual: a
   /// strand fed without pause still yields its thread to the rest of the io_context.
