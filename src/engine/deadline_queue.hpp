@@ -66,6 +66,8 @@ class deadline_queue : public std::enable_shared_from_this<deadline_queue> {
     /// Forgets the pending `fn`, if any (one already run or running is not recalled). Posts
     /// nothing and wakes nobody.
     void cancel() noexcept;
+    /// True from arm() until cancel(), even once its function ran (a cancel then does nothing).
+    bool armed() const noexcept { return armed_; }
 
    private:
     lane* lane_ = nullptr;  // chosen at the first arm, kept after

@@ -121,7 +121,7 @@ std::vector<std::shared_ptr<provider>> engine_core::providers() const {
 bool engine_core::can_grant(const waiter& w) const {
   for (const auto& v : w.volumes) {
     auto it = volume_owner_.find(v);
-    if (it != volume_owner_.end() && it->second != w.who) return false;
+    if (it != volume_owner_.end() && it->second.held_by_other_than(w.who)) return false;
   }
   for (const auto& id : w.writers) {
     auto it = writer_owner_.find(id);
@@ -133,7 +133,7 @@ bool engine_core::can_grant(const waiter& w) const {
 void engine_core::grant(const waiter& w) {
   auto& held = held_by_[w.who];
   for (const auto& v : w.volumes) {
-    volume_owner_[v] = w.who;
+    volume_owner_[v] = volume_holder{w.who, w.volumes_released};
     held.volumes.push_back(v);
   }
   for (const auto& id : w.writers) {
@@ -143,18 +143,25 @@ void engine_core::grant(const waiter& w) {
 }
 
 void engine_core::reserve(const session_id& who, std::vector<std::string> volumes,
-                          std::vector<writer_instance_id> writers, grant_fn granted) {
-  waiter w{who, std::move(volumes), std::move(writers), std::move(granted)};
+                          std::vector<writer_instance_id> writers, grant_fn granted,
+                          release_flag volumes_released) {
+  waiter w{who, std::move(volumes), std::move(writers), std::move(granted),
+           std::move(volumes_released)};
   std::unique_lock lock(mutex_);
+  // Counted before any release flag is read (can_grant), and kept while queued: a session
+  // that sets its flag and then reads this sees the request, or the request sees the flag.
+  reservations_pending_.fetch_add(1);
   // FIFO fairness: a new request may not overtake queued ones it conflicts with.
   const bool queue_empty = waiters_.empty();
   if (can_grant(w) && queue_empty) {
     grant(w);
+    reservations_pending_.fetch_sub(1);
     lock.unlock();
     w.granted(errc::ok);
     return;
   }
   if (options_.overlap == overlap_policy::reject) {
+    reservations_pending_.fetch_sub(1);
     lock.unlock();
     w.granted(errc::snapshot_set_in_progress);
     return;
@@ -168,6 +175,7 @@ bool engine_core::withdraw(const session_id& who) {
   for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
     if (it->who == who) {
       waiters_.erase(it);
+      reservations_pending_.fetch_sub(1);
       grant_waiters_and_unlock(lock);
       return true;
     }
@@ -186,6 +194,7 @@ void engine_core::grant_waiters_and_unlock(std::unique_lock<std::mutex>& lock) {
       grant(*it);
       granted.push_back(std::move(it->granted));
       it = waiters_.erase(it);
+      reservations_pending_.fetch_sub(1);
     } else {
       ++it;
     }
@@ -197,17 +206,24 @@ void engine_core::grant_waiters_and_unlock(std::unique_lock<std::mutex>& lock) {
 bool engine_core::volume_held_by_other(const std::string& volume, const session_id& who) const {
   std::lock_guard lock(mutex_);
   auto it = volume_owner_.find(volume);
-  return it != volume_owner_.end() && it->second != who;
+  return it != volume_owner_.end() && it->second.held_by_other_than(who);
 }
 
 namespace {
-// Erases `keys` from `owner` where `who` still owns them.
-template <typename Key>
-void release_keys(std::unordered_map<Key, session_id>& owner, std::vector<Key>& keys,
+const session_id& holder_of(const session_id& who) noexcept { return who; }
+template <typename Holder>
+const session_id& holder_of(const Holder& h) noexcept {
+  return h.who;
+}
+
+// Erases `keys` from `owner` where `who` still owns them: a volume freed early by its release
+// flag may have a new holder by the time its release_volumes comes.
+template <typename Key, typename Holder>
+void release_keys(std::unordered_map<Key, Holder>& owner, std::vector<Key>& keys,
                   const session_id& who) {
   for (const auto& k : keys) {
     auto it = owner.find(k);
-    if (it != owner.end() && it->second == who) owner.erase(it);
+    if (it != owner.end() && holder_of(it->second) == who) owner.erase(it);
   }
   keys.clear();
 }

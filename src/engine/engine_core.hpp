@@ -74,15 +74,25 @@ class engine_core : public std::enable_shared_from_this<engine_core> {
 
   // Reservations (DESIGN.md §3.1): all-or-nothing, so two sessions can never deadlock.
   using grant_fn = std::function<void(errc)>;
+  /// Set by a session whose volumes are free from then on, before release_volumes has
+  /// removed them from the engine's maps (decisions §38): the abort's drain sets it and leaves
+  /// the maps to a later step, unless reservations_pending() says someone may wait for them.
+  using release_flag = std::shared_ptr<std::atomic<bool>>;
   /// Grants at once (calls `granted(ok)` inline) or, under overlap_policy::wait, queues the
-  /// request; otherwise calls `granted(snapshot_set_in_progress)` inline.
+  /// request; otherwise calls `granted(snapshot_set_in_progress)` inline. A volume granted
+  /// here counts as held until release_volumes(who), or until `volumes_released` is set.
   void reserve(const session_id& who, std::vector<std::string> volumes,
-               std::vector<writer_instance_id> writers, grant_fn granted);
+               std::vector<writer_instance_id> writers, grant_fn granted,
+               release_flag volumes_released = nullptr);
   /// Withdraws a queued request; returns false if it was already granted or unknown.
   bool withdraw(const session_id& who);
   bool volume_held_by_other(const std::string& volume, const session_id& who) const;
   void release_volumes(const session_id& who);
   void release_writers(const session_id& who);
+  /// Reservations being decided or queued. Read after setting a release_flag (both
+  /// sequentially consistent): when it is 0, no request can have found those volumes held
+  /// and queued for them, so their release_volumes may come later.
+  bool reservations_pending() const noexcept { return reservations_pending_.load() != 0; }
 
   // Sessions and shutdown.
   std::shared_ptr<session_impl> create_session();
@@ -97,6 +107,15 @@ class engine_core : public std::enable_shared_from_this<engine_core> {
     std::vector<std::string> volumes;
     std::vector<writer_instance_id> writers;
     grant_fn granted;
+    release_flag volumes_released;
+  };
+  // Who holds a volume, and the flag that frees it early (null: only release_volumes does).
+  struct volume_holder {
+    session_id who;
+    release_flag released;
+    bool held_by_other_than(const session_id& s) const noexcept {
+      return who != s && !(released && released->load());
+    }
   };
   bool can_grant(const waiter& w) const;  // mutex_ held
   void grant(const waiter& w);            // mutex_ held
@@ -115,6 +134,8 @@ class engine_core : public std::enable_shared_from_this<engine_core> {
   std::shared_ptr<loop_count[]> loops_running_;
   std::vector<std::unique_ptr<registry_signal>> registry_signals_;
   std::atomic<bool> hot_waiter_{false};
+  // reserve() calls under way plus queued waiters (reservations_pending).
+  std::atomic<std::size_t> reservations_pending_{0};
 
   mutable std::mutex mutex_;
   std::map<writer_instance_id, std::shared_ptr<writer_entry>> writers_;
@@ -123,7 +144,7 @@ class engine_core : public std::enable_shared_from_this<engine_core> {
   std::vector<std::shared_ptr<provider>> providers_;
   // The reservation maps are only looked up, never walked in order: hashed, so that a burst of
   // releases does not pay a tree walk of 16-byte id compares per key (decisions §29).
-  std::unordered_map<std::string, session_id> volume_owner_;
+  std::unordered_map<std::string, volume_holder> volume_owner_;
   std::unordered_map<writer_instance_id, session_id> writer_owner_;
   // What each session was granted, so that releasing it visits its own keys, not every
   // session's: an abort burst of M sessions would otherwise cost O(M^2) under mutex_.

@@ -109,9 +109,11 @@ void session_impl::request_abort_on_strand(abort_reason reason, std::error_code 
     // Nothing waits for it any more: its end posts nothing to this strand, and its pending
     // slots become abandoned without a pass over them (decisions §28).
     phase->collector->supersede();
-    phase->deadline_timer.cancel();
     // Its answers become writer states after the drain: the abort goes out first.
     defer_results(*phase);
+    // Its deadline is cancelled when it is destroyed, after the abort is reported; until
+    // then an expiry finds no phase (on_deadline).
+    retire(std::move(phase));
   }
   std::optional<pending_op> prepare = std::move(prepare_op_);
   prepare_op_.reset();
@@ -377,10 +379,21 @@ void session_impl::check_drained() {
   provider_leg_timer_.cancel();
   auto waiters = std::move(abort_waiters_);
   auto callbacks = std::move(drain_callbacks_);
+  // The volumes are free before the blocking caller is told: once AbortBackup returns,
+  // another session may take them at once (a review found it refused with
+  // SNAPSHOT_SET_IN_PROGRESS). The flag frees them; the engine's maps forget them later, in
+  // the reap, unless a reservation may be queued for them (decisions §38).
+  if (volumes_released_) {
+    volumes_released_->store(true);
+    volumes_release_deferred_ = !core_->reservations_pending();
+  }
+  const bool release_now = !volumes_release_deferred_;
+  // The freeze watchdog acts on nothing once an abort was requested (on_freeze_watchdog), and
+  // no Freeze comes after this drain: its entry goes with the retired phases.
+  const bool reap =
+      !retired_phases_.empty() || freeze_watchdog_.armed() || volumes_release_deferred_;
   lock.unlock();
-  // The volumes go before the blocking caller is told: once AbortBackup returns, another
-  // session may take them at once (a review found it refused with SNAPSHOT_SET_IN_PROGRESS).
-  core_->release_volumes(id_);
+  if (release_now) core_->release_volumes(id_);
   {
     std::lock_guard drain_lock(drain_mutex_);
     drain_signalled_.store(true, std::memory_order_release);
@@ -392,6 +405,32 @@ void session_impl::check_drained() {
   // reads them (catch_up_deferred_results), not here: that is O(N) work, and this thread is
   // then free at once for whatever the engine runs next (decisions §27).
   for (auto& fn : callbacks) fn();
+  // Likewise the phases the abort ended: destroyed from a post of their own, queued behind
+  // whatever the engine already holds (decisions §38).
+  if (reap) {
+    asio::post(core_->executor(), [weak = weak_from_this()] {
+      if (auto self = weak.lock()) self->reap_retired();
+    });
+  }
+}
+
+void session_impl::retire(std::unique_ptr<phase_state> phase) {
+  // mutex_ held.
+  retired_phases_.push_back(std::move(phase));
+}
+
+void session_impl::reap_retired() {
+  std::vector<std::unique_ptr<phase_state>> retired;
+  bool release_volumes = false;
+  {
+    std::lock_guard lock(mutex_);
+    retired.swap(retired_phases_);
+    freeze_watchdog_.cancel();
+    release_volumes = std::exchange(volumes_release_deferred_, false);
+  }
+  // Destroyed with mutex_ released: each cancels its deadline, under that queue's own lock.
+  retired.clear();
+  if (release_volumes) core_->release_volumes(id_);
 }
 
 void session_impl::when_drained(std::function<void()> fn) {

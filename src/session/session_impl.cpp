@@ -22,7 +22,11 @@ session_impl::session_impl(std::shared_ptr<engine_core> core)
   unapplied_.reserve(4);
 }
 
-session_impl::~session_impl() = default;
+session_impl::~session_impl() {
+  // The drain left the engine's maps to a reap that never ran (its executor stopped first):
+  // the volumes are free already (volumes_released_), this only forgets them.
+  if (volumes_release_deferred_) core_->release_volumes(id_);
+}
 
 void session_impl::refuse() {
   std::lock_guard lock(mutex_);

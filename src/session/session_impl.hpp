@@ -259,6 +259,15 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   struct recorded_phase;
   void apply_recorded(const recorded_phase& phase);
   void record(phase_state& phase);
+  // The abort sequence retires the phases it ends instead of destroying them (mutex_ held):
+  // tearing one down touches its collector, its continuation, its deadline's entry and their
+  // frees, none of which the requester waits for. check_drained hands them to reap_retired,
+  // posted to the engine's executor once the abort is reported: in a burst of aborts that runs
+  // behind the other sessions' abort steps (decisions §38).
+  void retire(std::unique_ptr<phase_state> phase);
+  // Destroys the retired phases, cancels the freeze watchdog and, if the drain left it,
+  // removes this session's volumes from the engine's maps.
+  void reap_retired();
   void side_abort(std::vector<std::uint32_t> writers);
 
   void request_abort_on_strand(abort_reason reason, std::error_code failure);
@@ -355,6 +364,15 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   bool release_requested_ = false;  // release() called; set before its post runs
   bool release_done_ = false;
   std::vector<std::function<void()>> drain_callbacks_;
+  // Phases the abort sequence ended, still to be destroyed (retire). A retired phase is no
+  // longer in phases_, so its deadline, should it fall first, finds nothing to act on.
+  std::vector<std::unique_ptr<phase_state>> retired_phases_;
+  // Frees this session's volumes for every other session at once when set (the abort's drain
+  // sets it); the engine's maps still list them until release_volumes (decisions §38).
+  engine_core::release_flag volumes_released_;
+  // The drain set volumes_released_ and left release_volumes to reap_retired (or to the
+  // destructor, should the reap never run).
+  bool volumes_release_deferred_ = false;
   deadline_queue::deadline reservation_timer_;
 
   struct snapshot_op {

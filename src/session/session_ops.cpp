@@ -217,38 +217,41 @@ void session_impl::prepare_for_backup(std::uint64_t id) {
                   self.complete(h, errc::snapshot_set_in_progress);
                 });
     }
+    volumes_released_ = std::make_shared<std::atomic<bool>>(false);
   }
-  core_->reserve(id_, std::move(volumes), std::move(writers),
-                 [weak = weak_from_this(), id, strand = strand_](errc granted) {
-                   asio::post(strand, [weak, id, granted] {
-                     engine_thread_scope scope;
-                     auto self = weak.lock();
-                     if (!self) return;
-                     std::unique_lock l(self->mutex_);
-                     self->reservation_timer_.cancel();
-                     if (!self->prepare_op_ || self->prepare_op_->id != id) {
-                       // Cancelled or aborted while queued: give the grant back.
-                       l.unlock();
-                       if (granted == errc::ok) {
-                         self->core_->release_volumes(self->id_);
-                         self->core_->release_writers(self->id_);
-                       }
-                       return;
-                     }
-                     if (granted != errc::ok) {
-                       self->participants_.clear();
-                       const auto r = step(self->machine_, session_call::prepare_failed);
-                       if (r.code == errc::ok) self->machine_ = r.next;
-                       auto h = std::move(self->prepare_op_->handler);
-                       self->prepare_op_.reset();
-                       l.unlock();
-                       self->complete(h, granted);
-                       return;
-                     }
-                     l.unlock();
-                     self->begin_prepare_events();
-                   });
-                 });
+  core_->reserve(
+      id_, std::move(volumes), std::move(writers),
+      [weak = weak_from_this(), id, strand = strand_](errc granted) {
+        asio::post(strand, [weak, id, granted] {
+          engine_thread_scope scope;
+          auto self = weak.lock();
+          if (!self) return;
+          std::unique_lock l(self->mutex_);
+          self->reservation_timer_.cancel();
+          if (!self->prepare_op_ || self->prepare_op_->id != id) {
+            // Cancelled or aborted while queued: give the grant back.
+            l.unlock();
+            if (granted == errc::ok) {
+              self->core_->release_volumes(self->id_);
+              self->core_->release_writers(self->id_);
+            }
+            return;
+          }
+          if (granted != errc::ok) {
+            self->participants_.clear();
+            const auto r = step(self->machine_, session_call::prepare_failed);
+            if (r.code == errc::ok) self->machine_ = r.next;
+            auto h = std::move(self->prepare_op_->handler);
+            self->prepare_op_.reset();
+            l.unlock();
+            self->complete(h, granted);
+            return;
+          }
+          l.unlock();
+          self->begin_prepare_events();
+        });
+      },
+      volumes_released_);
 }
 
 void session_impl::begin_prepare_events() {

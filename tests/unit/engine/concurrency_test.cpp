@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include "support/test_writer.hpp"
 
 namespace vss::test {
@@ -140,6 +142,61 @@ TEST_F(ConcurrencyTest, AWaitingSessionGivesUpAtThePrepareDeadline) {
   const auto t0 = clock_->now();
   EXPECT_EQ(finish(p2), errc::snapshot_set_in_progress);
   EXPECT_GE(clock_->now() - t0, std::chrono::seconds(30));
+}
+
+TEST_F(ConcurrencyTest, AnAbortedSessionsVolumeIsFreeWhenItsAbortIsReported) {
+  // The drain frees the volume by a flag and leaves the engine's maps to a later step
+  // (decisions §38): another session must be able to take the volume inside the abort's own
+  // completion handler, before that step has run.
+  auto a = add_writer("a");
+  a->script(E::freeze, {action::hold});
+  auto s1 = session_for({a}, "/shared");
+  auto op1 = s1.async_do_snapshot_set(use_async_op);
+  settle();
+  auto s2 = engine_->create_backup_session();
+  ASSERT_FALSE(s2.initialize_for_backup());
+  snapshot_set_id set;
+  snapshot_id snap;
+  ASSERT_FALSE(s2.start_snapshot_set(set));
+  ASSERT_EQ(s2.add_to_snapshot_set("/shared", {}, snap), errc::snapshot_set_in_progress);
+  std::optional<std::error_code> added;
+  bool aborted = false;
+  s1.async_abort_backup([&](std::error_code ec) {
+    EXPECT_FALSE(ec);
+    aborted = true;
+    added = s2.add_to_snapshot_set("/shared", {}, snap);
+  });
+  ASSERT_TRUE(run_until([&] { return aborted; }));
+  EXPECT_EQ(op1.query_status(), errc::async_cancelled);
+  ASSERT_TRUE(added);
+  EXPECT_FALSE(*added) << added->message();
+  a->release_held();
+  settle();
+}
+
+TEST_F(ConcurrencyTest, AReservationQueuedForAnAbortedSessionsVolumeIsGrantedAfterTheAbort) {
+  // Under the wait policy, s2 queues for the volume s1 holds. s1's drain sees the queued
+  // request and releases at once, not from the later step that tidies the maps (decisions
+  // §38; VolumeReleaseFlag tests the counter it reads): either way s2 must get the volume.
+  engine_options o;
+  o.overlap = overlap_policy::wait;
+  make_engine(o);
+  auto a = add_writer("a");
+  auto b = add_writer("b");
+  a->script(E::freeze, {action::hold});
+  auto s1 = session_for({a}, "/shared");
+  auto op1 = s1.async_do_snapshot_set(use_async_op);
+  settle();
+  async_op p2;
+  auto s2 = session_for({b}, "/shared", &p2);
+  settle();
+  ASSERT_FALSE(p2.done()) << "s2 waits for s1's volume";
+  auto ab = s1.async_abort_backup(use_async_op);
+  EXPECT_EQ(finish(ab), errc::async_finished);
+  EXPECT_EQ(finish(p2), errc::async_finished);
+  EXPECT_EQ(b->count(E::prepare_backup), 1u);
+  a->release_held();
+  settle();
 }
 
 TEST_F(ConcurrencyTest, ShutdownAbortsInFlightSessionsAndRefusesNewOnes) {
