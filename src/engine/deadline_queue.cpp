@@ -5,13 +5,23 @@
 namespace vss::detail {
 
 deadline_queue::deadline_queue(std::shared_ptr<vss::clock> clk, asio::any_io_executor ex,
-                               std::size_t lanes)
-    : clock_(std::move(clk)), executor_(std::move(ex)) {
+                               std::size_t lanes, clock::duration linger)
+    : clock_(std::move(clk)), executor_(std::move(ex)), linger_(linger) {
   lanes_.resize(std::max<std::size_t>(1, lanes));
   for (std::size_t i = 0; i < lanes_.size(); ++i) {
     lanes_[i] = std::make_unique<lane>();
     lanes_[i]->queue = this;
     lanes_[i]->index = i;
+  }
+}
+
+deadline_queue::~deadline_queue() {
+  std::lock_guard lock(linger_mutex_);
+  if (linger_timer_ && linger_armed_) {
+    try {
+      linger_timer_->cancel();
+    } catch (...) {  // its completion finds the queue gone (weak_ptr) either way
+    }
   }
 }
 
@@ -68,7 +78,32 @@ void deadline_queue::erase(lane& l, const key& k) noexcept {
     std::lock_guard lock(l.mutex);
     last = forget(l, k);  // a wait that then finds nothing due just re-arms or goes idle
   }
-  if (last) cancel_waits_if_idle();
+  if (last) went_idle();
+}
+
+void deadline_queue::went_idle() noexcept {
+  if (linger_ == clock::duration::zero()) {
+    cancel_waits_if_idle();
+    return;
+  }
+  std::lock_guard lock(linger_mutex_);
+  if (linger_armed_) return;
+  try {
+    if (!linger_timer_) linger_timer_ = clock_->create_timer(executor_);
+    // On expiry the waits go if the queue is idle then; an entry armed meanwhile keeps them.
+    linger_timer_->async_wait_until(clock_->now() + linger_, [weak = weak_from_this()](bool) {
+      auto self = weak.lock();
+      if (!self) return;
+      {
+        std::lock_guard l(self->linger_mutex_);
+        self->linger_armed_ = false;
+      }
+      if (self->entries_.load() == 0) self->cancel_waits_if_idle();
+    });
+    linger_armed_ = true;
+  } catch (...) {
+    cancel_waits_if_idle();  // no linger wait to be had: cancel now, as without a linger
+  }
 }
 
 void deadline_queue::cancel_waits_if_idle() noexcept {
@@ -178,7 +213,7 @@ void deadline_queue::on_wait_done(std::size_t lane_index, std::size_t timer_inde
     ++ran;
     fn();
   }
-  if (last && entries_.load() == 0) cancel_waits_if_idle();
+  if (last && entries_.load() == 0) went_idle();
 }
 
 template <class Count>

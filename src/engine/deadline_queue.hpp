@@ -46,7 +46,14 @@ class deadline_queue : public std::enable_shared_from_this<deadline_queue> {
   /// early relative to another lane's: use one lane where that order must be exact. When the
   /// last entry goes, the waits still outstanding are cancelled, so that an idle engine holds
   /// no timer (an io_context then runs out of work as before).
-  deadline_queue(std::shared_ptr<vss::clock> clk, asio::any_io_executor ex, std::size_t lanes = 1);
+  ///
+  /// With a non-zero `linger`, the waits outlive the last entry by that long before they are
+  /// cancelled (decisions §38): an engine that goes idle between one backup and the next
+  /// would otherwise cancel its clock waits each time, each cancel a posted completion that
+  /// wakes an idle io thread, and arm a new one for the next deadline. Zero cancels at once.
+  deadline_queue(std::shared_ptr<vss::clock> clk, asio::any_io_executor ex, std::size_t lanes = 1,
+                 clock::duration linger = clock::duration::zero());
+  ~deadline_queue();
   deadline_queue(const deadline_queue&) = delete;
   deadline_queue& operator=(const deadline_queue&) = delete;
 
@@ -107,6 +114,9 @@ class deadline_queue : public std::enable_shared_from_this<deadline_queue> {
   bool forget(lane& l, const key& k) noexcept;
   // Cancels the outstanding waits once no lane holds an entry (lanes' locks not held).
   void cancel_waits_if_idle() noexcept;
+  // The last entry just went (lanes' locks not held): cancels the waits now, or, with a
+  // linger, arms the linger wait unless it is armed already.
+  void went_idle() noexcept;
   // The lane's lock held: makes sure a wait falls no later than its earliest entry.
   void cover_earliest(lane& l);
   // The lane's lock held: the earliest time a waiting timer falls, if any (a lane keeps a few
@@ -121,6 +131,10 @@ class deadline_queue : public std::enable_shared_from_this<deadline_queue> {
   asio::any_io_executor executor_;
   std::vector<std::unique_ptr<lane>> lanes_;
   std::atomic<std::size_t> entries_{0};  // over all lanes
+  const clock::duration linger_;
+  std::mutex linger_mutex_;
+  std::unique_ptr<timer> linger_timer_;  // made at the first idle moment, then reused
+  bool linger_armed_ = false;            // linger_mutex_
 };
 
 }  // namespace vss::detail

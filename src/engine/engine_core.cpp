@@ -30,7 +30,8 @@ engine_core::engine_core(const asio::any_io_executor& executor, engine_options o
   // same advance must still run in deadline order, which only a single lane guarantees.
   const bool real_time = options_.clock == steady_clock_source();
   deadlines_ =
-      std::make_shared<deadline_queue>(options_.clock, executor_, real_time ? deadline_lanes : 1);
+      std::make_shared<deadline_queue>(options_.clock, executor_, real_time ? deadline_lanes : 1,
+                                       real_time ? deadline_linger : clock::duration::zero());
   loops_running_.reset(new loop_count[options_.shard_count]);
   shards_.reserve(options_.shard_count);
   for (std::size_t i = 0; i < options_.shard_count; ++i) {

@@ -4,6 +4,7 @@
 // Sessions hold a shared_ptr to it, so it outlives the public vss::engine object if needed.
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <list>
 #include <map>
@@ -130,6 +131,10 @@ class engine_core : public std::enable_shared_from_this<engine_core> {
   // Lanes of the deadline queue: in a burst of aborts both io threads arm and cancel at once,
   // and with one lock they queued on it (decisions §33).
   static constexpr std::size_t deadline_lanes = 8;
+  // How long the deadline queue keeps its clock waits once idle, on the real clock only (a
+  // virtual clock's tests see every wait go with the last entry): a one-at-a-time loop of
+  // backups otherwise cancels and re-arms them for each (decisions §38).
+  static constexpr std::chrono::milliseconds deadline_linger{50};
   std::vector<strand_type> shards_;
   std::shared_ptr<loop_count[]> loops_running_;
   std::vector<std::unique_ptr<registry_signal>> registry_signals_;

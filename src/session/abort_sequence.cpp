@@ -1,6 +1,7 @@
 // AbortBackup and every other way a session aborts (spec §10.3): superseding the phase,
 // the writer leg, the provider leg, and the drain.
 #include <algorithm>
+#include <asio/defer.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
@@ -405,10 +406,12 @@ void session_impl::check_drained() {
   // reads them (catch_up_deferred_results), not here: that is O(N) work, and this thread is
   // then free at once for whatever the engine runs next (decisions §27).
   for (auto& fn : callbacks) fn();
-  // Likewise the phases the abort ended: destroyed from a post of their own, queued behind
-  // whatever the engine already holds (decisions §38).
+  // Likewise the phases the abort ended: destroyed from a handler of their own, queued behind
+  // whatever the engine already holds (decisions §38). Deferred, not posted: on an io thread
+  // a continuation goes to that thread's own queue and wakes no idle io thread, which would
+  // then compete for the CPUs with the caller just woken.
   if (reap) {
-    asio::post(core_->executor(), [weak = weak_from_this()] {
+    asio::defer(core_->executor(), [weak = weak_from_this()] {
       if (auto self = weak.lock()) self->reap_retired();
     });
   }

@@ -312,3 +312,65 @@ TEST_F(DeadlineQueueTest, WithLanesEveryDeadlineRunsOnceAndNoneEarly) {
 
 }  // namespace
 }  // namespace vss::detail
+
+namespace vss::detail {
+namespace {
+
+// With a linger (the real-clock engine's, decisions §38) the clock waits outlive the last
+// entry by the linger: a deadline armed within it needs no new wait, and once the linger
+// passes with the queue still idle, every wait goes and no timer is left.
+class DeadlineQueueLingerTest : public DeadlineQueueTest {
+ protected:
+  std::shared_ptr<deadline_queue> lq_ =
+      std::make_shared<deadline_queue>(clock_, io_.get_executor(), 1, 50ms);
+};
+
+TEST_F(DeadlineQueueLingerTest, AnEntryArmedWithinTheLingerReusesTheWait) {
+  deadline_queue::deadline a, b;
+  a.arm(*lq_, clock_->now() + 10s, note("a"));
+  ASSERT_EQ(lq_->waits(), 1u);
+  a.cancel();
+  drain();
+  EXPECT_EQ(lq_->pending(), 0u);
+  EXPECT_EQ(lq_->waits(), 1u) << "kept for the linger";
+  EXPECT_EQ(clock_->pending_timers(), 2u) << "the wait and the linger's own";
+  clock_->advance(20ms);
+  drain();
+  b.arm(*lq_, clock_->now() + 20s, note("b"));  // later than the kept wait: covered by it
+  EXPECT_EQ(lq_->waits(), 1u);
+  clock_->advance(40ms);  // the linger falls with b armed: the wait stays
+  drain();
+  EXPECT_EQ(lq_->waits(), 1u);
+  b.cancel();
+  drain();
+  clock_->advance(50ms);  // idle for a whole linger now
+  drain();
+  EXPECT_EQ(lq_->waits(), 0u);
+  drain();
+  EXPECT_EQ(clock_->pending_timers(), 0u);
+  EXPECT_TRUE(fired_.empty());
+}
+
+TEST_F(DeadlineQueueLingerTest, WithoutALingerTheWaitsGoWithTheLastEntry) {
+  deadline_queue::deadline a;
+  a.arm(*q_, clock_->now() + 10s, note("a"));
+  a.cancel();
+  drain();
+  EXPECT_EQ(q_->waits(), 0u);
+  EXPECT_EQ(clock_->pending_timers(), 0u);
+}
+
+TEST_F(DeadlineQueueLingerTest, AQueueDestroyedWithinTheLingerLeavesNoTimer) {
+  {
+    deadline_queue::deadline a;
+    a.arm(*lq_, clock_->now() + 10s, note("a"));
+  }  // cancelled: the linger starts
+  drain();
+  ASSERT_GT(clock_->pending_timers(), 0u);
+  lq_.reset();
+  drain();
+  EXPECT_EQ(clock_->pending_timers(), 0u);
+}
+
+}  // namespace
+}  // namespace vss::detail
