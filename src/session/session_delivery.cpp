@@ -74,7 +74,7 @@ void session_impl::deliver_identify(std::vector<std::shared_ptr<writer_entry>> e
     });
   }
   auto* raw = phase.get();
-  phases_.emplace(raw->id, std::move(phase));
+  phases_.emplace_back(raw->id, std::move(phase));
   if (n > 0) arm_deadline_at(*raw, raw->common_deadline);
   auto collector = raw->collector;
   lock.unlock();
@@ -220,7 +220,7 @@ std::uint64_t session_impl::deliver_ordered(
   auto* raw = phase.get();
   const auto id = raw->id;
   raw->ends_off_strand = end_at_loop;
-  phases_.emplace(id, std::move(phase));
+  phases_.emplace_back(id, std::move(phase));
   if (n > 0) {
     // The abort's writer leg arms its deadline now, before any of its handlers can run (one
     // that blocks in a loop run on this strand's thread must not keep it from being armed),
@@ -261,7 +261,7 @@ void session_impl::arm_deadline_unless_settled(std::uint64_t phase_id, timer::ti
     auto self = weak.lock();
     if (!self) return;
     std::lock_guard lock(self->mutex_);
-    auto it = self->phases_.find(phase_id);
+    auto it = self->find_phase(phase_id);
     if (it == self->phases_.end() || it->second->collector->settled()) return;
     self->arm_deadline_at(*it->second, earliest);
   });
@@ -277,7 +277,7 @@ void session_impl::arm_deadline_at(phase_state& phase, timer::time_point earlies
 
 void session_impl::on_deadline(std::uint64_t phase_id) {
   std::unique_lock lock(mutex_);
-  auto it = phases_.find(phase_id);
+  auto it = find_phase(phase_id);
   if (it == phases_.end()) return;
   auto& phase = *it->second;
   const auto now = core_->clock().now();
@@ -297,7 +297,7 @@ void session_impl::on_deadline(std::uint64_t phase_id) {
 
 void session_impl::on_phase_settled(std::uint64_t phase_id) {
   std::unique_lock lock(mutex_);
-  auto it = phases_.find(phase_id);
+  auto it = find_phase(phase_id);
   if (it == phases_.end()) return;
   auto phase = std::move(it->second);
   phases_.erase(it);

@@ -7,6 +7,7 @@
 // calling a provider or completing a handler. Writer handlers run on shard strands (see
 // writers/fan_out.hpp) and report back through phase collectors.
 
+#include <algorithm>
 #include <asio/post.hpp>
 #include <atomic>
 #include <chrono>
@@ -336,7 +337,16 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   // SetBackupSucceeded changes one (null = rebuild at the next delivery).
   std::shared_ptr<const std::vector<std::shared_ptr<const std::vector<selected_component>>>>
       components_table_;
-  std::map<std::uint64_t, std::unique_ptr<phase_state>> phases_;
+  // The phases still collecting, by id, oldest first: seldom more than two at once (an
+  // event's and the abort's). A vector whose ids are scanned in place: a map's nodes are a
+  // cache line each to touch, rebalance and free, which the abort's supersede paid for every
+  // session of a burst (decisions §38).
+  using phase_list = std::vector<std::pair<std::uint64_t, std::unique_ptr<phase_state>>>;
+  phase_list phases_;
+  phase_list::iterator find_phase(std::uint64_t id) noexcept {
+    return std::find_if(phases_.begin(), phases_.end(),
+                        [id](const auto& p) { return p.first == id; });
+  }
   std::uint64_t next_phase_ = 0;
   // Reports are built on demand from the collectors (reports()): building them while an
   // abort drains would cost a string copy per writer on the latency path.

@@ -70,7 +70,10 @@ void phase_collector::cancel_on_settled() noexcept {
 }
 
 void phase_collector::supersede() noexcept {
-  cancel_on_settled();
+  // Like cancel_on_settled, but on_settled_ is left to be destroyed with the collector: on the
+  // abort's path that is a free, and the release of what the continuation holds, that nothing
+  // waits for (decisions §38).
+  fired_.exchange(true, std::memory_order_acq_rel);
   // The settle paths look at this before their CAS; no slot is written here, so the abort
   // that calls this need not touch (or wait for the cache lines of) N answers. Stored before
   // abandoned_: a writer that sees abandoned() and then answers anyway is refused.
