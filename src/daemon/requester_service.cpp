@@ -842,7 +842,9 @@ struct backup_run : std::enable_shared_from_this<backup_run> {
     begin("StartSnapshotSet");
     t0 = ctx->clock->now();
     snapshot_set_id new_set;
-    if (auto e = session.start_snapshot_set(new_set)) return finish(e, "StartSnapshotSet failed");
+    if (auto e = session.start_snapshot_set(new_set)) {
+      return finish_call_failed(e, "StartSnapshotSet failed");
+    }
     {
       std::lock_guard lock(mutex);
       set = new_set;
@@ -861,7 +863,7 @@ struct backup_run : std::enable_shared_from_this<backup_run> {
     for (const auto& volume : args.volumes) {
       snapshot_id snap;
       if (auto e = session.add_to_snapshot_set(volume, provider, snap)) {
-        return finish(e, "AddToSnapshotSet(" + volume + ") failed");
+        return finish_call_failed(e, "AddToSnapshotSet(" + volume + ") failed");
       }
       snapshots.push_back(snap);
     }
@@ -998,7 +1000,7 @@ struct backup_run : std::enable_shared_from_this<backup_run> {
         if (!take) continue;
         if (auto e = session.add_component(m->identity.instance_id, m->identity.class_id, c.type,
                                            c.logical_path, c.name)) {
-          finish(e, "AddComponent(" + m->identity.name + ", " + c.name + ") failed");
+          finish_call_failed(e, "AddComponent(" + m->identity.name + ", " + c.name + ") failed");
           return false;
         }
         selected.push_back({m->identity.instance_id, m->identity.class_id, c});
@@ -1172,6 +1174,14 @@ struct backup_run : std::enable_shared_from_this<backup_run> {
     finish(code, "writer \"" + w.name + "\" failed in " + std::string(phase_name) + " (" +
                      std::string(to_string(w.state)) + "): " + symbol_of(w.failure) +
                      (w.message.empty() ? "" : " - " + w.message));
+  }
+
+  // A synchronous call failed: if an abort fired meanwhile (a timed abort lands between any
+  // two calls), the call failed because of it (VSS_E_BAD_STATE on an aborted session) and the
+  // backup ends as aborted, not as that call's failure.
+  void finish_call_failed(std::error_code ec, const std::string& message) {
+    if (abort_pending()) return finish_aborted();
+    finish(ec, message);
   }
 
   void finish_aborted() {
