@@ -301,21 +301,19 @@ void session_impl::on_phase_settled(std::uint64_t phase_id) {
   if (it == phases_.end()) return;
   auto phase = std::move(it->second);
   phases_.erase(it);
+  auto then = std::move(phase->then);
   if (phase->event == writer_event::abort && abort_started_ && !drained_) {
     // The abort sequence's answers: the requester waits for them, not for the writer states
     // they imply. Recorded now, applied once the requester is woken (check_drained); the
     // phase is destroyed after that too (retire).
     defer_results(*phase);
-    auto then = std::move(phase->then);
     retire(std::move(phase));
-    lock.unlock();
-    if (then) then();
-    return;
+  } else {
+    phase->deadline_timer.cancel();
+    apply_results(*phase);
   }
-  phase->deadline_timer.cancel();
-  apply_results(*phase);
   lock.unlock();
-  if (phase->then) phase->then();
+  if (then) then();
 }
 
 void session_impl::apply_results(phase_state& phase) {

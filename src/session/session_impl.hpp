@@ -263,8 +263,8 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   // The abort sequence retires the phases it ends instead of destroying them (mutex_ held):
   // tearing one down touches its collector, its continuation, its deadline's entry and their
   // frees, none of which the requester waits for. check_drained hands them to reap_retired,
-  // posted to the engine's executor once the abort is reported: in a burst of aborts that runs
-  // behind the other sessions' abort steps (decisions §38).
+  // deferred to the engine's executor once the abort is reported: in a burst of aborts that
+  // runs behind the other sessions' abort steps (decisions §38).
   void retire(std::unique_ptr<phase_state> phase);
   // Destroys the retired phases, cancels the freeze watchdog and, if the drain left it,
   // removes this session's volumes from the engine's maps.
