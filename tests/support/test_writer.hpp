@@ -6,6 +6,8 @@
 
 #include <asio/io_context.hpp>
 #include <asio/thread_pool.hpp>
+#include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -236,6 +238,17 @@ class engine_test : public ::testing::Test {
     return s;
   }
 
+  /// A prepared session whose DoSnapshotSet (`snap`) waits in Freeze: `holder` keeps its
+  /// Freeze context.
+  backup_session frozen_session(test_writer& holder, async_op& snap) {
+    holder.script(writer_event::freeze, {action::hold});
+    auto s = prepared_session();
+    snap = s.async_do_snapshot_set(use_async_op);
+    settle();
+    EXPECT_EQ(holder.held_count(), 1u);
+    return s;
+  }
+
   /// A blocking pool for tests that need one (blocking_pool()). Declared before io_ so that it
   /// outlives every handler still queued there: strands on it must die before it does.
   std::optional<asio::thread_pool> blocking_pool_;
@@ -255,5 +268,25 @@ class engine_test : public ::testing::Test {
 };
 
 inline std::vector<writer_event> ev(std::initializer_list<writer_event> l) { return l; }
+
+/// Runs `io` on a thread of its own and reports whether run() returned, i.e. ran out of work,
+/// within `bound`; stops it otherwise. For tests of an engine on the real clock that must hold
+/// no timer once idle.
+inline bool io_run_returns_within(asio::io_context& io, std::chrono::milliseconds bound) {
+  std::atomic<bool> returned{false};
+  io.restart();
+  std::thread runner([&] {
+    io.run();
+    returned = true;
+  });
+  const auto give_up = std::chrono::steady_clock::now() + bound;
+  while (!returned && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const bool in_time = returned;
+  io.stop();
+  runner.join();
+  return in_time;
+}
 
 }  // namespace vss::test

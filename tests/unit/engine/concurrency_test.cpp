@@ -31,6 +31,14 @@ class ConcurrencyTest : public engine_test {
     }
     return s;
   }
+
+  /// A fresh session, initialized, with a snapshot set started (`set`) and no volume yet.
+  backup_session session_with_a_set(snapshot_set_id& set) {
+    auto s = engine_->create_backup_session();
+    EXPECT_FALSE(s.initialize_for_backup());
+    EXPECT_FALSE(s.start_snapshot_set(set));
+    return s;
+  }
 };
 
 TEST_F(ConcurrencyTest, DisjointSessionsRunInParallel) {
@@ -81,11 +89,9 @@ TEST_F(ConcurrencyTest, OverlappingVolumeIsRejectedWhileACreationHoldsIt) {
   auto s1 = session_for({a}, "/shared");
   auto op1 = s1.async_do_snapshot_set(use_async_op);
   settle();
-  auto s2 = engine_->create_backup_session();
-  ASSERT_FALSE(s2.initialize_for_backup());
   snapshot_set_id set;
   snapshot_id snap;
-  ASSERT_FALSE(s2.start_snapshot_set(set));
+  auto s2 = session_with_a_set(set);
   EXPECT_EQ(s2.add_to_snapshot_set("/shared", {}, snap), errc::snapshot_set_in_progress);
   a->release_held();
   EXPECT_EQ(finish(op1), errc::async_finished);
@@ -153,11 +159,9 @@ TEST_F(ConcurrencyTest, AnAbortedSessionsVolumeIsFreeWhenItsAbortIsReported) {
   auto s1 = session_for({a}, "/shared");
   auto op1 = s1.async_do_snapshot_set(use_async_op);
   settle();
-  auto s2 = engine_->create_backup_session();
-  ASSERT_FALSE(s2.initialize_for_backup());
   snapshot_set_id set;
   snapshot_id snap;
-  ASSERT_FALSE(s2.start_snapshot_set(set));
+  auto s2 = session_with_a_set(set);
   ASSERT_EQ(s2.add_to_snapshot_set("/shared", {}, snap), errc::snapshot_set_in_progress);
   std::optional<std::error_code> added;
   bool aborted = false;

@@ -23,17 +23,6 @@ class AbortCasesTest : public engine_test {
     return status == errc::async_finished ? std::error_code{} : status;
   }
 
-  /// A prepared session whose DoSnapshotSet (`snap`) waits in Freeze: `holder` keeps its
-  /// Freeze context.
-  backup_session frozen_session(test_writer& holder, async_op& snap) {
-    holder.script(E::freeze, {action::hold});
-    auto s = prepared_session();
-    snap = s.async_do_snapshot_set(use_async_op);
-    settle();
-    EXPECT_EQ(holder.held_count(), 1u);
-    return s;
-  }
-
   /// Invariants 1 and 3 of DESIGN.md §4 for one writer's event list.
   static void expect_clean_end(const test_writer& w) {
     const auto events = w.events();

@@ -5,10 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <asio/io_context.hpp>
-#include <atomic>
 #include <chrono>
 #include <memory>
-#include <thread>
 
 #include "support/test_writer.hpp"
 
@@ -29,11 +27,8 @@ TEST_F(AbortRetireTest, NoTimerIsLeftOnceTheAbortOfAFrozenSessionIsReported) {
     make_engine({.shard_count = shards});
     auto a = add_writer("a");
     auto b = add_writer("b");
-    a->script(E::freeze, {action::hold});
-    auto s = prepared_session();
-    auto snap = s.async_do_snapshot_set(use_async_op);
-    settle();
-    ASSERT_EQ(a->held_count(), 1u);
+    async_op snap;
+    auto s = frozen_session(*a, snap);
     ASSERT_GT(clock_->pending_timers(), 0u) << "the Freeze deadline is armed";
     auto op = s.async_abort_backup(use_async_op);
     settle();
@@ -55,11 +50,8 @@ TEST_F(AbortRetireTest, AFreezeDeadlineFallingWhileTheAbortWaitsChangesNoReport)
   // timed out, and the abort still counts `a`'s answer.
   make_engine({.shard_count = 1});
   auto a = add_writer("a", application_level::front_end, 3s);
-  a->script(E::freeze, {action::hold});
-  auto s = prepared_session();
-  auto snap = s.async_do_snapshot_set(use_async_op);
-  settle();
-  ASSERT_EQ(a->held_count(), 1u);
+  async_op snap;
+  auto s = frozen_session(*a, snap);
   a->script(E::abort, {action::hold});
   auto op = s.async_abort_backup(use_async_op);
   settle();
@@ -123,17 +115,7 @@ TEST(AbortRetireSteadyClock, IoRunReturnsOnceAnAbortedFrozenSessionIsReported) {
   io.poll();
   ASSERT_EQ(w->held_count(), 1u);
   auto op = s.async_abort_backup(use_async_op);
-  std::atomic<bool> returned{false};
-  io.restart();
-  std::thread runner([&] {
-    io.run();
-    returned = true;
-  });
-  const auto give_up = std::chrono::steady_clock::now() + 10s;
-  while (!returned && std::chrono::steady_clock::now() < give_up) std::this_thread::sleep_for(5ms);
-  const bool returned_in_time = returned;
-  io.stop();
-  runner.join();
+  const bool returned_in_time = io_run_returns_within(io, 10s);
   EXPECT_TRUE(op.done());
   EXPECT_EQ(snap.query_status(), errc::async_cancelled);
   EXPECT_TRUE(returned_in_time) << "io.run() still busy 10 s after the abort was reported";

@@ -10,7 +10,6 @@
 #include <chrono>
 #include <memory>
 #include <optional>
-#include <thread>
 
 #include "support/test_writer.hpp"
 
@@ -99,16 +98,7 @@ TEST(DeadlineOrderSteadyClock, IoRunReturnsOnceTheEngineIsIdle) {
   ASSERT_FALSE(s.set_backup_state(false, false, backup_type::full));
   std::atomic<bool> gathered{false};
   s.async_gather_writer_metadata([&](std::error_code) { gathered = true; });
-  std::atomic<bool> returned{false};
-  std::thread runner([&] {
-    io.run();
-    returned = true;
-  });
-  const auto give_up = std::chrono::steady_clock::now() + 10s;
-  while (!returned && std::chrono::steady_clock::now() < give_up) std::this_thread::sleep_for(5ms);
-  const bool returned_in_time = returned;
-  io.stop();
-  runner.join();
+  const bool returned_in_time = io_run_returns_within(io, 10s);
   EXPECT_TRUE(gathered);
   EXPECT_TRUE(returned_in_time) << "io.run() still busy 10 s after the gather completed";
   s = backup_session{};
