@@ -30,6 +30,14 @@ struct host_options {
   std::size_t io_threads = 2;
   /// Threads for handlers of blocking writers. Default: 2.
   std::size_t blocking_threads = 2;
+  /// Pins io thread i to the i-th CPU the constructing thread may run on (sched_getaffinity;
+  /// wrapping round when there are more threads than CPUs). Off by default, as a library
+  /// should not decide where its host's threads run; on, a burst of aborts on two io threads
+  /// and two CPUs ends in about two thirds of the time, because the scheduler no longer
+  /// moves the io threads away from their caches when a third thread (the requester) runs
+  /// (docs/decisions.md §39). Best effort: a thread the system refuses to pin runs unpinned,
+  /// and io_thread_cpus() says so.
+  bool pin_io_threads = false;
   /// Engine options; shard_count 0 becomes io_threads, and an empty blocking_executor
   /// becomes the host's blocking pool.
   engine_options engine{};
@@ -46,8 +54,15 @@ class engine_host {
 
   vss::engine& engine() noexcept { return *engine_; }
   asio::io_context& io_context() noexcept { return io_; }
+  /// Per io thread, the CPU it is pinned to, or -1 when it is not pinned (pin_io_threads off,
+  /// or the system refused). Settled before the constructor returns.
+  const std::vector<int>& io_thread_cpus() const noexcept { return io_cpus_; }
 
  private:
+  // The CPUs the constructing thread may run on, in order (empty if that cannot be read).
+  static std::vector<int> allowed_cpus();
+  static bool pin_this_thread(int cpu) noexcept;
+
   // The blocking pool is declared first so that it is destroyed last: handlers still queued on
   // io_ when it is destroyed may own strands of the pool (a blocking writer's), and a strand
   // must not outlive its execution context.
@@ -55,6 +70,7 @@ class engine_host {
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::unique_ptr<vss::engine> engine_;
+  std::vector<int> io_cpus_;
   std::vector<std::thread> threads_;
 };
 

@@ -1,6 +1,10 @@
 #include "vss/engine_host.hpp"
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <future>
+#include <latch>
 
 namespace vss {
 
@@ -12,7 +16,50 @@ engine_host::engine_host(host_options options)
   if (!options.engine.blocking_executor)
     options.engine.blocking_executor = blocking_.get_executor();
   engine_ = std::make_unique<vss::engine>(io_.get_executor(), std::move(options.engine));
-  for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { io_.run(); });
+  io_cpus_.assign(threads, -1);
+  const auto cpus = options.pin_io_threads ? allowed_cpus() : std::vector<int>{};
+  // Each thread pins itself before it runs anything, and the constructor waits for all of
+  // them: io_thread_cpus() is final once it returns, and no handler runs on a CPU it is about
+  // to leave.
+  std::latch pinned(static_cast<std::ptrdiff_t>(threads));
+  for (std::size_t i = 0; i < threads; ++i) {
+    const int cpu = cpus.empty() ? -1 : cpus[i % cpus.size()];
+    try {
+      threads_.emplace_back([this, i, cpu, &pinned] {
+        if (cpu >= 0 && pin_this_thread(cpu)) io_cpus_[i] = cpu;
+        pinned.count_down();
+        io_.run();
+      });
+    } catch (...) {
+      // No thread to start: those started are stopped and joined, so that none is left
+      // joinable (std::terminate) or waiting on a latch that is gone.
+      pinned.count_down(static_cast<std::ptrdiff_t>(threads - i));
+      pinned.wait();
+      work_.reset();
+      io_.stop();
+      for (auto& t : threads_) t.join();
+      throw;
+    }
+  }
+  pinned.wait();
+}
+
+std::vector<int> engine_host::allowed_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  }
+  return cpus;
+}
+
+bool engine_host::pin_this_thread(int cpu) noexcept {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
 }
 
 engine_host::~engine_host() {
