@@ -82,6 +82,7 @@ struct options {
   std::vector<std::size_t> writers;
   std::vector<std::size_t> sessions;
   std::vector<std::size_t> io_threads;
+  bool pin_io = false;             // host_options::pin_io_threads for the latency rigs
   std::vector<phase_kind> phases;  // phase sweep (N = 100); empty: none
   bool behaviours = false;         // behaviour sweep (N = 10)
   std::size_t race_iterations = 0;
@@ -124,6 +125,8 @@ void usage(std::ostream& os) {
         "                       registered, every GatherWriterMetadata would keep the metadata\n"
         "                       of all of them (M=1000: about a minute per burst and ~6 GB)\n"
         "  --io-threads LIST    io threads of the engine (default 1,2)\n"
+        "  --pin-io             pin each io thread to its own CPU (host_options::\n"
+        "                       pin_io_threads; default off, as in the engine)\n"
         "  --phases LIST        phase sweep at N=100: prepare_backup,prepare_snapshot,frozen,\n"
         "                       commit,after_thaw, or 'all', or 'none' (default all; --quick:\n"
         "                       none); these cells get a third of the budget\n"
@@ -253,6 +256,8 @@ options parse(int argc, char** argv) {
     } else if (arg == "--sessions") {
       o.sessions = parse_list_or_none(arg, value(), 1, 100'000);
       sessions_set = true;
+    } else if (arg == "--pin-io") {
+      o.pin_io = true;
     } else if (arg == "--io-threads") {
       o.io_threads = parse_list(arg, value(), 1, 64);
       io_set = true;
@@ -468,6 +473,7 @@ std::vector<std::pair<std::string, std::string>> machine_info(const options& o,
   }
   m.emplace_back("modes", modes);
   m.emplace_back("runs", std::to_string(o.runs));
+  m.emplace_back("pin_io_threads", o.pin_io ? "yes" : "no");
   m.emplace_back("samples_per_cell_target", std::to_string(o.samples));
   m.emplace_back("budget_s_per_cell", std::to_string(o.budget_s));
   m.emplace_back("idle_gap_us", "200");
@@ -481,9 +487,9 @@ std::vector<std::pair<std::string, std::string>> machine_info(const options& o,
 
 class rig {
  public:
-  explicit rig(std::size_t io_threads)
+  rig(std::size_t io_threads, bool pin_io)
       : io_threads_(io_threads),
-        host_(host_options_for(io_threads)),
+        host_(host_options_for(io_threads, pin_io)),
         bare_(host_.io_context().get_executor(), engine_options_for(io_threads)) {}
 
   ~rig() {
@@ -525,9 +531,10 @@ class rig {
   void retire(group& g) { unregister_group(g); }
 
  private:
-  static vss::host_options host_options_for(std::size_t io_threads) {
+  static vss::host_options host_options_for(std::size_t io_threads, bool pin_io) {
     vss::host_options h;
     h.io_threads = io_threads;
+    h.pin_io_threads = pin_io;
     h.blocking_threads = 2;
     h.engine.shard_count = io_threads;
     return h;
@@ -1744,7 +1751,7 @@ race_report run_latency(context& ctx) {
   for (const auto io : ctx.opt.io_threads) {
     max_io = std::max(max_io, io);
     if (ctx.opt.writers.empty()) continue;
-    rig rg(io);
+    rig rg(io, ctx.opt.pin_io);
     for (const auto n : ctx.opt.writers) {
       run_writer_cell(ctx, rg, n, phase_kind::frozen, behaviour_kind::immediate, true,
                       ctx.opt.budget_s);
@@ -1758,7 +1765,7 @@ race_report run_latency(context& ctx) {
     return std::find(ctx.opt.writers.begin(), ctx.opt.writers.end(), n) != ctx.opt.writers.end();
   };
   {
-    rig rg(max_io);
+    rig rg(max_io, ctx.opt.pin_io);
     for (const auto m : ctx.opt.sessions) {
       if (m == 1 && in_writer_sweep(10)) {
         std::cerr << "[bench] M=1: the N=10 cell of the writer sweep is the M=1 point\n";
