@@ -273,7 +273,7 @@ struct key_spec {
 };
 
 // The order of contrib/openvssd.conf and of describe().
-const std::array<key_spec, 35> key_specs{{
+const std::array<key_spec, 36> key_specs{{
     {"socket_path",
      [](daemon_config& c, std::string_view k, std::string_view v) {
        c.socket_path = parse_path(k, v);
@@ -357,6 +357,11 @@ const std::array<key_spec, 35> key_specs{{
        c.io_threads = static_cast<unsigned>(parse_number(k, v, io_threads_range));
      },
      [](const daemon_config& c) { return std::to_string(c.io_threads); }},
+    {"pin_io_threads",
+     [](daemon_config& c, std::string_view k, std::string_view v) {
+       c.pin_io_threads = parse_bool(k, v);
+     },
+     [](const daemon_config& c) { return std::string(c.pin_io_threads ? "true" : "false"); }},
     {"log_level",
      [](daemon_config& c, std::string_view k, std::string_view v) {
        const auto it = std::find(severity_names.begin(), severity_names.end(), v);
@@ -665,10 +670,11 @@ bool operator==(const daemon_config& a, const daemon_config& b) noexcept {
   const auto members = [](const daemon_config& c) {
     return std::tie(c.socket_path, c.socket_mode, c.socket_group, c.requester_uids,
                     c.requester_gids, c.writer_uids, c.writer_gids, c.max_frame_bytes,
-                    c.max_connections, c.heartbeat, c.io_threads, c.log_level, c.log_file,
-                    c.state_dir, c.hold_budget, c.overlap, c.providers, c.btrfs_snapshot_dir,
-                    c.reflink_snapshot_root, c.command_create, c.command_remove, c.command_list,
-                    c.command_device, c.command_timeout, c.command_hold, c.command_supports);
+                    c.max_connections, c.heartbeat, c.io_threads, c.pin_io_threads, c.log_level,
+                    c.log_file, c.state_dir, c.hold_budget, c.overlap, c.providers,
+                    c.btrfs_snapshot_dir, c.reflink_snapshot_root, c.command_create,
+                    c.command_remove, c.command_list, c.command_device, c.command_timeout,
+                    c.command_hold, c.command_supports);
   };
   return members(a) == members(b) && deadlines(a.deadlines) == deadlines(b.deadlines);
 }

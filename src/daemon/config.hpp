@@ -103,6 +103,10 @@ struct daemon_config {
   /// Range: 1..64. Default: 2.
   unsigned io_threads = 2;
 
+  /// Key `pin_io_threads`: true|false, host_options::pin_io_threads (each io thread pinned to
+  /// its own CPU; docs/decisions.md §39). Default: false.
+  bool pin_io_threads = false;
+
   /// Key `log_level`: trace|debug|info|warn|error|critical|off. Default: info.
   log_severity log_level = log_severity::info;
 

@@ -7,11 +7,14 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <asio/signal_set.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <future>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "daemon/config.hpp"
 #include "daemon/durable_state.hpp"
@@ -44,6 +47,18 @@ int inherited_socket() {
   const char* fds = std::getenv("LISTEN_FDS");
   if (!pid || !fds || std::atoi(pid) != ::getpid() || std::atoi(fds) < 1) return -1;
   return 3;
+}
+
+// ", pinned to CPUs 0, 1" for the ready line; "" when no io thread is pinned, and a thread the
+// system refused to pin shows as "-" (host_options::pin_io_threads is best effort).
+std::string describe_pinning(const std::vector<int>& cpus) {
+  if (std::none_of(cpus.begin(), cpus.end(), [](int c) { return c >= 0; })) return {};
+  std::string text = ", pinned to CPUs ";
+  for (std::size_t i = 0; i < cpus.size(); ++i) {
+    if (i > 0) text += ", ";
+    text += cpus[i] >= 0 ? std::to_string(cpus[i]) : "-";
+  }
+  return text;
 }
 
 }  // namespace
@@ -125,7 +140,9 @@ int main(int argc, char** argv) {
   auto engine_options = vss::daemon::to_engine_options(config);
   engine_options.write_hold = std::make_shared<vss::fsfreeze_write_hold>(vss::fsfreeze_options{
       .state_file = vss::daemon::held_filesystems_file(config.state_dir).string()});
-  vss::engine_host host({.io_threads = config.io_threads, .engine = std::move(engine_options)});
+  vss::engine_host host({.io_threads = config.io_threads,
+                         .pin_io_threads = config.pin_io_threads,
+                         .engine = std::move(engine_options)});
   for (const auto& p : providers) {
     if (auto ec = host.engine().register_provider(p)) {
       log->critical("event=8193 cannot register provider {}: {}", p->properties().name,
@@ -155,7 +172,8 @@ int main(int argc, char** argv) {
     srv.stop();
     host.engine().async_shutdown([&](std::error_code) { stopped.set_value(0); });
   });
-  log->info("openvssd ready (pid {}, {} io threads)", ::getpid(), config.io_threads);
+  log->info("openvssd ready (pid {}, {} io threads{})", ::getpid(), config.io_threads,
+            describe_pinning(host.io_thread_cpus()));
   const int status = stopped.get_future().get();
   // Every connection's handlers refer to the server: let them finish before it goes.
   if (!srv.wait_idle(std::chrono::seconds(10))) {

@@ -70,6 +70,7 @@ max_frame_bytes = 65536
 max_connections = 12
 heartbeat_ms = 250
 io_threads = 4
+pin_io_threads = true
 log_level = debug
 log_file = /var/log/openvssd.log
 state_dir = /srv/openvss
@@ -114,6 +115,7 @@ TEST(DaemonConfig, DefaultsAreTheDocumentedValues) {
   EXPECT_EQ(c.max_connections, 256u);
   EXPECT_EQ(c.heartbeat, milliseconds(1000));
   EXPECT_EQ(c.io_threads, 2u);
+  EXPECT_FALSE(c.pin_io_threads);
   EXPECT_EQ(c.log_level, log_severity::info);
   EXPECT_EQ(c.log_file, "");
   EXPECT_EQ(c.state_dir, "/var/lib/openvss");
@@ -160,6 +162,7 @@ TEST(DaemonConfig, EveryKeyIsParsed) {
   EXPECT_EQ(c.max_connections, 12u);
   EXPECT_EQ(c.heartbeat, milliseconds(250));
   EXPECT_EQ(c.io_threads, 4u);
+  EXPECT_TRUE(c.pin_io_threads);
   EXPECT_EQ(c.log_level, log_severity::debug);
   EXPECT_EQ(c.log_file, "/var/log/openvssd.log");
   EXPECT_EQ(c.state_dir, "/srv/openvss");
@@ -515,11 +518,13 @@ TEST(DaemonConfigErrors, ACommandTimeoutOutOfRangeIsRejected) {
             "1..86400000");
 }
 
-TEST(DaemonConfigErrors, CommandHoldTakesOnlyTrueOrFalse) {
-  for (const char* value : {"yes", "1", "TRUE", "on", ""}) {
-    EXPECT_EQ(error_of("command_hold = " + std::string(value)),
-              "test.conf:1: bad value '" + std::string(value) +
-                  "' for command_hold: expected true or false");
+TEST(DaemonConfigErrors, CommandHoldAndPinIoThreadsTakeOnlyTrueOrFalse) {
+  for (const std::string key : {"command_hold", "pin_io_threads"}) {
+    for (const char* value : {"yes", "1", "TRUE", "on", ""}) {
+      EXPECT_EQ(error_of(key + " = " + std::string(value)), "test.conf:1: bad value '" +
+                                                                std::string(value) + "' for " +
+                                                                key + ": expected true or false");
+    }
   }
 }
 
@@ -685,7 +690,7 @@ TEST(LoadConfig, TheContribExampleSetsEveryKey) {
     EXPECT_NE(contrib.find("\n" + key + " = "), std::string::npos) << key;
     ++keys;
   }
-  EXPECT_EQ(keys, 35);
+  EXPECT_EQ(keys, 36);
 }
 
 TEST(LoadConfig, AFileIsParsedAndItsPathPrefixesErrors) {
@@ -759,6 +764,7 @@ TEST(Describe, TheDefaultsAreWrittenInTheFileFormat) {
   EXPECT_NE(text.find("\ncommand_device = \"{volume}@{name}\"\n"), std::string::npos);
   EXPECT_NE(text.find("\ncommand_timeout_ms = 10000\n"), std::string::npos);
   EXPECT_NE(text.find("\ncommand_hold = false\n"), std::string::npos);
+  EXPECT_NE(text.find("\npin_io_threads = false\n"), std::string::npos);
   EXPECT_NE(text.find("\ncommand_supports = \"\"\n"), std::string::npos);
   EXPECT_EQ(parse_config(text, "described"), daemon_config{});
 }
