@@ -141,8 +141,8 @@ int main(int argc, char** argv) {
   engine_options.write_hold = std::make_shared<vss::fsfreeze_write_hold>(vss::fsfreeze_options{
       .state_file = vss::daemon::held_filesystems_file(config.state_dir).string()});
   vss::engine_host host({.io_threads = config.io_threads,
-                         .pin_io_threads = config.pin_io_threads,
-                         .engine = std::move(engine_options)});
+                         .engine = std::move(engine_options),
+                         .pin_io_threads = config.pin_io_threads});
   for (const auto& p : providers) {
     if (auto ec = host.engine().register_provider(p)) {
       log->critical("event=8193 cannot register provider {}: {}", p->properties().name,

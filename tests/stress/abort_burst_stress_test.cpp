@@ -2,7 +2,10 @@
 // threads, on two io threads and two shards (decisions §34, §36): the sessions' abort steps
 // enter the same shard strands from both io threads, and a shard's turns run on or are handed
 // on between them. Every session must drain exactly once, each of its writers hear OnAbort
-// exactly once, and its volume be free again once its AbortBackup reported done.
+// exactly once, and its volume be free again once its AbortBackup reported done. Half the
+// bursts run with the io threads pinned, one CPU each (host_options::pin_io_threads,
+// decisions §39): the same strands then meet on fixed CPUs instead of wherever the
+// scheduler puts them.
 //
 // Bounded by count and time: OPENVSS_STRESS_ITERATIONS (default 200 bursts) and
 // OPENVSS_STRESS_SECONDS (default 30), whichever comes first; at least one burst runs. Each
@@ -72,9 +75,10 @@ TEST(AbortBurstStress, EverySessionOfABurstDrainsOnceAndFreesItsVolume) {
   for (; limits.more(bursts); ++bursts) {
     const std::size_t sessions = 8 + rng() % 41;  // 8..48
     const std::size_t per_session = 1 + rng() % 6;
+    const bool pinned = rng() % 2 == 0;
     SCOPED_TRACE("burst " + std::to_string(bursts) + " (seed " + std::to_string(seed) +
                  "): " + std::to_string(sessions) + " sessions of " + std::to_string(per_session) +
-                 " writers");
+                 " writers" + (pinned ? ", io threads pinned" : ""));
 
     // Declared before the host: its destructor may still run handlers that refer to these.
     std::atomic<std::size_t> done{0};
@@ -87,7 +91,7 @@ TEST(AbortBurstStress, EverySessionOfABurstDrainsOnceAndFreesItsVolume) {
       if (ec) failed.fetch_add(1);
       if (done.fetch_add(1) + 1 == sessions) all_done.set_value();
     };
-    engine_host host(host_options{.io_threads = 2});
+    engine_host host(host_options{.io_threads = 2, .pin_io_threads = pinned});
     auto& eng = host.engine();
     ASSERT_EQ(eng.options().shard_count, 2u);
     ASSERT_FALSE(eng.register_provider(std::make_shared<memory_provider>()));
