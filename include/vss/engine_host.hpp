@@ -36,11 +36,10 @@ struct host_options {
   /// Pins io thread i to the i-th CPU the constructing thread may run on (sched_getaffinity;
   /// wrapping round when there are more threads than CPUs). Off by default, as a library
   /// should not decide where its host's threads run. On, a burst of 1,000 aborts on two io
-  /// threads and two CPUs had a p99 a third lower, side by side, because the scheduler no
-  /// longer moves the io threads away from their caches when a third thread (the requester)
-  /// runs (docs/decisions.md §39). Best effort: a thread the system refuses to pin runs
-  /// unpinned, and io_thread_cpus() says so. (Declared last, so that existing aggregate
-  /// initialisations keep their meaning.)
+  /// threads and two CPUs had a p99 a third lower, side by side: unpinned, the scheduler kept
+  /// both io threads on one CPU for most of the burst (docs/decisions.md §39). Best effort:
+  /// a thread the system refuses to pin runs unpinned, and io_thread_cpus() says so.
+  /// (Declared last, so that existing aggregate initialisations keep their meaning.)
   bool pin_io_threads = false;
 };
 
