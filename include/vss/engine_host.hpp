@@ -59,9 +59,8 @@ class engine_host {
   const std::vector<int>& io_thread_cpus() const noexcept { return io_cpus_; }
 
  private:
-  // The CPUs the constructing thread may run on, in order (empty if that cannot be read).
-  static std::vector<int> allowed_cpus();
-  static bool pin_this_thread(int cpu) noexcept;
+  // Lets every io thread's run() return, then joins them.
+  void stop_io_threads();
 
   // The blocking pool is declared first so that it is destroyed last: handlers still queued on
   // io_ when it is destroyed may own strands of the pool (a blocking writer's), and a strand

@@ -7,6 +7,28 @@
 #include <latch>
 
 namespace vss {
+namespace {
+
+// The CPUs the calling thread may run on, in order (empty if that cannot be read).
+std::vector<int> allowed_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  }
+  return cpus;
+}
+
+bool pin_this_thread(int cpu) noexcept {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
+}
+
+}  // namespace
 
 engine_host::engine_host(host_options options)
     : blocking_(std::max<std::size_t>(1, options.blocking_threads)),
@@ -35,31 +57,17 @@ engine_host::engine_host(host_options options)
       // joinable (std::terminate) or waiting on a latch that is gone.
       pinned.count_down(static_cast<std::ptrdiff_t>(threads - i));
       pinned.wait();
-      work_.reset();
-      io_.stop();
-      for (auto& t : threads_) t.join();
+      stop_io_threads();
       throw;
     }
   }
   pinned.wait();
 }
 
-std::vector<int> engine_host::allowed_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  std::vector<int> cpus;
-  if (sched_getaffinity(0, sizeof set, &set) != 0) return cpus;
-  for (int c = 0; c < CPU_SETSIZE; ++c) {
-    if (CPU_ISSET(c, &set)) cpus.push_back(c);
-  }
-  return cpus;
-}
-
-bool engine_host::pin_this_thread(int cpu) noexcept {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
+void engine_host::stop_io_threads() {
+  work_.reset();
+  io_.stop();
+  for (auto& t : threads_) t.join();
 }
 
 engine_host::~engine_host() {
@@ -69,9 +77,7 @@ engine_host::~engine_host() {
   engine_->async_shutdown([&drained](std::error_code) { drained.set_value(); });
   const auto& o = engine_->options();
   done.wait_for(o.deadlines.abort + o.hold_budget + std::chrono::seconds(5));
-  work_.reset();
-  io_.stop();
-  for (auto& t : threads_) t.join();
+  stop_io_threads();
   blocking_.join();
   engine_.reset();
 }

@@ -85,9 +85,8 @@ class phase_collector {
   void cancel_on_settled() noexcept;
   /// abandon() for an owner that no longer waits for the collection (an abort supersedes the
   /// phase), in O(1) instead of a pass over the slots: on_settled will not run (it is kept,
-  /// to be destroyed with the collector), then every answer
-  /// from now on is refused and a slot still pending reads as abandoned (outcome(),
-  /// is_pending()), fixed by the first read. An answer that raced this call may still land if
+  /// to be destroyed with the collector), then every answer from now on is refused and a
+  /// slot still pending reads as abandoned (outcome(), is_pending()), fixed by the first read. An answer that raced this call may still land if
   /// it comes before that read, as one that came just before abandon()'s pass would have.
   void supersede() noexcept;
   bool abandoned() const noexcept { return abandoned_.load(std::memory_order_acquire); }
