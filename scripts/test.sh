@@ -4,7 +4,8 @@
 #
 #   scripts/test.sh                    # dev: g++ Debug, warnings as errors, header checks,
 #                                      #      unit + stress + example + package tests
-#   scripts/test.sh --preset asan      # another workflow: dev, release, clang, asan, tsan
+#   scripts/test.sh --preset asan      # another workflow: dev, release, clang, clang-ci,
+#                                      #   asan, tsan
 #   scripts/test.sh --skip-deps        # do not check/install packages
 #   scripts/test.sh -j 1               # build and test parallelism (default:
 #                                      #   $CMAKE_BUILD_PARALLEL_LEVEL, else nproc)
