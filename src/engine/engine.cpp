@@ -42,14 +42,25 @@ engine::engine(const asio::any_io_executor& executor, engine_options options)
 engine::~engine() { core_->shutdown(); }
 
 writer_registration engine::register_writer(std::shared_ptr<writer> w, std::error_code& ec) {
-  auto entry = core_->register_writer(std::move(w), ec);
+  return register_writer(std::move(w), writer_placement{}, ec);
+}
+
+writer_registration engine::register_writer(std::shared_ptr<writer> w) {
+  return register_writer(std::move(w), writer_placement{});
+}
+
+writer_registration engine::register_writer(std::shared_ptr<writer> w,
+                                            const writer_placement& placement,
+                                            std::error_code& ec) {
+  auto entry = core_->register_writer(std::move(w), placement.group, ec);
   if (!entry) return {};
   return writer_registration(core_, entry->w->identity().instance_id);
 }
 
-writer_registration engine::register_writer(std::shared_ptr<writer> w) {
+writer_registration engine::register_writer(std::shared_ptr<writer> w,
+                                            const writer_placement& placement) {
   std::error_code ec;
-  auto reg = register_writer(std::move(w), ec);
+  auto reg = register_writer(std::move(w), placement, ec);
   if (ec) throw std::system_error(ec, "vss::engine::register_writer");
   return reg;
 }

@@ -43,6 +43,7 @@ engine_core::engine_core(const asio::any_io_executor& executor, engine_options o
 }
 
 std::shared_ptr<writer_entry> engine_core::register_writer(std::shared_ptr<vss::writer> w,
+                                                           const std::string& group,
                                                            std::error_code& ec) {
   ec = w ? validate_identity(w->identity()) : make_error_code(errc::invalid_arg);
   if (ec) return nullptr;
@@ -63,7 +64,16 @@ std::shared_ptr<writer_entry> engine_core::register_writer(std::shared_ptr<vss::
     return nullptr;
   }
   entry->registration = next_registration_++;
-  entry->shard = next_shard_++ % static_cast<std::uint32_t>(shards_.size());
+  const auto shard_count = static_cast<std::uint32_t>(shards_.size());
+  if (group.empty()) {
+    entry->shard = next_shard_++ % shard_count;
+  } else {
+    auto [it, is_new] = groups_.try_emplace(group);
+    if (is_new) it->second.shard = next_shard_++ % shard_count;
+    ++it->second.writers;
+    entry->shard = it->second.shard;
+    entry->group = group;
+  }
   entry->registry_connection = connect_registered(*registry_signals_[entry->shard], entry);
   writers_.emplace(id, entry);
   return entry;
@@ -77,6 +87,10 @@ void engine_core::unregister_writer(const writer_instance_id& id) {
     if (it == writers_.end()) return;
     entry = std::move(it->second);
     writers_.erase(it);
+    if (!entry->group.empty()) {
+      auto g = groups_.find(entry->group);
+      if (g != groups_.end() && --g->second.writers == 0) groups_.erase(g);
+    }
   }
   entry->registry_connection.disconnect();
 }

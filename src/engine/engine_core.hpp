@@ -61,8 +61,9 @@ class engine_core : public std::enable_shared_from_this<engine_core> {
   void end_hot_wait() noexcept { hot_waiter_.store(false, std::memory_order_release); }
 
   // Writers.
+  /// `group`: writer_placement::group (empty: the next shard in turn).
   std::shared_ptr<writer_entry> register_writer(std::shared_ptr<vss::writer> w,
-                                                std::error_code& ec);
+                                                const std::string& group, std::error_code& ec);
   void unregister_writer(const writer_instance_id& id);
   bool is_registered(const writer_instance_id& id) const;
   std::vector<std::shared_ptr<writer_entry>> writers() const;
@@ -146,6 +147,12 @@ class engine_core : public std::enable_shared_from_this<engine_core> {
   std::map<writer_instance_id, std::shared_ptr<writer_entry>> writers_;
   std::uint64_t next_registration_ = 1;
   std::uint32_t next_shard_ = 0;
+  // Each placement group's shard, while it has writers registered (writer_placement).
+  struct group_slot {
+    std::uint32_t shard = 0;
+    std::size_t writers = 0;
+  };
+  std::unordered_map<std::string, group_slot> groups_;
   std::vector<std::shared_ptr<provider>> providers_;
   // The reservation maps are only looked up, never walked in order: hashed, so that a burst of
   // releases does not pay a tree walk of 16-byte id compares per key (decisions §29).

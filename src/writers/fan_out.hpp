@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -74,6 +75,9 @@ struct writer_entry {
   std::shared_ptr<vss::writer> w;
   std::uint64_t registration = 0;
   std::uint32_t shard = 0;
+  /// writer_placement::group (empty: none); the engine frees the group's shard with its last
+  /// writer.
+  std::string group;
   /// For blocking writers: a strand on the blocking executor, so that the writer never runs
   /// two handlers at once there either.
   std::optional<strand_type> blocking_strand;
