@@ -83,6 +83,7 @@ struct options {
   std::vector<std::size_t> sessions;
   std::vector<std::size_t> io_threads;
   bool pin_io = false;             // host_options::pin_io_threads for the latency rigs
+  bool group_writers = false;      // each burst session's writers one writer_placement group
   std::vector<phase_kind> phases;  // phase sweep (N = 100); empty: none
   bool behaviours = false;         // behaviour sweep (N = 10)
   std::size_t race_iterations = 0;
@@ -127,6 +128,9 @@ void usage(std::ostream& os) {
         "  --io-threads LIST    io threads of the engine (default 1,2)\n"
         "  --pin-io             pin each io thread to its own CPU (host_options::\n"
         "                       pin_io_threads; default off, as in the engine)\n"
+        "  --group-writers      register each latency cell's session's writers as one\n"
+        "                       writer_placement group, its own in a burst (default:\n"
+        "                       none, writers spread over the shards one by one)\n"
         "  --phases LIST        phase sweep at N=100: prepare_backup,prepare_snapshot,frozen,\n"
         "                       commit,after_thaw, or 'all', or 'none' (default all; --quick:\n"
         "                       none); these cells get a third of the budget\n"
@@ -258,6 +262,8 @@ options parse(int argc, char** argv) {
       sessions_set = true;
     } else if (arg == "--pin-io") {
       o.pin_io = true;
+    } else if (arg == "--group-writers") {
+      o.group_writers = true;
     } else if (arg == "--io-threads") {
       o.io_threads = parse_list(arg, value(), 1, 64);
       io_set = true;
@@ -474,6 +480,7 @@ std::vector<std::pair<std::string, std::string>> machine_info(const options& o,
   m.emplace_back("modes", modes);
   m.emplace_back("runs", std::to_string(o.runs));
   m.emplace_back("pin_io_threads", o.pin_io ? "yes" : "no");
+  m.emplace_back("writer_groups", o.group_writers ? "one_per_session" : "none");
   m.emplace_back("samples_per_cell_target", std::to_string(o.samples));
   m.emplace_back("budget_s_per_cell", std::to_string(o.budget_s));
   m.emplace_back("idle_gap_us", "200");
@@ -510,11 +517,13 @@ class rig {
 
   /// A new group (writers registered with the main engine, unless `bare`; left unregistered
   /// if `registered` is false, see register_group).
+  /// `placement`: the writers' writer_placement::group (empty: none).
   group& add_group(std::size_t writers, phase_kind phase, behaviour_kind behaviour, bool bare,
-                   bool registered = true) {
+                   bool registered = true, std::string placement = {}) {
     auto& eng = bare ? bare_ : host_.engine();
     groups_.push_back(make_group(eng, writers, phase, behaviour, &timers_,
-                                 "/bench/vol-" + std::to_string(next_volume_++), registered));
+                                 "/bench/vol-" + std::to_string(next_volume_++), registered,
+                                 std::move(placement)));
     return *groups_.back();
   }
 
@@ -766,7 +775,8 @@ void run_writer_cell(context& ctx, rig& rg, std::size_t n, phase_kind phase,
   const auto io = rg.io_threads();
   const auto cell_start = bench_clock::now();
 
-  auto& g = rg.add_group(n, phase, behaviour, /*bare=*/false);
+  auto& g = rg.add_group(n, phase, behaviour, /*bare=*/false, /*registered=*/true,
+                         ctx.opt.group_writers ? "session" : "");
   releaser* rel = (phase == phase_kind::commit || phase == phase_kind::after_thaw)
                       ? &rg.provider_releaser()
                       : nullptr;
@@ -860,7 +870,8 @@ void run_session_cell(context& ctx, rig& rg, std::size_t m) {
   std::ostringstream title;
   title << "M=" << m << " sessions x " << writers_per_session
         << " writers, one burst, io_threads=" << rg.io_threads()
-        << ", phase=frozen, behaviour=immediate (async_abort_backup per session)";
+        << ", phase=frozen, behaviour=immediate (async_abort_backup per session"
+        << (ctx.opt.group_writers ? "; each session's writers one placement group)" : ")");
   std::cerr << "[bench] " << title.str() << " ..." << std::flush;
   const int cell = ctx.res.new_cell(title.str());
   const auto io = rg.io_threads();
@@ -869,7 +880,8 @@ void run_session_cell(context& ctx, rig& rg, std::size_t m) {
   std::vector<group*> groups;
   for (std::size_t k = 0; k < m; ++k) {
     groups.push_back(&rg.add_group(writers_per_session, phase_kind::frozen,
-                                   behaviour_kind::immediate, false, /*registered=*/false));
+                                   behaviour_kind::immediate, false, /*registered=*/false,
+                                   ctx.opt.group_writers ? "session-" + std::to_string(k) : ""));
   }
   floor_baseline floor(rg.io());
   const std::size_t target_bursts = std::max<std::size_t>(1, (ctx.opt.samples + m - 1) / m);

@@ -109,6 +109,8 @@ struct group {
   behaviour_kind behaviour = behaviour_kind::immediate;
   bool hold = true;  ///< false in race mode: nothing is held, the backup runs through
   std::string volume;
+  /// writer_placement::group of every writer of the group (empty: none; --group-writers).
+  std::string placement_group;
   std::shared_ptr<bench_provider> provider;
   std::vector<std::shared_ptr<bench_writer>> writers;
   std::vector<vss::writer_registration> registrations;
@@ -528,7 +530,9 @@ class releaser {
 inline void register_group(vss::engine& eng, group& g) {
   g.registrations.resize(g.writers.size());
   for (std::size_t i = 0; i < g.writers.size(); ++i) {
-    if (!g.registrations[i].connected()) g.registrations[i] = eng.register_writer(g.writers[i]);
+    if (!g.registrations[i].connected()) {
+      g.registrations[i] = eng.register_writer(g.writers[i], {.group = g.placement_group});
+    }
   }
 }
 
@@ -537,11 +541,14 @@ inline void register_group(vss::engine& eng, group& g) {
 inline void unregister_group(group& g) { g.registrations.clear(); }
 
 /// Creates a group of `writers` writers and its provider (registered with `eng`); the writers
-/// are registered too unless `register_writers` is false (see register_group).
+/// are registered too unless `register_writers` is false (see register_group), each in the
+/// placement group `placement` (empty: none).
 inline std::unique_ptr<group> make_group(vss::engine& eng, std::size_t writers, phase_kind phase,
                                          behaviour_kind behaviour, timer_thread* timers,
-                                         std::string volume, bool register_writers = true) {
+                                         std::string volume, bool register_writers = true,
+                                         std::string placement = {}) {
   auto g = std::make_unique<group>();
+  g->placement_group = std::move(placement);
   g->phase = phase;
   g->behaviour = behaviour;
   g->volume = std::move(volume);
