@@ -5,7 +5,9 @@
 // exactly once, and its volume be free again once its AbortBackup reported done. Half the
 // bursts run with the io threads pinned, one CPU each (host_options::pin_io_threads,
 // decisions §39): the same strands then meet on fixed CPUs instead of wherever the
-// scheduler puts them.
+// scheduler puts them. Half the bursts, drawn apart from those, register each session's
+// writers as one placement group (writer_placement, decisions §41): each session's writers
+// then share one shard, and the sessions of both shards abort at once.
 //
 // Bounded by count and time: OPENVSS_STRESS_ITERATIONS (default 200 bursts) and
 // OPENVSS_STRESS_SECONDS (default 30), whichever comes first; at least one burst runs. Each
@@ -76,9 +78,11 @@ TEST(AbortBurstStress, EverySessionOfABurstDrainsOnceAndFreesItsVolume) {
     const std::size_t sessions = 8 + rng() % 41;  // 8..48
     const std::size_t per_session = 1 + rng() % 6;
     const bool pinned = rng() % 2 == 0;
+    const bool grouped = rng() % 2 == 0;
     SCOPED_TRACE("burst " + std::to_string(bursts) + " (seed " + std::to_string(seed) +
                  "): " + std::to_string(sessions) + " sessions of " + std::to_string(per_session) +
-                 " writers" + (pinned ? ", io threads pinned" : ""));
+                 " writers" + (pinned ? ", io threads pinned" : "") +
+                 (grouped ? ", one placement group per session" : ""));
 
     // Declared before the host: its destructor may still run handlers that refer to these.
     std::atomic<std::size_t> done{0};
@@ -100,7 +104,8 @@ TEST(AbortBurstStress, EverySessionOfABurstDrainsOnceAndFreesItsVolume) {
       for (std::size_t i = 0; i < per_session; ++i) {
         writers[k].push_back(
             std::make_shared<test_writer>("s" + std::to_string(k) + "w" + std::to_string(i)));
-        regs.push_back(eng.register_writer(writers[k].back()));
+        const auto group = grouped ? "session" + std::to_string(k) : std::string{};
+        regs.push_back(eng.register_writer(writers[k].back(), {.group = group}));
       }
     }
     std::vector<backup_session> s(sessions);
