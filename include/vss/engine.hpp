@@ -63,19 +63,19 @@ class writer_registration {
   writer_instance_id instance_;
 };
 
-/// Where a writer's handlers run: register_writer's optional second argument.
+/// Which shard delivers a writer's events: register_writer's optional second argument.
 struct writer_placement {
-  /// Writers registered with the same non-empty group share one shard (one strand of the
-  /// engine's executor); a new group takes the next shard in turn, as an ungrouped writer
-  /// does, and a group is forgotten with its last writer. An event for a session whose
-  /// writers all share a group is then one loop on one thread instead of one per shard.
-  /// Give one group to the writers that are backed up together (those of one protected
-  /// machine, say) when many backups run at once: a burst of 1,000 aborted sessions of 10
-  /// writers each, each session's writers one group, had a p99 a third lower with pinned
-  /// io threads and a sixth lower without (docs/decisions.md §41). Leave it empty (the
-  /// default: writers spread over the shards one by one) when one backup covers many
-  /// writers: a session of 10,000 writers in one group took about four times as long to abort
-  /// on two io threads, as its handlers then run one at a time instead of two.
+  /// Writers registered with the same non-empty group share one shard (a strand of the
+  /// engine's executor); a new group, like an ungrouped writer, takes the next shard in turn,
+  /// and a group is forgotten with its last writer. A session whose writers share a group
+  /// then gets each event as one loop on one thread instead of one per shard.
+  /// Use it when many backups of a few writers each run at once (one group per protected
+  /// machine, say): a burst of 1,000 aborted sessions of 10 writers each, each session's
+  /// writers one group, had a p99 a sixth to a third lower (docs/decisions.md §41). Leave it
+  /// empty (the default) when a backup covers many writers: their handlers then run one at a
+  /// time, and a session of 10,000 writers in one group took four times as long to abort on
+  /// two io threads. A blocking writer's handlers run on its own strand of the blocking
+  /// executor either way; only their delivery follows the group.
   std::string group;
 };
 

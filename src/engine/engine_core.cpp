@@ -49,6 +49,7 @@ std::shared_ptr<writer_entry> engine_core::register_writer(std::shared_ptr<vss::
   if (ec) return nullptr;
   auto entry = std::make_shared<writer_entry>();
   entry->w = std::move(w);
+  entry->group = group;
   if (entry->w->identity().execution == handler_execution::blocking) {
     entry->blocking_strand.emplace(asio::make_strand(
         post_executor(options_.blocking_executor ? options_.blocking_executor : executor_)));
@@ -64,18 +65,27 @@ std::shared_ptr<writer_entry> engine_core::register_writer(std::shared_ptr<vss::
     return nullptr;
   }
   entry->registration = next_registration_++;
-  const auto shard_count = static_cast<std::uint32_t>(shards_.size());
-  if (group.empty()) {
-    entry->shard = next_shard_++ % shard_count;
-  } else {
-    auto [it, is_new] = groups_.try_emplace(group);
-    if (is_new) it->second.shard = next_shard_++ % shard_count;
-    ++it->second.writers;
-    entry->shard = it->second.shard;
-    entry->group = group;
-  }
+  // An ungrouped writer, or the first of a group, takes the next shard in turn; the rest of a
+  // group join its first. The group's count is taken last, so that a registration that
+  // throws on the way holds no group.
+  auto slot = entry->group.empty() ? groups_.end() : groups_.find(entry->group);
+  const bool takes_turn = slot == groups_.end();
+  entry->shard =
+      takes_turn ? next_shard_ % static_cast<std::uint32_t>(shards_.size()) : slot->second.shard;
   entry->registry_connection = connect_registered(*registry_signals_[entry->shard], entry);
-  writers_.emplace(id, entry);
+  const auto placed = writers_.emplace(id, entry).first;
+  if (!entry->group.empty()) {
+    if (takes_turn) {
+      try {
+        slot = groups_.emplace(entry->group, group_slot{entry->shard, 0}).first;
+      } catch (...) {
+        writers_.erase(placed);
+        throw;
+      }
+    }
+    ++slot->second.writers;
+  }
+  if (takes_turn) ++next_shard_;
   return entry;
 }
 
