@@ -1,15 +1,21 @@
 // writer_placement (decisions §41): writers registered with the same group share one shard, a
 // new group takes the next shard in turn as an ungrouped writer does, and a group is forgotten
 // with its last writer, so that the name may land elsewhere next time and the engine keeps no
-// entry for groups that are gone. Grouped writers take part in a backup like any other.
+// entry for groups that are gone. Through the public call, two writers of one group never run
+// at once, where two ungrouped ones on two shards do; grouped writers take part in a backup
+// like any other.
 
 #include <gtest/gtest.h>
 
 #include <asio/io_context.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <system_error>
+#include <thread>
 
 #include "engine/engine_core.hpp"
 #include "support/host_session.hpp"
@@ -86,6 +92,85 @@ TEST(WriterPlacementTest, ARefusedRegistrationDoesNotHoldItsGroup) {
   f.core->unregister_writer(w->identity().instance_id);
   // Had the refused registration counted, "g" would still be on shard 0.
   EXPECT_EQ(f.add("g2", "g"), 1u);
+}
+
+// A session of `eng` in component mode that selects only `own`, with `volume` in its set,
+// ready for PrepareForBackup. (Its GatherWriterMetadata asks every writer, so both sessions
+// gather before either prepares: a handler that waits would hold the other's Identify.)
+void set_up_own(engine& eng, backup_session& s, const test_writer& own, const std::string& volume) {
+  using namespace std::chrono_literals;
+  s = eng.create_backup_session();
+  EXPECT_FALSE(s.initialize_for_backup());
+  EXPECT_FALSE(s.set_backup_state(true, false, backup_type::full));
+  auto gathered = s.async_gather_writer_metadata(use_async_op);
+  EXPECT_TRUE(gathered.wait_for(10s));
+  const auto& id = own.identity();
+  EXPECT_FALSE(s.add_component(id.instance_id, id.class_id, component_type::file_group, "",
+                               id.name + "-data"));
+  snapshot_set_id set;
+  snapshot_id snap;
+  EXPECT_FALSE(s.start_snapshot_set(set));
+  EXPECT_FALSE(s.add_to_snapshot_set(volume, {}, snap));
+}
+
+// Two writers, each in a session of its own, whose PrepareBackup handlers each wait (up to
+// `window`) for the other to be running too; the two sessions prepare at once on two io
+// threads. Returns the most handlers seen running at once: 1 if the writers share a shard
+// (its strand runs one handler at a time), 2 if each session's step could enter its own.
+int most_running_at_once(const writer_placement& a, const writer_placement& b,
+                         std::chrono::milliseconds window) {
+  using namespace std::chrono_literals;
+  engine_host host{{.io_threads = 2}};
+  auto& eng = host.engine();
+  EXPECT_FALSE(eng.register_provider(std::make_shared<memory_provider>()));
+  std::atomic<int> running{0};
+  std::atomic<int> most{0};
+  auto overlap = [&](writer_event e) {
+    if (e != writer_event::prepare_backup) return;
+    const int now = running.fetch_add(1) + 1;
+    int seen = most.load();
+    while (now > seen && !most.compare_exchange_weak(seen, now)) {
+    }
+    const auto until = std::chrono::steady_clock::now() + window;
+    // Until the other one has been seen running beside this one (by either of them).
+    while (most.load() < 2 && std::chrono::steady_clock::now() < until) {
+      if (running.load() == 2) most.store(2);
+      std::this_thread::yield();
+    }
+    running.fetch_sub(1);
+  };
+  auto wa = std::make_shared<test_writer>("a");
+  auto wb = std::make_shared<test_writer>("b");
+  wa->on_event(overlap);
+  wb->on_event(overlap);
+  auto ra = eng.register_writer(wa, a);
+  auto rb = eng.register_writer(wb, b);
+  backup_session sa;
+  backup_session sb;
+  set_up_own(eng, sa, *wa, "/a");
+  set_up_own(eng, sb, *wb, "/b");
+  auto pa = sa.async_prepare_for_backup(use_async_op);
+  auto pb = sb.async_prepare_for_backup(use_async_op);
+  EXPECT_TRUE(pa.wait_for(window * 2 + 10s));
+  EXPECT_TRUE(pb.wait_for(window * 2 + 10s));
+  EXPECT_EQ(pa.query_status(), errc::async_finished);
+  EXPECT_EQ(pb.query_status(), errc::async_finished);
+  EXPECT_EQ(wa->count(writer_event::prepare_backup), 1u);
+  EXPECT_EQ(wb->count(writer_event::prepare_backup), 1u);
+  return most.load();
+}
+
+TEST(WriterPlacementTest, TwoWritersOfOneGroupNeverRunAtOnce) {
+  // Through the public call: had the group been dropped, the two would be on two shards, as
+  // in the test below, and would run together.
+  EXPECT_EQ(most_running_at_once({.group = "g"}, {.group = "g"}, std::chrono::milliseconds(200)),
+            1);
+}
+
+TEST(WriterPlacementTest, TwoUngroupedWritersOnTwoShardsDoRunAtOnce) {
+  // The check above can see an overlap: spread over two shards, the two sessions' handlers
+  // meet (the wait ends as soon as they do).
+  EXPECT_EQ(most_running_at_once({}, {}, std::chrono::seconds(10)), 2);
 }
 
 TEST(WriterPlacementTest, GroupedWritersTakePartInABackupAndItsAbort) {
