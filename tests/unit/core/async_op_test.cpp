@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/fake_op.hpp"
 #include "vss/detail/erased_handler.hpp"
 #include "vss/error.hpp"
 
@@ -21,65 +22,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using vss::errc;
-
-// Test-only asynchronous operation in the shape of an engine operation: the initiation erases
-// the token's handler, attaches a thread-safe canceller that posts "complete with
-// VSS_S_ASYNC_CANCELLED" to the io_context, and the test completes it with a chosen code.
-class fake_op {
- public:
-  // Completes the pending operation with `ec`, from any thread. False if none was pending.
-  bool complete(std::error_code ec) {
-    vss::detail::erased_handler handler;
-    {
-      std::lock_guard lock(mutex_);
-      handler = std::move(handler_);
-    }
-    if (!handler) return false;
-    ++completions_;
-    std::move(handler).complete(ec);
-    return true;
-  }
-
-  bool pending() const {
-    std::lock_guard lock(mutex_);
-    return static_cast<bool>(handler_);
-  }
-
-  int completions() const { return completions_.load(); }
-  int cancels_requested() const { return cancels_requested_.load(); }
-
-  bool cancellable = true;
-
-  template <class Token>
-  friend auto async_fake_op(asio::io_context& io, fake_op& op, Token&& token);
-
- private:
-  void start(asio::io_context& io, vss::detail::erased_handler handler) {
-    if (cancellable) {
-      // Through the erased handler, as compiled engine code would.
-      vss::detail::set_canceller(handler, [&io, this] {
-        ++cancels_requested_;
-        asio::post(io, [this] { complete(errc::async_cancelled); });
-      });
-    }
-    std::lock_guard lock(mutex_);
-    handler_ = std::move(handler);
-  }
-
-  mutable std::mutex mutex_;
-  vss::detail::erased_handler handler_;
-  std::atomic<int> completions_{0};
-  std::atomic<int> cancels_requested_{0};
-};
-
-template <class Token>
-auto async_fake_op(asio::io_context& io, fake_op& op, Token&& token) {
-  return asio::async_initiate<Token, void(std::error_code)>(
-      [&io, &op](auto handler) {
-        op.start(io, vss::detail::erased_handler(std::move(handler), io.get_executor()));
-      },
-      token);
-}
+using vss::test::async_fake_op;
+using vss::test::fake_op;
 
 // Records every invocation of a callback handler, so tests can check "exactly once".
 struct callback_log {
@@ -506,65 +450,6 @@ TEST(FakeOpTokens, UseFutureThrowsSystemErrorWithTheFailureCode) {
     EXPECT_EQ(e.code(), errc::invalid_arg);
   }
 }
-
-// Asio 1.22 enables coroutines for clang only with libc++'s <experimental/coroutine>; with
-// clang 14 and libstdc++ the build must define ASIO_HAS_CO_AWAIT=1.
-#if defined(ASIO_HAS_CO_AWAIT)
-TEST(FakeOpTokens, UseAwaitableResumesTheCoroutineOnceWithSuccess) {
-  asio::io_context io;
-  fake_op op;
-  int resumed = 0;
-  std::error_code seen = errc::unexpected;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        try {
-          co_await async_fake_op(io, op, asio::use_awaitable);
-          seen = {};
-        } catch (const std::system_error& e) {
-          seen = e.code();
-        }
-        ++resumed;
-      },
-      asio::detached);
-
-  io.poll();
-  ASSERT_TRUE(op.pending());
-  EXPECT_EQ(resumed, 0);
-  op.complete({});
-  io.run();
-  EXPECT_EQ(resumed, 1);
-  EXPECT_EQ(seen, std::error_code{});
-}
-
-TEST(FakeOpTokens, UseAwaitableThrowsTheFailureCodeIntoTheCoroutine) {
-  asio::io_context io;
-  fake_op op;
-  int resumed = 0;
-  std::error_code seen;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        try {
-          co_await async_fake_op(io, op, asio::use_awaitable);
-        } catch (const std::system_error& e) {
-          seen = e.code();
-        }
-        ++resumed;
-      },
-      asio::detached);
-
-  io.poll();
-  op.complete(errc::bad_state);
-  io.run();
-  EXPECT_EQ(resumed, 1);
-  EXPECT_EQ(seen, errc::bad_state);
-}
-#else
-TEST(FakeOpTokens, UseAwaitable) {
-  GTEST_SKIP() << "Asio sees no co_await support here; build with ASIO_HAS_CO_AWAIT=1";
-}
-#endif  // defined(ASIO_HAS_CO_AWAIT)
 
 TEST(FakeOpTokens, DeferredStartsOnlyWhenLaunchedWithACallback) {
   asio::io_context io;

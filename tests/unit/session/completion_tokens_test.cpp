@@ -1,16 +1,14 @@
-// Every async call accepts any Asio completion token: callbacks, use_future, use_awaitable,
-// deferred, use_async_op, and a caller-bound cancellation slot.
+// Every async call accepts any Asio completion token: callbacks, use_future, deferred,
+// use_async_op, and a caller-bound cancellation slot (use_awaitable:
+// completion_tokens_awaitable_test.cpp).
 
 #include <gtest/gtest.h>
 
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>
 #include <asio/cancellation_signal.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
 #include <asio/experimental/deferred.hpp>
 #include <asio/strand.hpp>
-#include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
 #include <thread>
 
@@ -93,33 +91,6 @@ TEST_F(CompletionTokensTest, DeferredStartsOnlyWhenInvoked) {
   EXPECT_FALSE(result);
   EXPECT_EQ(w->count(E::freeze), 1u);
 }
-
-#if defined(ASIO_HAS_CO_AWAIT)
-TEST_F(CompletionTokensTest, UseAwaitableRunsAWholeBackupInACoroutine) {
-  auto w = add_writer("w");
-  bool done = false;
-  auto s = engine_->create_backup_session();
-  asio::co_spawn(
-      io_,
-      [&]() -> asio::awaitable<void> {
-        EXPECT_FALSE(s.initialize_for_backup());
-        EXPECT_FALSE(s.set_backup_state(false, false, backup_type::full));
-        co_await s.async_gather_writer_metadata(asio::use_awaitable);
-        snapshot_set_id set;
-        snapshot_id snap;
-        EXPECT_FALSE(s.start_snapshot_set(set));
-        EXPECT_FALSE(s.add_to_snapshot_set("/data", {}, snap));
-        co_await s.async_prepare_for_backup(asio::use_awaitable);
-        co_await s.async_do_snapshot_set(asio::use_awaitable);
-        co_await s.async_backup_complete(asio::use_awaitable);
-        done = true;
-      },
-      asio::detached);
-  settle();
-  EXPECT_TRUE(done);
-  EXPECT_EQ(w->count(E::backup_complete), 1u);
-}
-#endif
 
 TEST_F(CompletionTokensTest, BoundCancellationSlotAbortsThePipeline) {
   auto w = add_writer("w");
