@@ -66,25 +66,23 @@ std::shared_ptr<writer_entry> engine_core::register_writer(std::shared_ptr<vss::
   }
   entry->registration = next_registration_++;
   // An ungrouped writer, or the first of a group, takes the next shard in turn; the rest of a
-  // group join its first. The group's count is taken last, so that a registration that
-  // throws on the way holds no group.
+  // group join its first. A registration that throws on the way leaves nothing behind: no
+  // slot on the shard's signal, no group it opened, no count.
   auto slot = entry->group.empty() ? groups_.end() : groups_.find(entry->group);
-  const bool takes_turn = slot == groups_.end();
+  const bool opens_group = !entry->group.empty() && slot == groups_.end();
+  const bool takes_turn = entry->group.empty() || opens_group;
   entry->shard =
       takes_turn ? next_shard_ % static_cast<std::uint32_t>(shards_.size()) : slot->second.shard;
-  entry->registry_connection = connect_registered(*registry_signals_[entry->shard], entry);
-  const auto placed = writers_.emplace(id, entry).first;
-  if (!entry->group.empty()) {
-    if (takes_turn) {
-      try {
-        slot = groups_.emplace(entry->group, group_slot{entry->shard, 0}).first;
-      } catch (...) {
-        writers_.erase(placed);
-        throw;
-      }
-    }
-    ++slot->second.writers;
+  if (opens_group) slot = groups_.emplace(entry->group, group_slot{entry->shard, 0}).first;
+  try {
+    entry->registry_connection = connect_registered(*registry_signals_[entry->shard], entry);
+    writers_.emplace(id, entry);
+  } catch (...) {
+    entry->registry_connection.disconnect();
+    if (opens_group) groups_.erase(slot);
+    throw;
   }
+  if (!entry->group.empty()) ++slot->second.writers;
   if (takes_turn) ++next_shard_;
   return entry;
 }
