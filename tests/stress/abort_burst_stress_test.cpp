@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/host_session.hpp"
 #include "support/stress_limits.hpp"
 #include "support/test_writer.hpp"
 #include "vss/vss.hpp"
@@ -41,27 +42,7 @@ std::string volume_of(std::size_t k) { return "/burst" + std::to_string(k); }
 /// A session of `eng` in component mode, with only `own` selected, prepared with volume_of(k).
 std::string prepare_own(engine& eng, backup_session& s, std::size_t k,
                         const std::vector<std::shared_ptr<test_writer>>& own) {
-  s = eng.create_backup_session();
-  if (auto ec = s.initialize_for_backup()) return "initialize_for_backup: " + ec.message();
-  if (auto ec = s.set_backup_state(true, false, backup_type::full)) {
-    return "set_backup_state: " + ec.message();
-  }
-  auto gathered = s.async_gather_writer_metadata(use_async_op);
-  if (!gathered.wait_for(10s) || gathered.query_status() != errc::async_finished) {
-    return "GatherWriterMetadata did not finish";
-  }
-  for (const auto& w : own) {
-    if (auto ec = s.add_component(w->identity().instance_id, w->identity().class_id,
-                                  component_type::file_group, "", w->identity().name + "-data")) {
-      return "add_component: " + ec.message();
-    }
-  }
-  snapshot_set_id set;
-  snapshot_id snap;
-  if (auto ec = s.start_snapshot_set(set)) return "start_snapshot_set: " + ec.message();
-  if (auto ec = s.add_to_snapshot_set(volume_of(k), {}, snap)) {
-    return "add_to_snapshot_set: " + ec.message();
-  }
+  if (auto err = select_own_on(eng, s, own, volume_of(k)); !err.empty()) return err;
   auto prepared = s.async_prepare_for_backup(use_async_op);
   if (!prepared.wait_for(10s) || prepared.query_status() != errc::async_finished) {
     return "PrepareForBackup did not finish";

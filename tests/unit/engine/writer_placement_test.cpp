@@ -16,6 +16,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <vector>
 
 #include "engine/engine_core.hpp"
 #include "support/host_session.hpp"
@@ -94,25 +95,6 @@ TEST(WriterPlacementTest, ARefusedRegistrationDoesNotHoldItsGroup) {
   EXPECT_EQ(f.add("g2", "g"), 1u);
 }
 
-// A session of `eng` in component mode that selects only `own`, with `volume` in its set,
-// ready for PrepareForBackup. (Its GatherWriterMetadata asks every writer, so both sessions
-// gather before either prepares: a handler that waits would hold the other's Identify.)
-void set_up_own(engine& eng, backup_session& s, const test_writer& own, const std::string& volume) {
-  using namespace std::chrono_literals;
-  s = eng.create_backup_session();
-  EXPECT_FALSE(s.initialize_for_backup());
-  EXPECT_FALSE(s.set_backup_state(true, false, backup_type::full));
-  auto gathered = s.async_gather_writer_metadata(use_async_op);
-  EXPECT_TRUE(gathered.wait_for(10s));
-  const auto& id = own.identity();
-  EXPECT_FALSE(s.add_component(id.instance_id, id.class_id, component_type::file_group, "",
-                               id.name + "-data"));
-  snapshot_set_id set;
-  snapshot_id snap;
-  EXPECT_FALSE(s.start_snapshot_set(set));
-  EXPECT_FALSE(s.add_to_snapshot_set(volume, {}, snap));
-}
-
 // Two writers, each in a session of its own, whose PrepareBackup handlers each wait (up to
 // `window`) for the other to be running too; the two sessions prepare at once on two io
 // threads. Returns the most handlers seen running at once: 1 if the writers share a shard
@@ -147,8 +129,10 @@ int most_running_at_once(const writer_placement& a, const writer_placement& b,
   auto rb = eng.register_writer(wb, b);
   backup_session sa;
   backup_session sb;
-  set_up_own(eng, sa, *wa, "/a");
-  set_up_own(eng, sb, *wb, "/b");
+  // Both sessions gather before either prepares: each GatherWriterMetadata asks every writer,
+  // and a handler that waits would hold the other's Identify.
+  EXPECT_EQ(select_own_on(eng, sa, std::vector{wa}, "/a"), "");
+  EXPECT_EQ(select_own_on(eng, sb, std::vector{wb}, "/b"), "");
   auto pa = sa.async_prepare_for_backup(use_async_op);
   auto pb = sb.async_prepare_for_backup(use_async_op);
   EXPECT_TRUE(pa.wait_for(window * 2 + 10s));
