@@ -69,8 +69,8 @@ std::shared_ptr<writer_entry> engine_core::register_writer(std::shared_ptr<vss::
   // group join its first. A registration that throws on the way leaves nothing behind: no
   // slot on the shard's signal, no group it opened, no count.
   auto slot = entry->group.empty() ? groups_.end() : groups_.find(entry->group);
-  const bool opens_group = !entry->group.empty() && slot == groups_.end();
-  const bool takes_turn = entry->group.empty() || opens_group;
+  const bool takes_turn = slot == groups_.end();
+  const bool opens_group = takes_turn && !entry->group.empty();
   entry->shard =
       takes_turn ? next_shard_ % static_cast<std::uint32_t>(shards_.size()) : slot->second.shard;
   if (opens_group) slot = groups_.emplace(entry->group, group_slot{entry->shard, 0}).first;
