@@ -129,9 +129,11 @@ std::error_code engine_core::register_provider(std::shared_ptr<provider> p) {
   const auto id = p->properties().id;
   std::lock_guard lock(mutex_);
   if (shutting_down_) return errc::bad_state;
-  for (const auto& q : providers_) {
-    if (q == p || q->properties().id == id) return errc::provider_already_registered;
+  if (provider_by_id_.contains(id) ||
+      std::find(providers_.begin(), providers_.end(), p) != providers_.end()) {
+    return errc::provider_already_registered;
   }
+  provider_by_id_.emplace(id, p);
   providers_.push_back(std::move(p));
   return {};
 }
@@ -139,6 +141,12 @@ std::error_code engine_core::register_provider(std::shared_ptr<provider> p) {
 std::vector<std::shared_ptr<provider>> engine_core::providers() const {
   std::lock_guard lock(mutex_);
   return providers_;
+}
+
+std::shared_ptr<provider> engine_core::find_provider(const provider_id& id) const {
+  std::lock_guard lock(mutex_);
+  auto it = provider_by_id_.find(id);
+  return it == provider_by_id_.end() ? nullptr : it->second;
 }
 
 bool engine_core::can_grant(const waiter& w) const {

@@ -72,7 +72,10 @@ class engine_core : public std::enable_shared_from_this<engine_core> {
 
   // Providers.
   std::error_code register_provider(std::shared_ptr<provider> p);
+  /// In registration order: the order AddToSnapshotSet asks them in.
   std::vector<std::shared_ptr<provider>> providers() const;
+  /// The provider registered under `id`, or null.
+  std::shared_ptr<provider> find_provider(const provider_id& id) const;
 
   // Reservations (DESIGN.md §3.1): all-or-nothing, so two sessions can never deadlock.
   using grant_fn = std::function<void(errc)>;
@@ -154,6 +157,10 @@ class engine_core : public std::enable_shared_from_this<engine_core> {
   };
   std::unordered_map<std::string, group_slot> groups_;
   std::vector<std::shared_ptr<provider>> providers_;
+  // The same providers by id, read once at registration: properties() builds its strings on
+  // every call, and a walk asking each provider for its id made every AddToSnapshotSet that
+  // names one, and every registration, O(P) string copies (quadratic in a large fleet).
+  std::unordered_map<provider_id, std::shared_ptr<provider>> provider_by_id_;
   // The reservation maps are only looked up, never walked in order: hashed, so that a burst of
   // releases does not pay a tree walk of 16-byte id compares per key (decisions §29).
   std::unordered_map<std::string, volume_holder> volume_owner_;

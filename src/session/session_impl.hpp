@@ -290,7 +290,6 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   bool abort_in_progress() const;  // mutex_ held
   std::vector<std::uint32_t> targets_where(
       const std::function<bool(const participant&)>& pred) const;  // mutex_ held
-  std::shared_ptr<provider> provider_by_id(const provider_id& id) const;
   std::vector<std::shared_ptr<provider>> set_providers() const;  // mutex_ held
   std::chrono::milliseconds deadline_for(writer_event e) const noexcept;
   bool auto_release() const noexcept;

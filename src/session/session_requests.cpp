@@ -90,13 +90,6 @@ std::error_code session_impl::start_snapshot_set(snapshot_set_id& set) {
   return {};
 }
 
-std::shared_ptr<provider> session_impl::provider_by_id(const provider_id& id) const {
-  for (auto& p : core_->providers()) {
-    if (p->properties().id == id) return p;
-  }
-  return nullptr;
-}
-
 std::error_code session_impl::add_to_snapshot_set(std::string_view volume,
                                                   const provider_id& provider_choice,
                                                   snapshot_id& snapshot) {
@@ -110,7 +103,7 @@ std::error_code session_impl::add_to_snapshot_set(std::string_view volume,
       }
     }
   } else {
-    chosen = provider_by_id(provider_choice);
+    chosen = core_->find_provider(provider_choice);
   }
   std::lock_guard lock(mutex_);
   VSS_STEP_OR_RETURN(add_to_snapshot_set)
@@ -242,7 +235,7 @@ std::error_code session_impl::is_volume_supported(const provider_id& provider_ch
     }
     return {};
   }
-  auto p = provider_by_id(provider_choice);
+  auto p = core_->find_provider(provider_choice);
   if (!p) return errc::provider_not_registered;
   supported = provider_call_or([&] { return p->is_volume_supported(volume); }, false);
   return {};

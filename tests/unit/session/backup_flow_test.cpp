@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "support/test_writer.hpp"
 
@@ -243,6 +245,37 @@ TEST_F(BackupFlowTest, VolumeNoProviderSupportsIsRejected) {
   ASSERT_FALSE(s.is_volume_supported({}, "", supported) == std::error_code{});
   ASSERT_FALSE(s.is_volume_supported({}, "/x", supported));
   EXPECT_TRUE(supported);  // the default memory provider takes anything
+}
+
+TEST_F(BackupFlowTest, ANamedProviderIsFoundAmongManyAndADuplicateIdIsRefused) {
+  // Each provider takes only its own volume, so the answer to a named AddToSnapshotSet tells
+  // which provider the engine picked.
+  std::vector<provider_id> ids;
+  for (int k = 0; k < 40; ++k) {
+    const auto volume = "/v" + std::to_string(k);
+    auto p = std::make_shared<memory_provider>(
+        memory_provider_options{.name = "p" + std::to_string(k),
+                                .supports = [volume](std::string_view v) { return v == volume; }});
+    ids.push_back(p->properties().id);
+    ASSERT_FALSE(engine_->register_provider(p)) << k;
+  }
+  // Another object under a registered id is refused, and changes nothing.
+  EXPECT_EQ(engine_->register_provider(
+                std::make_shared<memory_provider>(memory_provider_options{.id = ids[7]})),
+            errc::provider_already_registered);
+  const auto listed = engine_->registered_providers();
+  ASSERT_EQ(listed.size(), 41u);  // the fixture's own first, then in registration order
+  for (int k = 0; k < 40; ++k) EXPECT_EQ(listed[k + 1].id, ids[k]) << k;
+
+  auto s = engine_->create_backup_session();
+  ASSERT_FALSE(s.initialize_for_backup());
+  ASSERT_FALSE(s.start_snapshot_set(set_));
+  snapshot_id id;
+  EXPECT_EQ(s.add_to_snapshot_set("/v36", ids[37], id), errc::volume_not_supported_by_provider);
+  EXPECT_FALSE(s.add_to_snapshot_set("/v37", ids[37], id));
+  EXPECT_FALSE(s.add_to_snapshot_set("/v0", ids[0], id));
+  EXPECT_EQ(s.add_to_snapshot_set("/v1", provider_id::generate(), id),
+            errc::provider_not_registered);
 }
 
 // A writer that keeps its last context as a member (answered or not) must not keep itself, or
