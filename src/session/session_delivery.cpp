@@ -126,7 +126,7 @@ std::uint64_t session_impl::deliver(writer_event event, std::vector<std::uint32_
     }
   }
   auto ranges = shard_ranges(*filtered);
-  return deliver_ordered(event, std::move(filtered), std::move(ranges), std::move(then), where);
+  return deliver_ordered(event, std::move(filtered), ranges, std::move(then), where);
 }
 
 std::uint64_t session_impl::deliver_to_all(writer_event event, std::function<void()> then,
@@ -137,7 +137,7 @@ std::uint64_t session_impl::deliver_to_all(writer_event event, std::function<voi
 
 std::uint64_t session_impl::deliver_ordered(
     writer_event event, slot_map ordered,
-    std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges, std::function<void()> then,
+    const std::vector<std::pair<std::uint32_t, std::uint32_t>>& ranges, std::function<void()> then,
     then_runs where) {
   // mutex_ held. `ordered`: participant per slot; `ranges`: (shard, first slot) per shard.
   auto phase = std::make_unique<phase_state>();

@@ -172,7 +172,7 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   std::uint64_t deliver_to_all(writer_event event, std::function<void()> then,
                                then_runs where = then_runs::on_strand);
   std::uint64_t deliver_ordered(writer_event event, slot_map ordered,
-                                std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges,
+                                const std::vector<std::pair<std::uint32_t, std::uint32_t>>& ranges,
                                 std::function<void()> then, then_runs where);
   // The abort sequence's OnAbort, to every writer still to hear it; false if there is none.
   bool deliver_abort_to_writers(std::function<void()> then);
@@ -290,7 +290,7 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   bool abort_in_progress() const;  // mutex_ held
   std::vector<std::uint32_t> targets_where(
       const std::function<bool(const participant&)>& pred) const;  // mutex_ held
-  std::vector<std::shared_ptr<provider>> set_providers() const;  // mutex_ held
+  std::vector<std::shared_ptr<provider>> set_providers() const;    // mutex_ held
   std::chrono::milliseconds deadline_for(writer_event e) const noexcept;
   bool auto_release() const noexcept;
 
