@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <system_error>
+#include <utility>
 
 namespace vss::detail {
 
@@ -101,16 +102,21 @@ class async_op_handler {
 /// must not block, and must not assume the operation is still pending when it runs (completion
 /// may race with it). It typically posts "complete with VSS_S_ASYNC_CANCELLED" onto the
 /// operation's strand. It may complete the operation inline.
-template <class Handler>
-bool set_canceller(Handler& /*handler*/, std::function<void()> /*canceller*/) {
+///
+/// A template on the canceller as well: for any other handler no std::function is built (an
+/// allocation per asynchronous call) only to be dropped (decisions §42).
+template <class Handler, class Canceller>
+bool set_canceller(Handler& /*handler*/, Canceller&& /*canceller*/) {
   return false;
 }
 
 /// Stores `canceller` in the handler's shared state; `vss::async_op::cancel()` runs it.
 /// Returns false (and stores nothing) if the operation has already completed or `handler` was
 /// moved from.
-inline bool set_canceller(async_op_handler& handler, std::function<void()> canceller) {
-  return handler.state() && handler.state()->set_canceller(std::move(canceller));
+template <class Canceller>
+bool set_canceller(async_op_handler& handler, Canceller&& canceller) {
+  return handler.state() &&
+         handler.state()->set_canceller(std::function<void()>(std::forward<Canceller>(canceller)));
 }
 
 }  // namespace vss::detail

@@ -177,8 +177,9 @@ class erased_handler {
 
 /// Forwards to `handler.set_canceller(canceller)`: an erased `use_async_op` handler stays
 /// cancellable through its `vss::async_op`.
-inline bool set_canceller(erased_handler& handler, std::function<void()> canceller) {
-  return handler.set_canceller(std::move(canceller));
+template <class Canceller>
+bool set_canceller(erased_handler& handler, Canceller&& canceller) {
+  return handler.set_canceller(std::function<void()>(std::forward<Canceller>(canceller)));
 }
 
 }  // namespace vss::detail
