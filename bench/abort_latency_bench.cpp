@@ -24,6 +24,8 @@
 //
 // Usage: see usage() below, or run with --help.
 
+#include <dlfcn.h>
+#include <gnu/libc-version.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -435,6 +437,26 @@ std::string compiler() {
 #endif
 }
 
+// Which malloc this process runs on: one preloaded (LD_PRELOAD) or linked in replaces glibc's,
+// and moves the burst's figures by a fifth or more (decisions §42), so a comparison must see
+// it. Each allocator is known by a symbol only it exports.
+std::string allocator_in_use() {
+  std::string name;
+  if (dlsym(RTLD_DEFAULT, "mallctl") != nullptr) {
+    name = "jemalloc";
+  } else if (dlsym(RTLD_DEFAULT, "tc_malloc") != nullptr) {
+    name = "tcmalloc";
+  } else if (dlsym(RTLD_DEFAULT, "mi_malloc") != nullptr) {
+    name = "mimalloc";
+  } else {
+    name = std::string("glibc ") + gnu_get_libc_version();
+  }
+  if (const char* pre = std::getenv("LD_PRELOAD"); pre != nullptr && *pre != '\0') {
+    name += std::string(" (LD_PRELOAD=") + pre + ")";
+  }
+  return name;
+}
+
 std::string utc_now() {
   const auto t = std::time(nullptr);
   std::tm tm{};
@@ -465,6 +487,7 @@ std::vector<std::pair<std::string, std::string>> machine_info(const options& o,
   // The flags move the figures as the code does (-O3 against -O2: the N = 10,000 cell's p50
   // by 12 %, decisions §37), so a comparison must see them.
   m.emplace_back("build_flags", OPENVSS_BENCH_BUILD_FLAGS);
+  m.emplace_back("allocator", allocator_in_use());
   m.emplace_back("asio_version", std::to_string(ASIO_VERSION));
   m.emplace_back("boost_version", std::to_string(BOOST_VERSION));
   m.emplace_back("date_utc", utc_now());

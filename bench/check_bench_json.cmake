@@ -30,8 +30,8 @@ string(JSON _machine_type ERROR_VARIABLE _err TYPE "${_json}" machine)
 if(_err OR NOT _machine_type STREQUAL "OBJECT")
   message(FATAL_ERROR "JSON: no \"machine\" object (${_err})")
 endif()
-foreach(_key IN ITEMS cpu_model cores kernel compiler build_flags modes runs pin_io_threads
-                      writer_groups)
+foreach(_key IN ITEMS cpu_model cores kernel compiler build_flags allocator modes runs
+                      pin_io_threads writer_groups)
   string(JSON _v ERROR_VARIABLE _err GET "${_json}" machine ${_key})
   if(_err)
     message(FATAL_ERROR "JSON: machine.${_key} missing (${_err})")
