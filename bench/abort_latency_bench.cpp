@@ -437,9 +437,10 @@ std::string compiler() {
 #endif
 }
 
-// Which malloc this process runs on: one preloaded (LD_PRELOAD) or linked in replaces glibc's,
-// and moves the burst's figures by a fifth or more (decisions §42), so a comparison must see
-// it. Each allocator is known by a symbol only it exports.
+// Which malloc this process runs on: one preloaded (LD_PRELOAD) or linked in dynamically
+// replaces glibc's, and moves the burst's figures by about a tenth and one large session's p99
+// several-fold (decisions §42), so a comparison must see it. Each allocator is known by a
+// symbol only it exports (a static link without -rdynamic hides it).
 std::string allocator_in_use() {
   std::string name;
   if (dlsym(RTLD_DEFAULT, "mallctl") != nullptr) {

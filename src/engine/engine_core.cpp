@@ -133,6 +133,8 @@ std::error_code engine_core::register_provider(std::shared_ptr<provider> p) {
       std::find(providers_.begin(), providers_.end(), p) != providers_.end()) {
     return errc::provider_already_registered;
   }
+  // Room first, so that a failed allocation leaves neither the map nor the list changed.
+  providers_.reserve(providers_.size() + 1);
   provider_by_id_.emplace(id, p);
   providers_.push_back(std::move(p));
   return {};
