@@ -25,6 +25,11 @@ using vss::errc;
 using vss::test::async_fake_op;
 using vss::test::fake_op;
 
+// Runs what the io_context holds until it runs out of work, for at most a few seconds: an
+// operation that never completes (a canceller that never reached it, say) then fails the test's
+// expectations instead of hanging the binary until ctest's timeout.
+void run_bounded(asio::io_context& io) { io.run_for(5s); }
+
 // Records every invocation of a callback handler, so tests can check "exactly once".
 struct callback_log {
   int calls = 0;
@@ -51,7 +56,7 @@ TEST(AsyncOpQueryStatus, ReportsPendingUntilTheOperationFinishesThenFinished) {
   EXPECT_EQ(h.query_status(), errc::async_pending);
 
   ASSERT_TRUE(op.complete({}));
-  io.run();
+  run_bounded(io);
   EXPECT_EQ(h.query_status(), errc::async_finished);
   EXPECT_TRUE(h.done());
   EXPECT_EQ(op.completions(), 1);
@@ -63,7 +68,7 @@ TEST(AsyncOpQueryStatus, ReportsTheFailureCodeOfAFailedOperation) {
   vss::async_op h = async_fake_op(io, op, vss::use_async_op);
 
   op.complete(errc::bad_state);
-  io.run();
+  run_bounded(io);
   EXPECT_EQ(h.query_status(), errc::bad_state);
   EXPECT_TRUE(h.done());
 }
@@ -74,7 +79,7 @@ TEST(AsyncOpQueryStatus, ReportsCancelledWhenTheOperationCompletesWithOperationA
   vss::async_op h = async_fake_op(io, op, vss::use_async_op);
 
   op.complete(asio::error::operation_aborted);
-  io.run();
+  run_bounded(io);
   EXPECT_EQ(h.query_status(), errc::async_cancelled);
 }
 
@@ -84,7 +89,7 @@ TEST(AsyncOpQueryStatus, ReportsCancelledWhenTheOperationCompletesWithAsyncCance
   vss::async_op h = async_fake_op(io, op, vss::use_async_op);
 
   op.complete(errc::async_cancelled);
-  io.run();
+  run_bounded(io);
   EXPECT_EQ(h.query_status(), errc::async_cancelled);
 }
 
@@ -94,7 +99,7 @@ TEST(AsyncOpQueryStatus, ReportsUnexpectedWhenTheOperationCompletesWithAsyncPend
   vss::async_op h = async_fake_op(io, op, vss::use_async_op);
 
   op.complete(errc::async_pending);
-  io.run();
+  run_bounded(io);
   EXPECT_TRUE(h.done());
   EXPECT_EQ(h.query_status(), errc::unexpected);
 }
@@ -124,7 +129,7 @@ TEST(AsyncOpCancel, WhilePendingReturnsOkAndTheOperationThenReportsCancelled) {
   // Cancellation is requested, not done: the operation reports it when it stops.
   EXPECT_EQ(h.query_status(), errc::async_pending);
 
-  io.run();
+  run_bounded(io);
   EXPECT_EQ(h.query_status(), errc::async_cancelled);
   EXPECT_EQ(op.completions(), 1);
 }
@@ -136,7 +141,7 @@ TEST(AsyncOpCancel, SecondCancelReturnsAsyncCancelledBeforeAndAfterTheOperationS
 
   EXPECT_EQ(h.cancel(), std::error_code{});
   EXPECT_EQ(h.cancel(), errc::async_cancelled);
-  io.run();
+  run_bounded(io);
   EXPECT_EQ(h.cancel(), errc::async_cancelled);
   EXPECT_EQ(op.cancels_requested(), 1);
 }
@@ -146,7 +151,7 @@ TEST(AsyncOpCancel, AfterSuccessReturnsAsyncFinishedAndChangesNothing) {
   fake_op op;
   vss::async_op h = async_fake_op(io, op, vss::use_async_op);
   op.complete({});
-  io.run();
+  run_bounded(io);
 
   EXPECT_EQ(h.cancel(), errc::async_finished);
   EXPECT_EQ(h.query_status(), errc::async_finished);
@@ -158,7 +163,7 @@ TEST(AsyncOpCancel, AfterFailureReturnsTheFailureCode) {
   fake_op op;
   vss::async_op h = async_fake_op(io, op, vss::use_async_op);
   op.complete(errc::invalid_arg);
-  io.run();
+  run_bounded(io);
 
   EXPECT_EQ(h.cancel(), errc::invalid_arg);
   EXPECT_EQ(h.query_status(), errc::invalid_arg);
@@ -170,7 +175,7 @@ TEST(AsyncOpCancel, AfterTheOperationCompletedCancelledOnItsOwnReturnsAsyncCance
   fake_op op;
   vss::async_op h = async_fake_op(io, op, vss::use_async_op);
   op.complete(asio::error::operation_aborted);
-  io.run();
+  run_bounded(io);
 
   EXPECT_EQ(h.cancel(), errc::async_cancelled);
   EXPECT_EQ(op.cancels_requested(), 0);
@@ -188,7 +193,7 @@ TEST(AsyncOpCancel, OfAnOperationWithoutCancellerReturnsUnexpectedAndChangesNoth
   EXPECT_EQ(h.query_status(), errc::async_pending);
 
   op.complete({});
-  io.run();
+  run_bounded(io);
   EXPECT_EQ(h.query_status(), errc::async_finished);
 }
 
@@ -255,7 +260,7 @@ TEST(AsyncOpCancel, ConcurrentCancelsRequestCancellationExactlyOnce) {
   }
   EXPECT_EQ(ok, 1);
   EXPECT_EQ(op.cancels_requested(), 1);
-  io.run();
+  run_bounded(io);
   EXPECT_EQ(h.query_status(), errc::async_cancelled);
 }
 
@@ -285,7 +290,7 @@ TEST(AsyncOpWait, WaitForReturnsFalseOnTimeoutAndTrueOnceFinished) {
   EXPECT_FALSE(h.wait_for(0ms));
   EXPECT_FALSE(h.wait_for(-5ms));
   op.complete(errc::bad_state);
-  io.run();
+  run_bounded(io);
   EXPECT_TRUE(h.wait_for(0ms));
   EXPECT_TRUE(h.wait_for(1ms));
 }
@@ -295,7 +300,7 @@ TEST(AsyncOpWait, ReturnsImmediatelyOnceTheOperationFinished) {
   fake_op op;
   vss::async_op h = async_fake_op(io, op, vss::use_async_op);
   op.complete({});
-  io.run();
+  run_bounded(io);
 
   const auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(h.wait(), std::error_code{});
@@ -345,7 +350,7 @@ TEST(AsyncOpHandle, CopiesShareTheOperation) {
 
   EXPECT_EQ(copy.cancel(), std::error_code{});
   EXPECT_EQ(h.cancel(), errc::async_cancelled);
-  io.run();
+  run_bounded(io);
   EXPECT_EQ(h.query_status(), errc::async_cancelled);
   EXPECT_EQ(copy.query_status(), errc::async_cancelled);
   EXPECT_TRUE(h.done());
@@ -363,7 +368,7 @@ TEST(AsyncOpHandle, DroppingEveryHandleDoesNotCancelTheOperation) {
   EXPECT_TRUE(op.pending());
 
   EXPECT_TRUE(op.complete({}));
-  io.run();
+  run_bounded(io);
   EXPECT_EQ(op.completions(), 1);
 }
 
@@ -406,7 +411,7 @@ TEST(FakeOpTokens, CallbackRunsExactlyOnceWithTheCode) {
   io.poll();
   EXPECT_EQ(log.calls, 0);
   op.complete(errc::bad_state);
-  io.run();
+  run_bounded(io);
   EXPECT_EQ(log.calls, 1);
   EXPECT_EQ(log.ec, errc::bad_state);
 }
@@ -417,7 +422,7 @@ TEST(FakeOpTokens, CallbackOperationIsNotCancellableThroughSetCanceller) {
   callback_log log;
   async_fake_op(io, op, log.handler());
   op.complete({});
-  io.run();
+  run_bounded(io);
   EXPECT_EQ(op.cancels_requested(), 0);
   EXPECT_EQ(log.calls, 1);
   EXPECT_EQ(log.ec, std::error_code{});
@@ -430,7 +435,7 @@ TEST(FakeOpTokens, UseFutureDeliversSuccess) {
   EXPECT_EQ(f.wait_for(0s), std::future_status::timeout);
 
   op.complete({});
-  io.run();
+  run_bounded(io);
   ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
   EXPECT_NO_THROW(f.get());
 }
@@ -441,7 +446,7 @@ TEST(FakeOpTokens, UseFutureThrowsSystemErrorWithTheFailureCode) {
   std::future<void> f = async_fake_op(io, op, asio::use_future);
 
   op.complete(errc::invalid_arg);
-  io.run();
+  run_bounded(io);
   ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
   try {
     f.get();
@@ -461,7 +466,7 @@ TEST(FakeOpTokens, DeferredStartsOnlyWhenLaunchedWithACallback) {
   std::move(deferred_op)(log.handler());
   EXPECT_TRUE(op.pending());
   op.complete(errc::invalid_arg);
-  io.run();
+  run_bounded(io);
   EXPECT_EQ(log.calls, 1);
   EXPECT_EQ(log.ec, errc::invalid_arg);
 }
@@ -474,7 +479,7 @@ TEST(FakeOpTokens, DeferredCanBeLaunchedWithUseAsyncOp) {
   vss::async_op h = std::move(deferred_op)(vss::use_async_op);
   EXPECT_EQ(h.query_status(), errc::async_pending);
   EXPECT_EQ(h.cancel(), std::error_code{});
-  io.run();
+  run_bounded(io);
   EXPECT_EQ(h.query_status(), errc::async_cancelled);
 }
 
