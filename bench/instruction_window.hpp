@@ -1,0 +1,43 @@
+// The stretch of a run whose instructions callgrind counts, for a figure this shared, noisy
+// machine cannot blur: instructions per abort (scripts/instructions-per-abort.sh). Run under
+// `valgrind --tool=callgrind --instr-atstart=no`, callgrind instruments only what runs, on any
+// thread, while an instruction_window is open; everywhere else, and in a build made without
+// valgrind's headers, the window does nothing.
+#pragma once
+
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#define VSS_BENCH_CALLGRIND 1
+#else
+#define VSS_BENCH_CALLGRIND 0
+#endif
+
+namespace vss::bench {
+
+class instruction_window {
+ public:
+  instruction_window() {
+#if VSS_BENCH_CALLGRIND
+    CALLGRIND_START_INSTRUMENTATION;
+#endif
+  }
+  ~instruction_window() {
+#if VSS_BENCH_CALLGRIND
+    CALLGRIND_STOP_INSTRUMENTATION;
+#endif
+  }
+  instruction_window(const instruction_window&) = delete;
+  instruction_window& operator=(const instruction_window&) = delete;
+
+  /// True when this process runs under valgrind (any tool): the harness then also waits, inside
+  /// the window, for the work an abort leaves behind after it reported done.
+  static bool counting() {
+#if VSS_BENCH_CALLGRIND
+    return RUNNING_ON_VALGRIND != 0;
+#else
+    return false;
+#endif
+  }
+};
+
+}  // namespace vss::bench

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Counts what one abort of the M-session burst costs in instructions, with callgrind: every
+# instruction any thread runs from the burst's first async_abort_backup call until the last
+# abort reported done and the tear-down it posted after that ran, divided by the aborts. A
+# time moves with this shared machine's load; this count does not, so it resolves a change of
+# a few per cent that side-by-side timings cannot (docs/performance.md §3.5). It says nothing
+# about cache misses or two threads sharing lines: time still decides.
+#
+#   scripts/instructions-per-abort.sh BENCH [M [BURSTS [bench arguments...]]]
+#
+# e.g. scripts/instructions-per-abort.sh build/release/bench/openvss-bench-abort 1000 2 \
+#        --group-writers
+# Defaults: M = 1000 sessions of 10 writers, BURSTS = 2, one io thread (valgrind runs one
+# thread at a time anyway; with --io-threads 2 the threads' waits for each other count too).
+# Prints instructions per abort in all and per thread; thread 1 is the caller's.
+# Needs valgrind (`sudo apt-get install valgrind`), and BENCH built while it was installed:
+# the harness marks the burst with valgrind's client requests only if their header was there.
+set -euo pipefail
+
+if [[ $# -lt 1 ]]; then
+  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+fi
+bench=$1 m=${2:-1000} bursts=${3:-2}
+shift $(($# < 3 ? $# : 3))
+if [[ ! -x $bench ]]; then
+  echo "instructions-per-abort: not an executable: $bench" >&2
+  exit 2
+fi
+for v in "$m" "$bursts"; do
+  if ! [[ $v =~ ^[1-9][0-9]*$ ]]; then
+    echo "instructions-per-abort: M and BURSTS must be positive integers, got '$v'" >&2
+    exit 2
+  fi
+done
+if ! command -v valgrind >/dev/null; then
+  echo "instructions-per-abort: needs valgrind: sudo apt-get install valgrind" >&2
+  exit 2
+fi
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+# --io-threads 1 first: a later --io-threads among the caller's arguments wins.
+valgrind --tool=callgrind --instr-atstart=no --separate-threads=yes \
+  --callgrind-out-file="$out/cg" "$bench" --latency --io-threads 1 --writers none \
+  --sessions "$m" --phases none --behaviours off --race 0 --samples $((m * bursts)) \
+  --budget 3600 --runs 1 "$@" >"$out/stdout" 2>"$out/stderr" || {
+  echo "instructions-per-abort: the harness failed under valgrind:" >&2
+  tail -20 "$out/stderr" >&2
+  exit 1
+}
+aborts=$(awk '$1 == "openvss" && $2 == "t_done" { print $3; exit }' "$out/stdout")
+if [[ -z $aborts || $aborts -eq 0 ]]; then
+  echo "instructions-per-abort: the harness reported no abort; its output:" >&2
+  cat "$out/stdout" >&2
+  exit 1
+fi
+
+total=0
+lines=()
+for f in "$out"/cg-*; do
+  n=$(awk '$1 == "totals:" { print $2; exit }' "$f")
+  [[ -z $n || $n -eq 0 ]] && continue
+  thread=${f##*-}
+  what="other"
+  if [[ $((10#$thread)) -eq 1 ]]; then
+    what="caller (async_abort_backup, waiting for the burst)"
+  elif grep -q 'scheduler::run' "$f"; then
+    what="io thread"
+  fi
+  total=$((total + n))
+  lines+=("$(awk -v t="$((10#$thread))" -v n="$n" -v a="$aborts" -v w="$what" \
+    'BEGIN { printf "thread %2d  %10.0f  %s", t, n / a, w }')")
+done
+if [[ $total -eq 0 ]]; then
+  echo "instructions-per-abort: callgrind counted nothing. Was $bench built before valgrind" >&2
+  echo "was installed? Rebuild it (the burst is marked only if valgrind/callgrind.h exists)." >&2
+  exit 1
+fi
+awk -v a="$aborts" -v m="$m" -v b="$bursts" -v n="$total" \
+  'BEGIN { printf "%d aborts (M = %d, %d bursts): %.0f instructions per abort\n", a, m, b, n / a }'
+printf '%s\n' "${lines[@]}"
