@@ -2,14 +2,16 @@
 // machine cannot blur: instructions per abort (scripts/instructions-per-abort.sh). Run under
 // `valgrind --tool=callgrind --instr-atstart=no`, callgrind instruments only what runs, on any
 // thread, while an instruction_window is open; everywhere else, and in a build made without
-// valgrind's headers, the window does nothing.
+// valgrind's header, the window does nothing.
 #pragma once
 
-#if __has_include(<valgrind/callgrind.h>)
-#include <valgrind/callgrind.h>
-#define VSS_BENCH_CALLGRIND 1
-#else
+// bench/CMakeLists.txt defines VSS_BENCH_CALLGRIND=1 where it found valgrind's header: a
+// definition, unlike __has_include, makes the build recompile once the header is installed.
+#ifndef VSS_BENCH_CALLGRIND
 #define VSS_BENCH_CALLGRIND 0
+#endif
+#if VSS_BENCH_CALLGRIND
+#include <valgrind/callgrind.h>
 #endif
 
 namespace vss::bench {
