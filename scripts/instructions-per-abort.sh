@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Counts what one abort of the M-session burst costs in instructions, with callgrind: every
-# instruction any thread runs from the burst's first async_abort_backup call until the last
-# abort reported done and the tear-down it posted after that ran, divided by the aborts. A
-# time moves with this shared machine's load; this count does not, so it resolves a change of
-# a few per cent that side-by-side timings cannot (docs/performance.md §3.5). It says nothing
-# about cache misses or two threads sharing lines: time still decides.
+# Counts what one abort of the M-session burst costs in instructions and in memory lines, with
+# callgrind: what every thread runs from the burst's first async_abort_backup call until the
+# last abort reported done and the tear-down it posted after that ran, divided by the aborts.
+# A time moves with this shared machine's load; these counts do not, so they resolve a change
+# of a few per cent that side-by-side timings cannot (docs/performance.md §3.5). They do not
+# see two CPUs passing lines between them: whether a cut is one in time, timing still decides.
 #
 #   scripts/instructions-per-abort.sh BENCH [M [BURSTS [bench arguments...]]]
 #
@@ -14,13 +14,16 @@
 # thread at a time anyway; with --io-threads 2 the threads' waits for each other count too).
 # Use M >= 100: a few timer completions and the harness's own wait land in the window or not
 # by chance, about 2 % of an abort at M = 10 and nothing at M = 1,000.
-# Prints instructions per abort in all and per thread; thread 1 is the caller's.
+# Prints instructions per abort in all and per thread; thread 1 is the caller's. Also "cold
+# lines": last-level data misses in a simulated 8 MiB cache, which starts each window holding
+# nothing of the burst (the set-up ran unsimulated), so they count the 64-byte lines an abort
+# reads or writes that no earlier abort of its burst touched: its footprint in memory.
 # Needs valgrind (`sudo apt-get install valgrind`), and BENCH built while it was installed:
 # the harness marks the burst with valgrind's client requests only if their header was there.
 set -euo pipefail
 
 if [[ $# -lt 1 ]]; then
-  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 fi
 bench=$1 m=${2:-1000} bursts=${3:-2}
@@ -44,8 +47,10 @@ fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 # --io-threads 1 first: a later --io-threads among the caller's arguments wins.
-valgrind --tool=callgrind --instr-atstart=no --separate-threads=yes \
-  --callgrind-out-file="$out/cg" "$bench" --latency --io-threads 1 --writers none \
+# The last level simulated at 8 MiB, where §4.L's pointer chase finds this guest's share of the
+# L3 ending; fixed, so that counts compare across machines.
+valgrind --tool=callgrind --instr-atstart=no --separate-threads=yes --cache-sim=yes \
+  --LL=8388608,16,64 --callgrind-out-file="$out/cg" "$bench" --latency --io-threads 1 --writers none \
   --sessions "$m" --phases none --behaviours off --race 0 --samples $((m * bursts)) \
   --budget 3600 --runs 1 "$@" >"$out/stdout" 2>"$out/stderr" || {
   echo "instructions-per-abort: the harness failed under valgrind:" >&2
@@ -63,11 +68,14 @@ if [[ $aborts != "$((m * bursts))" || $anomalies != 0 ]]; then
   exit 1
 fi
 
-total=0
+# Per thread: instructions (Ir) and last-level data misses (DLmr + DLmw), found by the names
+# on the file's events: line.
+total=0 total_cold=0
 lines=()
 for f in "$out"/cg-*; do
-  n=$(awk '$1 == "totals:" { print $2; exit }' "$f")
-  [[ -z $n || $n -eq 0 ]] && continue
+  read -r n cold < <(awk '$1 == "events:" { for (i = 2; i <= NF; ++i) col[$i] = i }
+    $1 == "totals:" { print ($2 + 0), ($(col["DLmr"]) + $(col["DLmw"])); exit }' "$f")
+  [[ -z ${n:-} || $n -eq 0 ]] && continue
   thread=${f##*-}
   what="other"
   if [[ $((10#$thread)) -eq 1 ]]; then
@@ -76,14 +84,16 @@ for f in "$out"/cg-*; do
     what="io thread"
   fi
   total=$((total + n))
-  lines+=("$(awk -v t="$((10#$thread))" -v n="$n" -v a="$aborts" -v w="$what" \
-    'BEGIN { printf "thread %2d  %10.0f  %s", t, n / a, w }')")
+  total_cold=$((total_cold + cold))
+  lines+=("$(awk -v t="$((10#$thread))" -v n="$n" -v c="$cold" -v a="$aborts" -v w="$what" \
+    'BEGIN { printf "thread %2d  %12.0f  %10.0f  %s", t, n / a, c / a, w }')")
 done
 if [[ $total -eq 0 ]]; then
   echo "instructions-per-abort: callgrind counted nothing. Was $bench built before valgrind" >&2
   echo "was installed? Rebuild it (the burst is marked only if valgrind/callgrind.h exists)." >&2
   exit 1
 fi
-awk -v a="$aborts" -v m="$m" -v b="$bursts" -v n="$total" \
-  'BEGIN { printf "%d aborts (M = %d, %d bursts): %.0f instructions per abort\n", a, m, b, n / a }'
+awk -v a="$aborts" -v m="$m" -v b="$bursts" -v n="$total" -v c="$total_cold" \
+  'BEGIN { printf "%d aborts (M = %d, %d bursts): %.0f instructions and %.0f cold lines per abort\n", a, m, b, n / a, c / a }'
+echo "           instructions  cold lines"
 printf '%s\n' "${lines[@]}"
