@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Test of scripts/instructions-per-abort.sh (CTest `bench.instructions_per_abort`, registered
-# only where valgrind and its header are installed, with GCC): a real count over one small
-# burst, then the script's answers to bad arguments. Checks the report's shape, that every
-# abort was counted, that the caller's thread and an io thread both ran some of the burst, and
-# that the io thread touched memory; no figure is asserted.
+# only where valgrind and its header are installed, with GCC, unsanitized): a real count over
+# one small burst, then the script's answers to bad arguments. Checks the report's shape, that
+# every abort was counted, that the caller's thread and an io thread both ran some of the
+# burst, and that the io thread touched memory; no figure is asserted.
 set -euo pipefail
 
 script=$1 bench=$2

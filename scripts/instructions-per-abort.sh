@@ -15,9 +15,9 @@
 # Use M >= 100: a few timer completions and the harness's own wait land in the window or not
 # by chance, about 2 % of an abort at M = 10 and nothing at M = 1,000.
 # Prints instructions per abort in all and per thread; thread 1 is the caller's. Also "cold
-# lines": last-level data misses in a simulated 8 MiB cache, which starts each window holding
-# nothing of the burst (the set-up ran unsimulated), so they count the 64-byte lines an abort
-# reads or writes that no earlier abort of its burst touched: its footprint in memory.
+# lines": last-level data misses of a simulated 8 MiB cache, which callgrind empties each time
+# the window opens, so mostly the 64-byte lines an abort reads or writes that no earlier abort
+# of its burst touched: its footprint in memory (per thread: the thread that touched it first).
 # Needs valgrind (`sudo apt-get install valgrind`), and BENCH built while it was installed:
 # the harness marks the burst with valgrind's client requests only if their header was there.
 set -euo pipefail
@@ -47,10 +47,10 @@ fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 # --io-threads 1 first: a later --io-threads among the caller's arguments wins.
-# The last level simulated at 8 MiB, where §4.L's pointer chase finds this guest's share of the
-# L3 ending; fixed, so that counts compare across machines.
+# Every cache level given, so that counts compare across machines: L1 as this guest's (32 KiB),
+# the last level at 8 MiB, where §4.L's pointer chase finds this guest's share of the L3 ending.
 valgrind --tool=callgrind --instr-atstart=no --separate-threads=yes --cache-sim=yes \
-  --LL=8388608,16,64 --callgrind-out-file="$out/cg" "$bench" --latency --io-threads 1 --writers none \
+  --I1=32768,8,64 --D1=32768,8,64 --LL=8388608,16,64 --callgrind-out-file="$out/cg" "$bench" --latency --io-threads 1 --writers none \
   --sessions "$m" --phases none --behaviours off --race 0 --samples $((m * bursts)) \
   --budget 3600 --runs 1 "$@" >"$out/stdout" 2>"$out/stderr" || {
   echo "instructions-per-abort: the harness failed under valgrind:" >&2
@@ -73,9 +73,17 @@ fi
 total=0 total_cold=0
 lines=()
 for f in "$out"/cg-*; do
-  read -r n cold < <(awk '$1 == "events:" { for (i = 2; i <= NF; ++i) col[$i] = i }
-    $1 == "totals:" { print ($2 + 0), ($(col["DLmr"]) + $(col["DLmw"])); exit }' "$f")
-  [[ -z ${n:-} || $n -eq 0 ]] && continue
+  # Ir as callgrind wrote it: mawk prints sums past 2^31 in exponent form unless told %.0f.
+  if ! read -r n cold < <(awk '$1 == "events:" { for (i = 2; i <= NF; ++i) col[$i] = i }
+    $1 == "totals:" {
+      if (!("Ir" in col) || !("DLmr" in col) || !("DLmw" in col)) exit
+      printf "%s %.0f\n", ($(col["Ir"]) == "" ? 0 : $(col["Ir"])), $(col["DLmr"]) + $(col["DLmw"])
+      exit
+    }' "$f"); then
+    echo "instructions-per-abort: no totals with Ir, DLmr and DLmw in $f" >&2
+    exit 1
+  fi
+  [[ $n -eq 0 ]] && continue
   thread=${f##*-}
   what="other"
   if [[ $((10#$thread)) -eq 1 ]]; then
