@@ -1,5 +1,5 @@
-// The stretch of a run whose instructions callgrind counts, for a figure this shared, noisy
-// machine cannot blur: instructions per abort (scripts/instructions-per-abort.sh). Run under
+// The stretch of a run that callgrind counts, for figures this shared, noisy machine cannot
+// blur: instructions and cold lines per abort (scripts/instructions-per-abort.sh). Run under
 // `valgrind --tool=callgrind --instr-atstart=no`, callgrind instruments only what runs, on any
 // thread, while an instruction_window is open; everywhere else, and in a build made without
 // valgrind's header, the window does nothing.

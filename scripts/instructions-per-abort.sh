@@ -50,7 +50,8 @@ trap 'rm -rf "$out"' EXIT
 # Every cache level given, so that counts compare across machines: L1 as this guest's (32 KiB),
 # the last level at 8 MiB, where §4.L's pointer chase finds this guest's share of the L3 ending.
 valgrind --tool=callgrind --instr-atstart=no --separate-threads=yes --cache-sim=yes \
-  --I1=32768,8,64 --D1=32768,8,64 --LL=8388608,16,64 --callgrind-out-file="$out/cg" "$bench" --latency --io-threads 1 --writers none \
+  --I1=32768,8,64 --D1=32768,8,64 --LL=8388608,16,64 --callgrind-out-file="$out/cg" \
+  "$bench" --latency --io-threads 1 --writers none \
   --sessions "$m" --phases none --behaviours off --race 0 --samples $((m * bursts)) \
   --budget 3600 --runs 1 "$@" >"$out/stdout" 2>"$out/stderr" || {
   echo "instructions-per-abort: the harness failed under valgrind:" >&2

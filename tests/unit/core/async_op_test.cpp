@@ -25,10 +25,10 @@ using vss::errc;
 using vss::test::async_fake_op;
 using vss::test::fake_op;
 
-// Runs what the io_context holds until it runs out of work, for at most a few seconds: an
-// operation that never completes (a canceller that never reached it, say) then fails the test's
-// expectations instead of hanging the binary until ctest's timeout.
-// Out of work means the operation finished and its handler let go of the io_context.
+// Runs what the io_context holds until it runs out of work (the operation finished and its
+// handler let go of the io_context), for at most a few seconds: an operation that never
+// completes (a canceller that never reached it, say) then fails the test instead of hanging
+// the binary until ctest's timeout.
 void run_bounded(asio::io_context& io) {
   io.run_for(5s);
   EXPECT_TRUE(io.stopped()) << "the io_context still had work after 5 s";
