@@ -8,6 +8,9 @@
 //   BM_state_machine_step         one requester call through the call-order state machine
 //   BM_async_op_complete_query    create an IVssAsync state, complete it, query its status
 //   BM_async_op_query             query_status() of a completed operation
+//   BM_memory_provider_set/K      one snapshot set's life in a memory_provider (prepare, every
+//                                 commit step, abort) while K other sets are held by the same
+//                                 provider: M sessions sharing one provider make K ~ M
 //   BM_memory_latency/KiB         one dependent load from a random cyclic chain of that many
 //                                 KiB: where the machine's caches end (the burst of
 //                                 decisions §37 is bound by it)
@@ -28,6 +31,7 @@
 
 #include "session/state_machine.hpp"
 #include "vss/async_op.hpp"
+#include "vss/memory_provider.hpp"
 #include "vss/writer.hpp"
 #include "writers/fan_out.hpp"
 #include "writers/phase_collector.hpp"
@@ -136,6 +140,40 @@ void BM_async_op_query(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_async_op_query);
+
+// The steps of one set, each answered inline. K other sets (one snapshot each, created, as
+// backups kept from earlier runs or concurrent sessions leave them) share the provider: the
+// cost of a set should not grow with K.
+void BM_memory_provider_set(benchmark::State& state) {
+  vss::memory_provider provider;
+  std::error_code failed;
+  const auto check = [&](std::error_code ec) {
+    if (ec) failed = ec;
+  };
+  for (std::int64_t i = 0; i < state.range(0); ++i) {
+    const auto other = vss::snapshot_set_id::generate();
+    (void)provider.begin_prepare_snapshot(other, vss::snapshot_id::generate(), "/other", 0);
+    provider.end_prepare_snapshots(other, check);
+    provider.pre_commit_snapshots(other, check);
+    provider.commit_snapshots(other, check);
+  }
+  for (auto _ : state) {
+    const auto set = vss::snapshot_set_id::generate();
+    if (auto ec = provider.begin_prepare_snapshot(set, vss::snapshot_id::generate(), "/v", 0)) {
+      failed = ec;
+    }
+    provider.end_prepare_snapshots(set, check);
+    provider.pre_commit_snapshots(set, check);
+    provider.commit_snapshots(set, check);
+    provider.abort_snapshots(set, check);
+  }
+  if (failed) state.SkipWithError(failed.message().c_str());
+  if (provider.all_records().size() != static_cast<std::size_t>(state.range(0))) {
+    state.SkipWithError("an abort left records behind or took another set's");
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_memory_provider_set)->RangeMultiplier(10)->Range(1, 10000);
 
 // A chain through every line of range(0) KiB in a random order: each hop is one dependent load
 // that the hardware cannot prefetch, so ns per hop is the latency of the level the set fits in.

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "vss/error.hpp"
 
 namespace vss {
@@ -55,6 +57,7 @@ std::error_code memory_provider::begin_prepare_snapshot(const snapshot_set_id& s
   p.attributes = context;
   p.state = snapshot_state::preparing;
   snapshots_.emplace(snapshot, std::move(p));
+  sets_.emplace(set, snapshot);
   return {};
 }
 
@@ -63,18 +66,17 @@ void memory_provider::advance(const snapshot_set_id& set, snapshot_state from, s
   std::error_code ec;
   {
     std::lock_guard lock(mutex_);
+    const auto [first, last] = sets_.equal_range(set);
     std::int32_t count = 0;
-    for (auto& [id, p] : snapshots_) {
-      if (p.set_id != set) continue;
-      if (p.state != from) {
+    for (auto m = first; m != last; ++m, ++count) {
+      if (snapshots_.at(m->second).state != from) {
         ec = errc::bad_state;
         break;
       }
-      ++count;
     }
     if (!ec) {
-      for (auto& [id, p] : snapshots_) {
-        if (p.set_id != set) continue;
+      for (auto m = first; m != last; ++m) {
+        auto& p = snapshots_.at(m->second);
         p.state = to;
         p.snapshots_count = count;
         if (to == snapshot_state::committed) p.created = std::chrono::system_clock::now();
@@ -104,9 +106,9 @@ void memory_provider::post_final_commit_snapshots(const snapshot_set_id& set, co
 void memory_provider::abort_snapshots(const snapshot_set_id& set, completion done) {
   {
     std::lock_guard lock(mutex_);
-    for (auto it = snapshots_.begin(); it != snapshots_.end();) {
-      it = it->second.set_id == set ? snapshots_.erase(it) : std::next(it);
-    }
+    const auto [first, last] = sets_.equal_range(set);
+    for (auto m = first; m != last; ++m) snapshots_.erase(m->second);
+    sets_.erase(first, last);
   }
   done({});
 }
@@ -140,7 +142,15 @@ std::vector<snapshot_properties> memory_provider::all_records() const {
 
 std::error_code memory_provider::delete_snapshot(const snapshot_id& id) {
   std::lock_guard lock(mutex_);
-  return snapshots_.erase(id) ? std::error_code{} : make_error_code(errc::object_not_found);
+  const auto it = snapshots_.find(id);
+  if (it == snapshots_.end()) return errc::object_not_found;
+  const auto [first, last] = sets_.equal_range(it->second.set_id);
+  snapshots_.erase(it);
+  if (auto m = std::find_if(first, last, [&](const auto& e) { return e.second == id; });
+      m != last) {
+    sets_.erase(m);
+  }
+  return {};
 }
 
 }  // namespace vss

@@ -82,6 +82,42 @@ TEST_F(MemoryProviderTest, ConcurrentSetsDoNotDisturbEachOther) {
   EXPECT_EQ(p.all_records()[0].set_id, set);
 }
 
+TEST_F(MemoryProviderTest, StepsCountAndMoveOnlyTheirOwnSet) {
+  prepare({"/a", "/b"});
+  const auto other = snapshot_set_id::generate();
+  const auto lone = snapshot_id::generate();
+  ASSERT_FALSE(p.begin_prepare_snapshot(other, lone, "/c", 0));
+  create_all();
+  snapshot_properties props;
+  ASSERT_FALSE(p.get_snapshot_properties(ids[1], props));
+  EXPECT_EQ(props.snapshots_count, 2);
+  // The other set was not moved along: it is still preparing, and its own steps still work.
+  EXPECT_EQ(p.get_snapshot_properties(lone, props), errc::object_not_found);
+  ASSERT_FALSE(run([&](auto d) { p.end_prepare_snapshots(other, d); }));
+  EXPECT_EQ(run([&](auto d) { p.end_prepare_snapshots(other, d); }), errc::bad_state);
+  // Aborting the created set leaves the other one whole.
+  ASSERT_FALSE(run([&](auto d) { p.abort_snapshots(set, d); }));
+  ASSERT_EQ(p.all_records().size(), 1u);
+  EXPECT_EQ(p.all_records()[0].id, lone);
+  EXPECT_EQ(p.all_records()[0].state, snapshot_state::prepared);
+}
+
+TEST_F(MemoryProviderTest, DeletingASetsLastSnapshotForgetsTheSet) {
+  prepare({"/a", "/b"});
+  create_all();
+  ASSERT_FALSE(p.delete_snapshot(ids[0]));
+  ASSERT_FALSE(p.delete_snapshot(ids[1]));
+  EXPECT_TRUE(p.all_records().empty());
+  // The same set id starts over with nothing left of the deleted snapshots: the count is 1.
+  const auto again = snapshot_id::generate();
+  ASSERT_FALSE(p.begin_prepare_snapshot(set, again, "/a", 0));
+  ASSERT_FALSE(run([&](auto d) { p.end_prepare_snapshots(set, d); }));
+  ASSERT_EQ(p.all_records().size(), 1u);
+  EXPECT_EQ(p.all_records()[0].snapshots_count, 1);
+  ASSERT_FALSE(run([&](auto d) { p.abort_snapshots(set, d); }));
+  EXPECT_TRUE(p.all_records().empty());
+}
+
 TEST_F(MemoryProviderTest, DeleteRemovesOneSnapshotAndReportsUnknownIds) {
   prepare({"/a", "/b"});
   create_all();
