@@ -376,6 +376,9 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   // Phases the abort sequence ended, still to be destroyed (retire). A retired phase is no
   // longer in phases_, so its deadline, should it fall first, finds nothing to act on.
   std::vector<std::unique_ptr<phase_state>> retired_phases_;
+  // Reserved at PrepareBackup: the phases an abort usually ends (one writer event collecting,
+  // and the abort's own when a second abort leg follows).
+  static constexpr std::size_t retired_phases_reserved = 2;
   // Frees this session's volumes for every other session at once when set (the abort's drain
   // sets it); the engine's maps still list them until release_volumes (decisions §38).
   engine_core::release_flag volumes_released_;

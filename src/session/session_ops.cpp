@@ -273,6 +273,11 @@ void session_impl::begin_prepare_events() {
   delivery_order_ = std::make_shared<const std::vector<std::uint32_t>>(order_by_bucket(bucket_of_));
   delivery_ranges_ = shard_ranges(*delivery_order_);
   components_table_.reset();
+  // What an abort appends to, sized here: a burst of aborts is paced by the engine threads'
+  // work per abort, and a vector's first block allocated there is freed there too (§4.Q).
+  kept_loops_.reserve(delivery_ranges_.size());
+  retired_phases_.reserve(retired_phases_reserved);
+  abort_waiters_.reserve(1);
   deliver(writer_event::prepare_backup, std::move(targets), [this] {
     std::unique_lock l(mutex_);
     if (!prepare_op_) return;
