@@ -63,22 +63,6 @@ class writer_registration {
   writer_instance_id instance_;
 };
 
-/// Which shard delivers a writer's events: register_writer's optional second argument.
-struct writer_placement {
-  /// Writers registered with the same non-empty group share one shard (a strand of the
-  /// engine's executor); a new group, like an ungrouped writer, takes the next shard in turn,
-  /// and a group is forgotten with its last writer. A session whose writers share a group
-  /// then gets each event as one loop on one thread instead of one per shard.
-  /// Use it when many backups of a few writers each run at once (one group per protected
-  /// machine, say): a burst of 1,000 aborted sessions of 10 writers each, each session's
-  /// writers one group, had a p99 a sixth to a third lower (docs/decisions.md §41). Leave it
-  /// empty (the default) when a backup covers many writers: their handlers then run one at a
-  /// time, and a session of 10,000 writers in one group took four times as long to abort on
-  /// two io threads. A blocking writer's handlers run on its own strand of the blocking
-  /// executor either way; only their delivery follows the group.
-  std::string group;
-};
-
 /// The backup-coordination engine.
 class engine {
  public:
@@ -101,7 +85,7 @@ class engine {
   /// As above; throws std::system_error on error.
   writer_registration register_writer(std::shared_ptr<writer> w);
 
-  /// As above, placed as `placement` says (writer_placement).
+  /// As above, placed as `placement` says (writer_placement, in vss/writer.hpp).
   writer_registration register_writer(std::shared_ptr<writer> w, const writer_placement& placement,
                                       std::error_code& ec);
   writer_registration register_writer(std::shared_ptr<writer> w, const writer_placement& placement);

@@ -291,8 +291,11 @@ class peer : public std::enable_shared_from_this<peer> {
           return plan->writer_fault(index, all.size(), w.identity().name, ctx.event());
         },
         conn_->strand());
+    // Validated by decode_message: a string of at most ipc::max_group_bytes.
+    writer_placement placement;
+    if (auto g = m.body.find("group"); g != m.body.end()) placement.group = g->get<std::string>();
     std::error_code ec;
-    auto registration = server_.engine_.register_writer(proxy, ec);
+    auto registration = server_.engine_.register_writer(proxy, placement, ec);
     if (ec) {
       conn_->send(ipc::make_error(protocol_errc::vss_error,
                                   "cannot register writer '" + identity.name + "': " + ec.message(),
@@ -305,8 +308,10 @@ class peer : public std::enable_shared_from_this<peer> {
       writers_[id] = registered{proxy, std::move(registration)};
     }
     conn_->send({{"type", "registered"}, {"id", ref}, {"instance_id", id}});
-    server_.log_->info("event={} writer '{}' instance {} registered by pid {}",
-                       event_id::writer_connected, identity.name, id, creds_.pid);
+    server_.log_->info(
+        "event={} writer '{}' instance {} registered by pid {}{}", event_id::writer_connected,
+        identity.name, id, creds_.pid,
+        placement.group.empty() ? std::string() : " in placement group '" + placement.group + "'");
   }
 
   void on_closed(std::error_code why) {

@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "exec_writer/exec_writer.hpp"
+#include "ipc/message.hpp"
 #include "vss/ipc/writer_client.hpp"
 
 int main(int argc, char** argv) {
@@ -18,7 +19,7 @@ int main(int argc, char** argv) {
       "openvssd"};
   const char* env_socket = std::getenv("OPENVSS_SOCKET");
   std::string socket_path = env_socket ? env_socket : "/run/openvss/openvss.sock";
-  std::string config_path, name;
+  std::string config_path, name, group;
   std::vector<std::string> hook_dirs;
   std::map<std::string, std::string> commands;
   int timeout_ms = 0, freeze_timeout_ms = 0;
@@ -33,6 +34,9 @@ int main(int argc, char** argv) {
   }
   app.add_option("--hook-dir", hook_dirs,
                  "fsfreeze-hook.d style directory: each executable runs with 'freeze' / 'thaw'");
+  app.add_option("--group", group,
+                 "placement group on the daemon's engine: writers of one group share a shard "
+                 "(vss::writer_placement; default none)");
   app.add_option("--timeout-ms", timeout_ms, "time limit of each command (default 30000)");
   app.add_option("--freeze-timeout-ms", freeze_timeout_ms,
                  "the writer's freeze timeout: longest time frozen (default 60000)");
@@ -76,10 +80,17 @@ int main(int argc, char** argv) {
     config.identity.freeze_timeout = std::chrono::milliseconds(freeze_timeout_ms);
   }
   config.identity.execution = vss::handler_execution::blocking;  // commands block
+  // The daemon refuses a longer one, and the writer would then never be registered.
+  if (group.size() > vss::ipc::max_group_bytes) {
+    std::cerr << "openvss-exec-writer: --group: at most " << vss::ipc::max_group_bytes
+              << " bytes\n";
+    return 1;
+  }
   if (check) {
     std::cout << "writer '" << config.identity.name << "': " << config.commands.size()
               << " event command(s), " << config.hook_dirs.size() << " hook dir(s), freeze timeout "
-              << config.identity.freeze_timeout.count() << " ms\n";
+              << config.identity.freeze_timeout.count() << " ms"
+              << (group.empty() ? "" : ", placement group '" + group + "'") << "\n";
     return 0;
   }
 
@@ -92,7 +103,7 @@ int main(int argc, char** argv) {
                                     if (verbose)
                                       std::cerr << "openvss-exec-writer: " << line << "\n";
                                   }});
-  client.add_writer(std::make_shared<vss::exec::exec_writer>(std::move(config)));
+  client.add_writer(std::make_shared<vss::exec::exec_writer>(std::move(config)), {.group = group});
   client.start();
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](std::error_code, int) {

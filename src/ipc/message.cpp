@@ -305,6 +305,9 @@ void check_error(const fields& f) {
 void check_register(const fields& f) {
   f.id("id");
   read_identity(f.need("writer"), f.path("writer"));
+  if (auto group = f.optional_string("group"); group && group->size() > max_group_bytes) {
+    f.fail("group", "must be at most " + std::to_string(max_group_bytes) + " bytes");
+  }
 }
 
 void check_registered(const fields& f) {

@@ -11,7 +11,8 @@
 //   hello         version:int, role:"writer"|"requester", client?:string
 //   welcome       version:int, server:string, pid:id, heartbeat_ms:int > 0
 //   error         code:string (a protocol_errc name), message:string, hresult?:symbol, ref?:id
-//   register      id:id, writer:identity
+//   register      id:id, writer:identity, group?:string (writer_placement::group, at most
+//                 max_group_bytes bytes; absent or empty: no group)
 //   registered    id:id, instance_id:GUID
 //   unregister    instance_id:GUID
 //   event         seq:id, instance_id:GUID, event:event name, set:GUID,
@@ -54,6 +55,10 @@ namespace vss::ipc {
 /// The deepest nesting of arrays and objects decode_message accepts (the top-level object is
 /// level 1).
 inline constexpr std::size_t max_nesting_depth = 64;
+
+/// The longest placement group a register message may name: a name for a machine or a
+/// tenant, not a payload (the daemon keeps one per group while it has writers).
+inline constexpr std::size_t max_group_bytes = 256;
 
 /// The message types of protocol version 1.
 enum class message_type {

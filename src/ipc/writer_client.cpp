@@ -53,11 +53,13 @@ class writer_client::impl : public std::enable_shared_from_this<impl> {
     if (pool_) pool_->join();
   }
 
-  void add_writer(std::shared_ptr<writer> w) {
-    asio::dispatch(strand_, [self = shared_from_this(), w = std::move(w)] {
+  void add_writer(std::shared_ptr<writer> w, writer_placement placement) {
+    asio::dispatch(strand_, [self = shared_from_this(), w = std::move(w),
+                             placement = std::move(placement)]() mutable {
       const auto id = w->identity().instance_id.to_string();
       auto& entry = self->writers_[id];
       entry.w = w;
+      entry.group = std::move(placement.group);
       entry.lease = std::make_unique<asio::steady_timer>(self->strand_);
       // One handler of a writer at a time, also on the blocking pool (an Abort must not run
       // beside the Freeze it ends).
@@ -103,6 +105,7 @@ class writer_client::impl : public std::enable_shared_from_this<impl> {
  private:
   struct writer_entry {
     std::shared_ptr<writer> w;
+    std::string group;  // writer_placement::group, sent with every registration
     std::unique_ptr<asio::steady_timer> lease;
     std::unique_ptr<asio::strand<asio::any_io_executor>> blocking;  // blocking writers only
     std::optional<std::string> frozen_set;  // set id while between Freeze and Thaw/Abort
@@ -259,7 +262,10 @@ class writer_client::impl : public std::enable_shared_from_this<impl> {
   void register_writer(const std::string& id, writer_entry& entry) {
     const auto ref = next_request_++;
     registering_[ref] = id;
-    conn_->send({{"type", "register"}, {"id", ref}, {"writer", to_json(entry.w->identity())}});
+    nlohmann::json frame{
+        {"type", "register"}, {"id", ref}, {"writer", to_json(entry.w->identity())}};
+    if (!entry.group.empty()) frame["group"] = entry.group;
+    conn_->send(frame);
   }
 
   void retry_register(const std::string& id) {
@@ -496,7 +502,10 @@ writer_client::writer_client(asio::any_io_executor executor, writer_client_optio
 
 writer_client::~writer_client() { impl_->stop(); }
 
-void writer_client::add_writer(std::shared_ptr<writer> w) { impl_->add_writer(std::move(w)); }
+void writer_client::add_writer(std::shared_ptr<writer> w) { impl_->add_writer(std::move(w), {}); }
+void writer_client::add_writer(std::shared_ptr<writer> w, writer_placement placement) {
+  impl_->add_writer(std::move(w), std::move(placement));
+}
 void writer_client::start() { impl_->start(); }
 void writer_client::stop() { impl_->stop(); }
 client_state writer_client::state() const noexcept { return impl_->state(); }

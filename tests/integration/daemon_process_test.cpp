@@ -148,6 +148,34 @@ TEST_F(DaemonProcess, ABackupWithThreeWriterProcessesFreezesThawsAndCompletesEac
   EXPECT_NE(read_file(dir_ / "daemon.log").find("event=8231"), std::string::npos);
 }
 
+TEST_F(DaemonProcess, WriterProcessesInOnePlacementGroupAreRegisteredInItAndBackedUp) {
+  start_writer("alpha", {"--group", "host-7"});
+  start_writer("beta", {"--group", "host-7"});
+  start_writer("gamma");
+  wait_for_writers(3);
+  const auto log = read_file(dir_ / "daemon.log");
+  const auto registered_in_group = [&](const std::string& name) {
+    std::istringstream in(log);
+    for (std::string line; std::getline(in, line);) {
+      if (line.find("writer '" + name + "' instance") != std::string::npos) {
+        return line.find("in placement group 'host-7'") != std::string::npos;
+      }
+    }
+    ADD_FAILURE() << name << " was never registered:\n" << log;
+    return false;
+  };
+  EXPECT_TRUE(registered_in_group("alpha")) << log;
+  EXPECT_TRUE(registered_in_group("beta")) << log;
+  EXPECT_FALSE(registered_in_group("gamma")) << log;
+
+  EXPECT_EQ(run_cli({"backup", "--volume", "/data", "--json"}, "backup.json"), 0)
+      << read_file(dir_ / "backup.json") << read_file(dir_ / "daemon.log");
+  for (auto name : {"alpha", "beta", "gamma"}) {
+    EXPECT_TRUE(eventually([&] { return saw(name, "BackupComplete"); }))
+        << read_file(writer_log(name));
+  }
+}
+
 TEST_F(DaemonProcess, AWriterProcessThatVetoesFreezeFailsTheBackupWithItsCode) {
   start_writer("picky", {"--veto-at", "Freeze"});
   start_writer("easy");
@@ -380,9 +408,11 @@ TEST_F(DaemonProcess, TheExecWriterRunsFsfreezeHookScriptsAroundTheSnapshot) {
   }
   fs::permissions(hooks / "10-log", fs::perms::owner_all);
   writers_["exec"] = child_process({OPENVSS_EXEC_WRITER_PATH, "--socket", socket_, "--name",
-                                    "hooks", "--hook-dir", hooks.string()},
+                                    "hooks", "--hook-dir", hooks.string(), "--group", "host-9"},
                                    (dir_ / "exec.out").string());
   wait_for_writers(1);
+  EXPECT_NE(read_file(dir_ / "daemon.log").find("in placement group 'host-9'"), std::string::npos)
+      << read_file(dir_ / "daemon.log");
 
   EXPECT_EQ(run_cli({"backup", "--volume", "/data", "--json"}, "backup.json"), 0)
       << read_file(dir_ / "backup.json") << read_file(dir_ / "exec.out");

@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
   CLI::App app{"openvss-test-writer: a logging writer process for openvss's own tests"};
   std::string socket_path, name = "test-writer", log_path;
   int freeze_delay_ms = 0, freeze_timeout_ms = 60000;
-  std::string veto_at, hang_at;
+  std::string veto_at, hang_at, group;
   app.add_option("--socket", socket_path)->required();
   app.add_option("--name", name);
   app.add_option("--log", log_path)->required();
@@ -97,6 +97,7 @@ int main(int argc, char** argv) {
   app.add_option("--freeze-timeout-ms", freeze_timeout_ms);
   app.add_option("--veto-at", veto_at, "event name as vss::to_string prints it, e.g. Freeze");
   app.add_option("--hang-at", hang_at, "never answer this event");
+  app.add_option("--group", group, "writer_placement group to register in");
   CLI11_PARSE(app, argc, argv);
 
   asio::io_context io;
@@ -111,8 +112,10 @@ int main(int argc, char** argv) {
                           }});
   vss::writer_identity id{.name = name,
                           .freeze_timeout = std::chrono::milliseconds(freeze_timeout_ms)};
-  client.add_writer(std::make_shared<logging_writer>(
-      id, io, log_path, std::chrono::milliseconds(freeze_delay_ms), veto_at, hang_at));
+  client.add_writer(
+      std::make_shared<logging_writer>(id, io, log_path, std::chrono::milliseconds(freeze_delay_ms),
+                                       veto_at, hang_at),
+      {.group = group});
   client.start();
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](std::error_code, int) {

@@ -96,6 +96,11 @@ class writer_client {
   /// Adds a writer; it is registered on the current connection (if any) and on every later one.
   /// Its identity must be valid for vss::engine::register_writer (the daemon checks again).
   void add_writer(std::shared_ptr<writer> w);
+  /// As above, asking the daemon to place it as `placement` says (writer_placement: writers of
+  /// one group share a shard of the daemon's engine, across every client that names the
+  /// group). A group longer than ipc::max_group_bytes (256) is refused by the daemon with an
+  /// error message (last_error()), and the writer is not registered.
+  void add_writer(std::shared_ptr<writer> w, writer_placement placement);
 
   /// Starts connecting. Idempotent.
   void start();

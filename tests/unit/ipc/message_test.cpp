@@ -95,9 +95,9 @@ std::vector<schema_case> schema_cases() {
        {{"code", 3}, {"message", nullptr}},
        {"hresult", "ref"}},
       {"register",
-       {{"type", "register"}, {"id", 1}, {"writer", identity_json()}},
+       {{"type", "register"}, {"id", 1}, {"writer", identity_json()}, {"group", "host-7"}},
        {{"id", "1"}, {"writer", "pg"}},
-       {}},
+       {"group"}},
       {"registered",
        {{"type", "registered"}, {"id", 1}, {"instance_id", k_guid_b}},
        {{"id", -1}, {"instance_id", 5}},
@@ -221,6 +221,22 @@ TEST_P(MessageSchema, UnknownFieldsAreIgnoredAndKept) {
   decoded d = decode_body(body);
   ASSERT_FALSE(d.ec) << d.detail;
   EXPECT_EQ(d.msg.body.at("x_future_field").at("nested").size(), 3u);
+}
+
+TEST(MessageRegister, APlacementGroupMustBeAStringOfAtMostMaxGroupBytes) {
+  json body = {{"type", "register"}, {"id", 1}, {"writer", identity_json()}};
+  body["group"] = std::string(vss::ipc::max_group_bytes, 'g');
+  EXPECT_FALSE(decode_body(body).ec);
+  body["group"] = "";  // the same as no group
+  EXPECT_FALSE(decode_body(body).ec);
+  body["group"] = std::string(vss::ipc::max_group_bytes + 1, 'g');
+  decoded d = decode_body(body);
+  EXPECT_EQ(d.ec, protocol_errc::bad_message);
+  EXPECT_EQ(d.detail.rfind("field 'group' must be at most 256 bytes", 0), 0u) << d.detail;
+  body["group"] = 7;
+  d = decode_body(body);
+  EXPECT_EQ(d.ec, protocol_errc::bad_message);
+  EXPECT_EQ(d.detail.rfind("field 'group' must be a string", 0), 0u) << d.detail;
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryType, MessageSchema, testing::ValuesIn(schema_cases()),

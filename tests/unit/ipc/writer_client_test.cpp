@@ -593,6 +593,25 @@ TEST_F(WriterClient, AWriterAddedWhileConnectedIsRegisteredOnTheCurrentConnectio
   EXPECT_EQ(reg->value("type", ""), "register");
   EXPECT_EQ(reg->at("writer").value("instance_id", ""), second->identity().instance_id.to_string());
   EXPECT_EQ(reg->at("writer").value("name", ""), "second");
+  EXPECT_FALSE(reg->contains("group")) << "no placement: no group field";
+}
+
+TEST_F(WriterClient, AWritersPlacementGroupIsSentWithEveryRegistration) {
+  auto w = make_writer("db");
+  auto& c = make_client(options());
+  c.add_writer(w, {.group = "host-7"});
+  c.start();
+  ASSERT_TRUE(daemon_.wait_connections(1));
+  const auto first = handshake(0);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].value("group", ""), "host-7");
+  // Registered again on the next connection, in the same group.
+  daemon_.close(0);
+  ASSERT_TRUE(daemon_.wait_connections(2));
+  const auto second = handshake(1);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].value("group", ""), "host-7");
+  EXPECT_EQ(second[0].at("writer"), first[0].at("writer"));
 }
 
 // ---- events and results ------------------------------------------------------------------------
