@@ -274,7 +274,8 @@ void session_impl::begin_prepare_events() {
   delivery_ranges_ = shard_ranges(*delivery_order_);
   components_table_.reset();
   // What an abort appends to, sized here: a burst of aborts is paced by the engine threads'
-  // work per abort, and a vector's first block allocated there is freed there too (§4.Q).
+  // work per abort, and a vector's first block allocated there is freed there too
+  // (decisions §44).
   kept_loops_.reserve(delivery_ranges_.size());
   retired_phases_.reserve(retired_phases_reserved);
   abort_waiters_.reserve(1);
