@@ -8,9 +8,10 @@
 //   BM_state_machine_step         one requester call through the call-order state machine
 //   BM_async_op_complete_query    create an IVssAsync state, complete it, query its status
 //   BM_async_op_query             query_status() of a completed operation
-//   BM_memory_provider_set/K      one snapshot set's life in a memory_provider (prepare, every
-//                                 commit step, abort) while K other sets are held by the same
-//                                 provider: M sessions sharing one provider make K ~ M
+//   BM_memory_provider_set/K      one snapshot set's life in a memory_provider (prepare,
+//                                 end-prepare, pre-commit, commit, abort) while K other sets
+//                                 are held by the same provider: M sessions sharing one
+//                                 provider make K ~ M
 //   BM_memory_latency/KiB         one dependent load from a random cyclic chain of that many
 //                                 KiB: where the machine's caches end (the burst of
 //                                 decisions §37 is bound by it)
@@ -141,9 +142,9 @@ void BM_async_op_query(benchmark::State& state) {
 }
 BENCHMARK(BM_async_op_query);
 
-// The steps of one set, each answered inline. K other sets (one snapshot each, created, as
-// backups kept from earlier runs or concurrent sessions leave them) share the provider: the
-// cost of a set should not grow with K.
+// The steps of one set, each answered inline. K other sets (one snapshot each, committed, as
+// concurrent sessions or snapshots kept from earlier backups leave them) share the provider:
+// the cost of a set should not grow with K.
 void BM_memory_provider_set(benchmark::State& state) {
   vss::memory_provider provider;
   std::error_code failed;

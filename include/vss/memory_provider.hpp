@@ -64,12 +64,13 @@ class memory_provider : public provider {
 
   memory_provider_options options_;
   mutable std::mutex mutex_;
-  std::map<snapshot_id, snapshot_properties> snapshots_;
-  // Each set's snapshots, so that a step or an abort touches its own set only: with every
+  using records = std::map<snapshot_id, snapshot_properties>;
+  records snapshots_;
+  // Each set's records, so that a step or an abort touches its own set only: with every
   // record scanned, M sessions sharing this provider made a burst of M aborts cost O(M^2),
-  // and snapshots kept from earlier backups slowed every later step. A multimap: one node per
-  // snapshot, and none more per set.
-  std::unordered_multimap<snapshot_set_id, snapshot_id> sets_;
+  // and snapshots kept from earlier backups slowed every later step. A map's iterators stay
+  // valid until their record is erased, and every erase drops its entry here too.
+  std::unordered_multimap<snapshot_set_id, records::iterator> sets_;
 };
 
 }  // namespace vss

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 
 #include "vss/error.hpp"
 
@@ -56,8 +57,13 @@ std::error_code memory_provider::begin_prepare_snapshot(const snapshot_set_id& s
   p.provider = options_.id;
   p.attributes = context;
   p.state = snapshot_state::preparing;
-  snapshots_.emplace(snapshot, std::move(p));
-  sets_.emplace(set, snapshot);
+  const auto record = snapshots_.emplace(snapshot, std::move(p)).first;
+  try {
+    sets_.emplace(set, record);
+  } catch (...) {
+    snapshots_.erase(record);  // no record out of its set's reach
+    throw;
+  }
   return {};
 }
 
@@ -69,14 +75,14 @@ void memory_provider::advance(const snapshot_set_id& set, snapshot_state from, s
     const auto [first, last] = sets_.equal_range(set);
     std::int32_t count = 0;
     for (auto m = first; m != last; ++m, ++count) {
-      if (snapshots_.at(m->second).state != from) {
+      if (m->second->second.state != from) {
         ec = errc::bad_state;
         break;
       }
     }
     if (!ec) {
       for (auto m = first; m != last; ++m) {
-        auto& p = snapshots_.at(m->second);
+        auto& p = m->second->second;
         p.state = to;
         p.snapshots_count = count;
         if (to == snapshot_state::committed) p.created = std::chrono::system_clock::now();
@@ -145,11 +151,10 @@ std::error_code memory_provider::delete_snapshot(const snapshot_id& id) {
   const auto it = snapshots_.find(id);
   if (it == snapshots_.end()) return errc::object_not_found;
   const auto [first, last] = sets_.equal_range(it->second.set_id);
+  const auto entry = std::find_if(first, last, [&](const auto& e) { return e.second == it; });
+  assert(entry != last && "every record is in its set's index");
+  if (entry != last) sets_.erase(entry);
   snapshots_.erase(it);
-  if (auto m = std::find_if(first, last, [&](const auto& e) { return e.second == id; });
-      m != last) {
-    sets_.erase(m);
-  }
   return {};
 }
 

@@ -92,7 +92,14 @@ TEST_F(MemoryProviderTest, StepsCountAndMoveOnlyTheirOwnSet) {
   ASSERT_FALSE(p.get_snapshot_properties(ids[1], props));
   EXPECT_EQ(props.snapshots_count, 2);
   // The other set was not moved along: it is still preparing, and its own steps still work.
-  EXPECT_EQ(p.get_snapshot_properties(lone, props), errc::object_not_found);
+  const auto state_of = [&](const snapshot_id& id) {
+    for (const auto& r : p.all_records()) {
+      if (r.id == id) return r.state;
+    }
+    ADD_FAILURE() << "no record";
+    return snapshot_state::unknown;
+  };
+  EXPECT_EQ(state_of(lone), snapshot_state::preparing);
   ASSERT_FALSE(run([&](auto d) { p.end_prepare_snapshots(other, d); }));
   EXPECT_EQ(run([&](auto d) { p.end_prepare_snapshots(other, d); }), errc::bad_state);
   // Aborting the created set leaves the other one whole.
@@ -116,6 +123,30 @@ TEST_F(MemoryProviderTest, DeletingASetsLastSnapshotForgetsTheSet) {
   EXPECT_EQ(p.all_records()[0].snapshots_count, 1);
   ASSERT_FALSE(run([&](auto d) { p.abort_snapshots(set, d); }));
   EXPECT_TRUE(p.all_records().empty());
+}
+
+TEST_F(MemoryProviderTest, DeletingOneSnapshotLeavesTheRestOfItsSetToItsSteps) {
+  prepare({"/a", "/b"});
+  ASSERT_FALSE(p.delete_snapshot(ids[0]));
+  ASSERT_FALSE(run([&](auto d) { p.end_prepare_snapshots(set, d); }));
+  const auto records = p.all_records();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].id, ids[1]);
+  EXPECT_EQ(records[0].state, snapshot_state::prepared);
+  EXPECT_EQ(records[0].snapshots_count, 1);
+}
+
+TEST_F(MemoryProviderTest, AnAbortedSetStartsOverWithNothingLeftOfIt) {
+  prepare({"/a", "/b"});
+  ASSERT_FALSE(run([&](auto d) { p.abort_snapshots(set, d); }));
+  // Stepping the emptied set finds nothing (and no stale entry of it).
+  ASSERT_FALSE(run([&](auto d) { p.end_prepare_snapshots(set, d); }));
+  const auto again = snapshot_id::generate();
+  ASSERT_FALSE(p.begin_prepare_snapshot(set, again, "/a", 0));
+  ASSERT_FALSE(run([&](auto d) { p.end_prepare_snapshots(set, d); }));
+  const auto records = p.all_records();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].snapshots_count, 1);
 }
 
 TEST_F(MemoryProviderTest, DeleteRemovesOneSnapshotAndReportsUnknownIds) {
