@@ -291,7 +291,7 @@ class peer : public std::enable_shared_from_this<peer> {
           return plan->writer_fault(index, all.size(), w.identity().name, ctx.event());
         },
         conn_->strand());
-    // Validated by decode_message: a string of at most ipc::max_group_bytes.
+    // Validated by decode_message (ipc::is_valid_group).
     writer_placement placement;
     if (auto g = m.body.find("group"); g != m.body.end()) placement.group = g->get<std::string>();
     std::error_code ec;
@@ -307,7 +307,10 @@ class peer : public std::enable_shared_from_this<peer> {
       std::lock_guard lock(mutex_);
       writers_[id] = registered{proxy, std::move(registration)};
     }
-    conn_->send({{"type", "registered"}, {"id", ref}, {"instance_id", id}});
+    nlohmann::json reply{{"type", "registered"}, {"id", ref}, {"instance_id", id}};
+    // Echoed, so that a client can tell it was honoured (a daemon without groups omits it).
+    if (!placement.group.empty()) reply["group"] = placement.group;
+    conn_->send(reply);
     server_.log_->info(
         "event={} writer '{}' instance {} registered by pid {}{}", event_id::writer_connected,
         identity.name, id, creds_.pid,

@@ -10,7 +10,6 @@
 #include <iostream>
 
 #include "exec_writer/exec_writer.hpp"
-#include "ipc/message.hpp"
 #include "vss/ipc/writer_client.hpp"
 
 int main(int argc, char** argv) {
@@ -81,9 +80,9 @@ int main(int argc, char** argv) {
   }
   config.identity.execution = vss::handler_execution::blocking;  // commands block
   // The daemon refuses a longer one, and the writer would then never be registered.
-  if (group.size() > vss::ipc::max_group_bytes) {
+  if (!vss::ipc::is_valid_group(group)) {
     std::cerr << "openvss-exec-writer: --group: at most " << vss::ipc::max_group_bytes
-              << " bytes\n";
+              << " bytes, without control characters\n";
     return 1;
   }
   if (check) {

@@ -302,17 +302,25 @@ void check_error(const fields& f) {
   f.optional_integer("ref", 0, k_int_max, "must be a non-negative integer");
 }
 
+// A placement group is a name for a machine or a tenant, not a payload, and the daemon logs
+// it: bounded, and without control characters that could forge a log line.
+void check_group(const fields& f) {
+  if (auto group = f.optional_string("group"); group && !is_valid_group(*group)) {
+    f.fail("group", "must be at most " + std::to_string(max_group_bytes) +
+                        " bytes, without control characters");
+  }
+}
+
 void check_register(const fields& f) {
   f.id("id");
   read_identity(f.need("writer"), f.path("writer"));
-  if (auto group = f.optional_string("group"); group && group->size() > max_group_bytes) {
-    f.fail("group", "must be at most " + std::to_string(max_group_bytes) + " bytes");
-  }
+  check_group(f);
 }
 
 void check_registered(const fields& f) {
   f.id("id");
   f.guid<writer_instance_id>("instance_id");
+  check_group(f);
 }
 
 void check_unregister(const fields& f) { f.guid<writer_instance_id>("instance_id"); }

@@ -11,9 +11,9 @@
 //   hello         version:int, role:"writer"|"requester", client?:string
 //   welcome       version:int, server:string, pid:id, heartbeat_ms:int > 0
 //   error         code:string (a protocol_errc name), message:string, hresult?:symbol, ref?:id
-//   register      id:id, writer:identity, group?:string (writer_placement::group, at most
-//                 max_group_bytes bytes; absent or empty: no group)
-//   registered    id:id, instance_id:GUID
+//   register      id:id, writer:identity, group?:string (writer_placement::group; must pass
+//                 ipc::is_valid_group; absent or empty: no group)
+//   registered    id:id, instance_id:GUID, group?:string (the group registered in, if any)
 //   unregister    instance_id:GUID
 //   event         seq:id, instance_id:GUID, event:event name, set:GUID,
 //                 backup_type:int (VSS_BACKUP_TYPE 0..6), components_selected:bool,
@@ -48,6 +48,7 @@
 
 #include "ipc/protocol_error.hpp"
 #include "vss/error.hpp"
+#include "vss/ipc/writer_client.hpp"
 #include "vss/writer.hpp"
 
 namespace vss::ipc {
@@ -55,10 +56,6 @@ namespace vss::ipc {
 /// The deepest nesting of arrays and objects decode_message accepts (the top-level object is
 /// level 1).
 inline constexpr std::size_t max_nesting_depth = 64;
-
-/// The longest placement group a register message may name: a name for a machine or a
-/// tenant, not a payload (the daemon keeps one per group while it has writers).
-inline constexpr std::size_t max_group_bytes = 256;
 
 /// The message types of protocol version 1.
 enum class message_type {

@@ -200,8 +200,7 @@ class writer_client::impl : public std::enable_shared_from_this<impl> {
       case message_type::heartbeat:
         return;
       case message_type::registered:
-        registering_.erase(m.body.at("id").get<std::int64_t>());
-        return;
+        return on_registered(m);
       case message_type::event:
         return on_event(m);
       case message_type::error:
@@ -209,6 +208,18 @@ class writer_client::impl : public std::enable_shared_from_this<impl> {
       default:
         set_error("unexpected '" + std::string(to_string(m.type)) + "' from the daemon");
         return;
+    }
+  }
+
+  void on_registered(const message& m) {
+    const auto it = registering_.find(m.body.at("id").get<std::int64_t>());
+    if (it == registering_.end()) return;
+    const auto w = writers_.find(it->second);
+    registering_.erase(it);
+    if (w == writers_.end() || w->second.group.empty()) return;
+    if (m.body.value("group", std::string()) != w->second.group) {
+      log("writer '" + w->second.w->identity().name + "' registered without its placement group '" +
+          w->second.group + "': the daemon does not know placement groups");
     }
   }
 
@@ -504,6 +515,11 @@ writer_client::~writer_client() { impl_->stop(); }
 
 void writer_client::add_writer(std::shared_ptr<writer> w) { impl_->add_writer(std::move(w), {}); }
 void writer_client::add_writer(std::shared_ptr<writer> w, writer_placement placement) {
+  if (!is_valid_group(placement.group)) {
+    throw std::invalid_argument("writer_client::add_writer: a placement group must be at most " +
+                                std::to_string(max_group_bytes) +
+                                " bytes, without control characters");
+  }
   impl_->add_writer(std::move(w), std::move(placement));
 }
 void writer_client::start() { impl_->start(); }

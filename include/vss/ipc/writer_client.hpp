@@ -47,6 +47,20 @@
 
 namespace vss::ipc {
 
+/// The longest writer_placement::group a writer in another process may name, in bytes.
+inline constexpr std::size_t max_group_bytes = 256;
+
+/// Whether a writer in another process may name `group`: at most max_group_bytes, and no
+/// control characters (the daemon logs it). Empty means no group.
+constexpr bool is_valid_group(std::string_view group) noexcept {
+  if (group.size() > max_group_bytes) return false;
+  for (const char c : group) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) return false;
+  }
+  return true;
+}
+
 struct writer_client_options {
   /// The daemon's socket. Default: /run/openvss/openvss.sock.
   std::string socket_path = "/run/openvss/openvss.sock";
@@ -98,8 +112,8 @@ class writer_client {
   void add_writer(std::shared_ptr<writer> w);
   /// As above, asking the daemon to place it as `placement` says (writer_placement: writers of
   /// one group share a shard of the daemon's engine, across every client that names the
-  /// group). A group longer than ipc::max_group_bytes (256) is refused by the daemon with an
-  /// error message (last_error()), and the writer is not registered.
+  /// group). Throws std::invalid_argument unless is_valid_group(placement.group). A daemon
+  /// that does not know groups registers the writer without one; the client logs that.
   void add_writer(std::shared_ptr<writer> w, writer_placement placement);
 
   /// Starts connecting. Idempotent.

@@ -99,9 +99,9 @@ std::vector<schema_case> schema_cases() {
        {{"id", "1"}, {"writer", "pg"}},
        {"group"}},
       {"registered",
-       {{"type", "registered"}, {"id", 1}, {"instance_id", k_guid_b}},
+       {{"type", "registered"}, {"id", 1}, {"instance_id", k_guid_b}, {"group", "host-7"}},
        {{"id", -1}, {"instance_id", 5}},
-       {}},
+       {"group"}},
       {"unregister",
        {{"type", "unregister"}, {"instance_id", k_guid_b}},
        {{"instance_id", true}},
@@ -223,20 +223,31 @@ TEST_P(MessageSchema, UnknownFieldsAreIgnoredAndKept) {
   EXPECT_EQ(d.msg.body.at("x_future_field").at("nested").size(), 3u);
 }
 
-TEST(MessageRegister, APlacementGroupMustBeAStringOfAtMostMaxGroupBytes) {
-  json body = {{"type", "register"}, {"id", 1}, {"writer", identity_json()}};
-  body["group"] = std::string(vss::ipc::max_group_bytes, 'g');
-  EXPECT_FALSE(decode_body(body).ec);
-  body["group"] = "";  // the same as no group
-  EXPECT_FALSE(decode_body(body).ec);
-  body["group"] = std::string(vss::ipc::max_group_bytes + 1, 'g');
-  decoded d = decode_body(body);
-  EXPECT_EQ(d.ec, protocol_errc::bad_message);
-  EXPECT_EQ(d.detail.rfind("field 'group' must be at most 256 bytes", 0), 0u) << d.detail;
-  body["group"] = 7;
-  d = decode_body(body);
-  EXPECT_EQ(d.ec, protocol_errc::bad_message);
-  EXPECT_EQ(d.detail.rfind("field 'group' must be a string", 0), 0u) << d.detail;
+TEST(MessageRegister, APlacementGroupMustBeAShortPrintableString) {
+  for (const char* type : {"register", "registered"}) {
+    json body = {{"type", type}, {"id", 1}};
+    if (std::string_view(type) == "register") {
+      body["writer"] = identity_json();
+    } else {
+      body["instance_id"] = k_guid_b;
+    }
+    body["group"] = std::string(vss::ipc::max_group_bytes, 'g');
+    EXPECT_FALSE(decode_body(body).ec) << type;
+    body["group"] = "";  // the same as no group
+    EXPECT_FALSE(decode_body(body).ec) << type;
+    for (const json& bad : {json(std::string(vss::ipc::max_group_bytes + 1, 'g')),
+                            json("host-7\nevent=8300 forged"), json("tab\there")}) {
+      body["group"] = bad;
+      decoded d = decode_body(body);
+      EXPECT_EQ(d.ec, protocol_errc::bad_message) << type << " " << bad.dump();
+      EXPECT_EQ(d.detail.rfind("field 'group' must be at most 256 bytes, without control", 0), 0u)
+          << d.detail;
+    }
+    body["group"] = 7;
+    decoded d = decode_body(body);
+    EXPECT_EQ(d.ec, protocol_errc::bad_message) << type;
+    EXPECT_EQ(d.detail.rfind("field 'group' must be a string", 0), 0u) << d.detail;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryType, MessageSchema, testing::ValuesIn(schema_cases()),

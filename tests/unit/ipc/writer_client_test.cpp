@@ -481,7 +481,9 @@ class WriterClient : public ::testing::Test {
 
   // Reads `hello` on connection `i`, answers `welcome`, then answers the `register` of
   // `writers` writers with `registered`; returns the register frames.
-  std::vector<json> handshake(std::size_t i, std::size_t writers = 1, int heartbeat_ms = 1000) {
+  // Answers as openvssd does; `echo_group` false answers as a daemon without placement groups.
+  std::vector<json> handshake(std::size_t i, std::size_t writers = 1, int heartbeat_ms = 1000,
+                              bool echo_group = true) {
     std::vector<json> registers;
     const auto hello = daemon_.next(i);
     if (!hello) {
@@ -502,9 +504,11 @@ class WriterClient : public ::testing::Test {
                       << (reg ? reg->dump() : "nothing");
         break;
       }
-      daemon_.send(i, {{"type", "registered"},
-                       {"id", reg->at("id")},
-                       {"instance_id", reg->at("writer").at("instance_id")}});
+      json reply{{"type", "registered"},
+                 {"id", reg->at("id")},
+                 {"instance_id", reg->at("writer").at("instance_id")}};
+      if (echo_group && reg->contains("group")) reply["group"] = reg->at("group");
+      daemon_.send(i, reply);
       registers.push_back(*reg);
     }
     return registers;
@@ -605,6 +609,7 @@ TEST_F(WriterClient, AWritersPlacementGroupIsSentWithEveryRegistration) {
   const auto first = handshake(0);
   ASSERT_EQ(first.size(), 1u);
   EXPECT_EQ(first[0].value("group", ""), "host-7");
+  EXPECT_TRUE(eventually([&] { return c.stats().connects == 1; }));
   // Registered again on the next connection, in the same group.
   daemon_.close(0);
   ASSERT_TRUE(daemon_.wait_connections(2));
@@ -612,6 +617,30 @@ TEST_F(WriterClient, AWritersPlacementGroupIsSentWithEveryRegistration) {
   ASSERT_EQ(second.size(), 1u);
   EXPECT_EQ(second[0].value("group", ""), "host-7");
   EXPECT_EQ(second[0].at("writer"), first[0].at("writer"));
+  EXPECT_TRUE(eventually([&] { return c.state() == client_state::connected; }));
+  EXPECT_FALSE(logged("without its placement group"));
+}
+
+TEST_F(WriterClient, ADaemonThatRegistersWithoutTheGroupIsLogged) {
+  auto w = make_writer("db");
+  auto& c = make_client(options());
+  c.add_writer(w, {.group = "host-7"});
+  c.start();
+  ASSERT_TRUE(daemon_.wait_connections(1));
+  ASSERT_EQ(handshake(0, 1, 1000, /*echo_group=*/false).size(), 1u);
+  EXPECT_TRUE(
+      eventually([&] { return logged("registered without its placement group 'host-7'"); }));
+  EXPECT_TRUE(eventually([&] { return c.state() == client_state::connected; }));
+}
+
+TEST_F(WriterClient, APlacementGroupTheDaemonWouldRefuseIsRefusedAtAddWriter) {
+  auto& c = make_client(options());
+  EXPECT_THROW(
+      c.add_writer(make_writer("a"), {.group = std::string(vss::ipc::max_group_bytes + 1, 'g')}),
+      std::invalid_argument);
+  EXPECT_THROW(c.add_writer(make_writer("b"), {.group = "host\n7"}), std::invalid_argument);
+  EXPECT_NO_THROW(
+      c.add_writer(make_writer("c"), {.group = std::string(vss::ipc::max_group_bytes, 'g')}));
 }
 
 // ---- events and results ------------------------------------------------------------------------
