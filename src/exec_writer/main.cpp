@@ -81,8 +81,8 @@ int main(int argc, char** argv) {
   config.identity.execution = vss::handler_execution::blocking;  // commands block
   // The daemon refuses a longer one, and the writer would then never be registered.
   if (!vss::ipc::is_valid_group(group)) {
-    std::cerr << "openvss-exec-writer: --group: at most " << vss::ipc::max_group_bytes
-              << " bytes, without control characters\n";
+    std::cerr << "openvss-exec-writer: --group: must be UTF-8 of at most "
+              << vss::ipc::max_group_bytes << " bytes, without control characters\n";
     return 1;
   }
   if (check) {

@@ -48,7 +48,7 @@
 
 #include "ipc/protocol_error.hpp"
 #include "vss/error.hpp"
-#include "vss/ipc/writer_client.hpp"
+#include "vss/ipc/placement.hpp"
 #include "vss/writer.hpp"
 
 namespace vss::ipc {

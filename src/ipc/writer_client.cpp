@@ -12,6 +12,8 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "ipc/connection.hpp"
@@ -214,12 +216,18 @@ class writer_client::impl : public std::enable_shared_from_this<impl> {
   void on_registered(const message& m) {
     const auto it = registering_.find(m.body.at("id").get<std::int64_t>());
     if (it == registering_.end()) return;
-    const auto w = writers_.find(it->second);
+    const auto asked = std::move(it->second);
     registering_.erase(it);
-    if (w == writers_.end() || w->second.group.empty()) return;
-    if (m.body.value("group", std::string()) != w->second.group) {
-      log("writer '" + w->second.w->identity().name + "' registered without its placement group '" +
-          w->second.group + "': the daemon does not know placement groups");
+    if (asked.group.empty()) return;
+    const auto w = writers_.find(asked.writer);
+    const std::string name = w != writers_.end() ? w->second.w->identity().name : asked.writer;
+    const auto echoed = m.body.find("group");
+    if (echoed == m.body.end()) {
+      log("writer '" + name + "' registered without its placement group '" + asked.group +
+          "': the daemon does not know placement groups");
+    } else if (echoed->get<std::string>() != asked.group) {
+      log("writer '" + name + "' registered in placement group '" + echoed->get<std::string>() +
+          "', not the '" + asked.group + "' it asked for");
     }
   }
 
@@ -257,7 +265,7 @@ class writer_client::impl : public std::enable_shared_from_this<impl> {
           it != registering_.end()) {
         // E.g. VSS_E_WRITER_ALREADY_SUBSCRIBED while the daemon still tears down our previous
         // connection: try again shortly, on this connection, rather than stay unregistered.
-        retry_register(it->second);
+        retry_register(it->second.writer);
         registering_.erase(it);
       }
     }
@@ -272,7 +280,7 @@ class writer_client::impl : public std::enable_shared_from_this<impl> {
 
   void register_writer(const std::string& id, writer_entry& entry) {
     const auto ref = next_request_++;
-    registering_[ref] = id;
+    registering_[ref] = {id, entry.group};
     nlohmann::json frame{
         {"type", "register"}, {"id", ref}, {"writer", to_json(entry.w->identity())}};
     if (!entry.group.empty()) frame["group"] = entry.group;
@@ -498,7 +506,12 @@ class writer_client::impl : public std::enable_shared_from_this<impl> {
   std::shared_ptr<connection> conn_;
   std::uint64_t generation_ = 0;
   std::int64_t next_request_ = 1;
-  std::map<std::int64_t, std::string> registering_;  // register id -> writer, until answered
+  // Register id -> the writer and the group it asked for, until answered.
+  struct pending_registration {
+    std::string writer;
+    std::string group;
+  };
+  std::map<std::int64_t, pending_registration> registering_;
   bool stopping_ = false;
   std::vector<nlohmann::json> pending_notices_;
 
@@ -516,9 +529,9 @@ writer_client::~writer_client() { impl_->stop(); }
 void writer_client::add_writer(std::shared_ptr<writer> w) { impl_->add_writer(std::move(w), {}); }
 void writer_client::add_writer(std::shared_ptr<writer> w, writer_placement placement) {
   if (!is_valid_group(placement.group)) {
-    throw std::invalid_argument("writer_client::add_writer: a placement group must be at most " +
-                                std::to_string(max_group_bytes) +
-                                " bytes, without control characters");
+    throw std::invalid_argument(
+        "writer_client::add_writer: a placement group must be UTF-8 of at most " +
+        std::to_string(max_group_bytes) + " bytes, without control characters");
   }
   impl_->add_writer(std::move(w), std::move(placement));
 }

@@ -174,6 +174,12 @@ TEST_F(DaemonProcess, WriterProcessesInOnePlacementGroupAreRegisteredInItAndBack
     EXPECT_TRUE(eventually([&] { return saw(name, "BackupComplete"); }))
         << read_file(writer_log(name));
   }
+  // The daemon echoed each group (its 'registered' came before any event on the connection):
+  // neither client logged its group as dropped or changed.
+  for (auto name : {"alpha", "beta"}) {
+    EXPECT_EQ(read_file(writer_log(name)).find("placement group"), std::string::npos)
+        << read_file(writer_log(name));
+  }
 }
 
 TEST_F(DaemonProcess, AWriterProcessThatVetoesFreezeFailsTheBackupWithItsCode) {

@@ -43,23 +43,10 @@
 #include <string>
 #include <string_view>
 
+#include "vss/ipc/placement.hpp"
 #include "vss/writer.hpp"
 
 namespace vss::ipc {
-
-/// The longest writer_placement::group a writer in another process may name, in bytes.
-inline constexpr std::size_t max_group_bytes = 256;
-
-/// Whether a writer in another process may name `group`: at most max_group_bytes, and no
-/// control characters (the daemon logs it). Empty means no group.
-constexpr bool is_valid_group(std::string_view group) noexcept {
-  if (group.size() > max_group_bytes) return false;
-  for (const char c : group) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) return false;
-  }
-  return true;
-}
 
 struct writer_client_options {
   /// The daemon's socket. Default: /run/openvss/openvss.sock.

@@ -235,12 +235,13 @@ TEST(MessageRegister, APlacementGroupMustBeAShortPrintableString) {
     EXPECT_FALSE(decode_body(body).ec) << type;
     body["group"] = "";  // the same as no group
     EXPECT_FALSE(decode_body(body).ec) << type;
-    for (const json& bad : {json(std::string(vss::ipc::max_group_bytes + 1, 'g')),
-                            json("host-7\nevent=8300 forged"), json("tab\there")}) {
+    for (const json& bad :
+         {json(std::string(vss::ipc::max_group_bytes + 1, 'g')), json("host-7\nevent=8300 forged"),
+          json("tab\there"), json("nel\u0085")}) {
       body["group"] = bad;
       decoded d = decode_body(body);
       EXPECT_EQ(d.ec, protocol_errc::bad_message) << type << " " << bad.dump();
-      EXPECT_EQ(d.detail.rfind("field 'group' must be at most 256 bytes, without control", 0), 0u)
+      EXPECT_EQ(d.detail.rfind("field 'group' must be UTF-8 of at most 256 bytes", 0), 0u)
           << d.detail;
     }
     body["group"] = 7;
@@ -248,6 +249,26 @@ TEST(MessageRegister, APlacementGroupMustBeAShortPrintableString) {
     EXPECT_EQ(d.ec, protocol_errc::bad_message) << type;
     EXPECT_EQ(d.detail.rfind("field 'group' must be a string", 0), 0u) << d.detail;
   }
+}
+
+TEST(PlacementGroup, IsValidGroupWantsShortWellFormedUtf8WithoutControlCharacters) {
+  using vss::ipc::is_valid_group;
+  EXPECT_TRUE(is_valid_group(""));
+  EXPECT_TRUE(is_valid_group("host-7"));
+  EXPECT_TRUE(is_valid_group("h\xc3\xb4te-7"));          // hôte-7
+  EXPECT_TRUE(is_valid_group("\xe6\x9c\xba"));           // a 3-byte character
+  EXPECT_TRUE(is_valid_group("\xf0\x9f\x92\xbe disk"));  // a 4-byte character
+  EXPECT_TRUE(is_valid_group(std::string(vss::ipc::max_group_bytes, 'g')));
+  EXPECT_FALSE(is_valid_group(std::string(vss::ipc::max_group_bytes + 1, 'g')));
+  EXPECT_FALSE(is_valid_group("a\nb"));
+  EXPECT_FALSE(is_valid_group("a\x7f"));
+  EXPECT_FALSE(is_valid_group("a\xc2\x85"));         // NEL, a C1 control
+  EXPECT_FALSE(is_valid_group("a\xff"));             // not UTF-8
+  EXPECT_FALSE(is_valid_group("a\xc3"));             // truncated
+  EXPECT_FALSE(is_valid_group("\xc0\x80"));          // overlong
+  EXPECT_FALSE(is_valid_group("\xed\xa0\x80"));      // a surrogate
+  EXPECT_FALSE(is_valid_group("\xf4\x90\x80\x80"));  // past U+10FFFF
+  EXPECT_FALSE(is_valid_group(std::string_view("a\0b", 3)));
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryType, MessageSchema, testing::ValuesIn(schema_cases()),

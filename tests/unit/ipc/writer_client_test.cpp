@@ -31,6 +31,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -481,9 +482,10 @@ class WriterClient : public ::testing::Test {
 
   // Reads `hello` on connection `i`, answers `welcome`, then answers the `register` of
   // `writers` writers with `registered`; returns the register frames.
-  // Answers as openvssd does; `echo_group` false answers as a daemon without placement groups.
+  // Answers as openvssd does, echoing a register's group; with `reply_group` set, answers
+  // with that group instead ("": none, as a daemon without placement groups).
   std::vector<json> handshake(std::size_t i, std::size_t writers = 1, int heartbeat_ms = 1000,
-                              bool echo_group = true) {
+                              std::optional<std::string> reply_group = std::nullopt) {
     std::vector<json> registers;
     const auto hello = daemon_.next(i);
     if (!hello) {
@@ -507,7 +509,11 @@ class WriterClient : public ::testing::Test {
       json reply{{"type", "registered"},
                  {"id", reg->at("id")},
                  {"instance_id", reg->at("writer").at("instance_id")}};
-      if (echo_group && reg->contains("group")) reply["group"] = reg->at("group");
+      if (reply_group) {
+        if (!reply_group->empty()) reply["group"] = *reply_group;
+      } else if (reg->contains("group")) {
+        reply["group"] = reg->at("group");
+      }
       daemon_.send(i, reply);
       registers.push_back(*reg);
     }
@@ -627,10 +633,17 @@ TEST_F(WriterClient, ADaemonThatRegistersWithoutTheGroupIsLogged) {
   c.add_writer(w, {.group = "host-7"});
   c.start();
   ASSERT_TRUE(daemon_.wait_connections(1));
-  ASSERT_EQ(handshake(0, 1, 1000, /*echo_group=*/false).size(), 1u);
+  ASSERT_EQ(handshake(0, 1, 1000, /*reply_group=*/"").size(), 1u);
   EXPECT_TRUE(
       eventually([&] { return logged("registered without its placement group 'host-7'"); }));
   EXPECT_TRUE(eventually([&] { return c.state() == client_state::connected; }));
+  // Registered again, into another group than it asked for: logged as that.
+  daemon_.close(0);
+  ASSERT_TRUE(daemon_.wait_connections(2));
+  ASSERT_EQ(handshake(1, 1, 1000, /*reply_group=*/"host-8").size(), 1u);
+  EXPECT_TRUE(eventually([&] {
+    return logged("registered in placement group 'host-8', not the 'host-7' it asked for");
+  }));
 }
 
 TEST_F(WriterClient, APlacementGroupTheDaemonWouldRefuseIsRefusedAtAddWriter) {
@@ -639,6 +652,7 @@ TEST_F(WriterClient, APlacementGroupTheDaemonWouldRefuseIsRefusedAtAddWriter) {
       c.add_writer(make_writer("a"), {.group = std::string(vss::ipc::max_group_bytes + 1, 'g')}),
       std::invalid_argument);
   EXPECT_THROW(c.add_writer(make_writer("b"), {.group = "host\n7"}), std::invalid_argument);
+  EXPECT_THROW(c.add_writer(make_writer("d"), {.group = "host\xff"}), std::invalid_argument);
   EXPECT_NO_THROW(
       c.add_writer(make_writer("c"), {.group = std::string(vss::ipc::max_group_bytes, 'g')}));
 }
