@@ -18,6 +18,8 @@
 #include <tuple>
 #include <utility>
 
+#include "core/utf8.hpp"
+
 namespace vss::daemon {
 
 namespace {
@@ -558,36 +560,6 @@ std::string unknown_key_problem(std::string_view key) {
   return problem;
 }
 
-// Length of the UTF-8 sequence starting at s[i], or 0 when it is malformed (overlong,
-// surrogate, above U+10FFFF, truncated).
-std::size_t utf8_sequence_length(std::string_view s, std::size_t i) noexcept {
-  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char b0 = byte(i);
-  if (b0 < 0x80) return 1;
-  std::size_t n = 0;
-  unsigned char lo = 0x80;
-  unsigned char hi = 0xBF;
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    n = 2;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    n = 3;
-    if (b0 == 0xE0) lo = 0xA0;
-    if (b0 == 0xED) hi = 0x9F;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    n = 4;
-    if (b0 == 0xF0) lo = 0x90;
-    if (b0 == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
-  for (std::size_t k = 2; k < n; ++k) {
-    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
-  }
-  return n;
-}
-
 void check_characters(std::string_view line) {
   for (std::size_t i = 0; i < line.size();) {
     const unsigned char c = static_cast<unsigned char>(line[i]);
@@ -596,7 +568,7 @@ void check_characters(std::string_view line) {
       throw line_problem{std::string("line contains the control character 0x") + hex[c >> 4] +
                          hex[c & 0xF]};
     }
-    const std::size_t n = utf8_sequence_length(line, i);
+    const std::size_t n = detail::utf8_sequence_length(line, i);
     if (n == 0) throw line_problem{"line is not valid UTF-8"};
     i += n;
   }

@@ -79,10 +79,9 @@ int main(int argc, char** argv) {
     config.identity.freeze_timeout = std::chrono::milliseconds(freeze_timeout_ms);
   }
   config.identity.execution = vss::handler_execution::blocking;  // commands block
-  // The daemon refuses a longer one, and the writer would then never be registered.
+  // One the daemon would refuse leaves the writer unregistered: say so now.
   if (!vss::ipc::is_valid_group(group)) {
-    std::cerr << "openvss-exec-writer: --group: must be UTF-8 of at most "
-              << vss::ipc::max_group_bytes << " bytes, without control characters\n";
+    std::cerr << "openvss-exec-writer: --group: must be " << vss::ipc::group_rule << "\n";
     return 1;
   }
   if (check) {

@@ -306,8 +306,7 @@ void check_error(const fields& f) {
 // it: bounded, and without control characters that could forge a log line.
 void check_group(const fields& f) {
   if (auto group = f.optional_string("group"); group && !is_valid_group(*group)) {
-    f.fail("group", "must be UTF-8 of at most " + std::to_string(max_group_bytes) +
-                        " bytes, without control characters");
+    f.fail("group", "must be " + std::string(group_rule));
   }
 }
 

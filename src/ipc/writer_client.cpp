@@ -529,9 +529,8 @@ writer_client::~writer_client() { impl_->stop(); }
 void writer_client::add_writer(std::shared_ptr<writer> w) { impl_->add_writer(std::move(w), {}); }
 void writer_client::add_writer(std::shared_ptr<writer> w, writer_placement placement) {
   if (!is_valid_group(placement.group)) {
-    throw std::invalid_argument(
-        "writer_client::add_writer: a placement group must be UTF-8 of at most " +
-        std::to_string(max_group_bytes) + " bytes, without control characters");
+    throw std::invalid_argument("writer_client::add_writer: a placement group must be " +
+                                std::string(group_rule));
   }
   impl_->add_writer(std::move(w), std::move(placement));
 }
