@@ -20,6 +20,7 @@ add_library(openvss_daemon STATIC
   ${_src}/daemon/catalog_journal.cpp
   ${_src}/daemon/config.cpp
   ${_src}/daemon/durable_state.cpp
+  ${_src}/daemon/log_text.cpp
   ${_src}/daemon/peer_credentials.cpp
   ${_src}/daemon/provider_setup.cpp
   ${_src}/daemon/remote_writer.cpp

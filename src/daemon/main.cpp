@@ -18,6 +18,7 @@
 
 #include "daemon/config.hpp"
 #include "daemon/durable_state.hpp"
+#include "daemon/log_text.hpp"
 #include "daemon/provider_setup.hpp"
 #include "daemon/server.hpp"
 #include "vss/engine_host.hpp"
@@ -34,8 +35,10 @@ std::shared_ptr<spdlog::logger> make_logger(const vss::daemon::daemon_config& co
   } else {
     log = spdlog::basic_logger_mt("openvssd", config.log_file);
   }
-  // One line per record, key=value fields in the message (event=NNNN ...) for grep and journald.
-  log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ openvssd[%P]: %v");
+  // One line per record, key=value fields in the message (event=NNNN ...) for grep and journald;
+  // the message escaped (%q), so that a peer's text cannot break a record in two.
+  log->set_formatter(
+      vss::daemon::make_log_formatter("%Y-%m-%dT%H:%M:%S.%e %^%l%$ openvssd[%P]: %q"));
   log->set_level(static_cast<spdlog::level::level_enum>(config.log_level));
   log->flush_on(spdlog::level::info);
   return log;

@@ -182,6 +182,25 @@ TEST_F(DaemonProcess, WriterProcessesInOnePlacementGroupAreRegisteredInItAndBack
   }
 }
 
+TEST_F(DaemonProcess, AWriterNameWithALineBreakCannotForgeALogRecord) {
+  // A writer names itself so that, logged as it is, its registration would end one record and
+  // write a second of its own making.
+  const std::string forged = "2026-01-01T00:00:00.000 critical openvssd[1]: event=8193 forged";
+  const std::string name = "forger\n" + forged;
+  start_writer(name);
+  wait_for_writers(1);
+  const auto log = read_file(dir_ / "daemon.log");
+  std::istringstream in(log);
+  bool registered = false;
+  for (std::string line; std::getline(in, line);) {
+    EXPECT_NE(line.rfind(forged, 0), 0u) << "a forged record:\n" << log;
+    if (line.find("writer 'forger\\n" + forged + "' instance") != std::string::npos) {
+      registered = true;
+    }
+  }
+  EXPECT_TRUE(registered) << "no escaped registration record:\n" << log;
+}
+
 TEST_F(DaemonProcess, AWriterProcessThatVetoesFreezeFailsTheBackupWithItsCode) {
   start_writer("picky", {"--veto-at", "Freeze"});
   start_writer("easy");

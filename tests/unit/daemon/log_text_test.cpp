@@ -1,0 +1,71 @@
+// openvssd's log escaping: a peer's text cannot make one record two lines, or hide bytes.
+#include "daemon/log_text.hpp"
+
+#include <gtest/gtest.h>
+#include <spdlog/logger.h>
+#include <spdlog/sinks/ostream_sink.h>
+
+#include <algorithm>
+#include <memory>
+#include <sstream>
+#include <string>
+
+namespace vss::daemon {
+namespace {
+
+TEST(EscapeLogText, KeepsPrintableAsciiAndUtf8AsTheyAre) {
+  EXPECT_EQ(escape_log_text("writer 'sql-01' (pid 42): ok"), "writer 'sql-01' (pid 42): ok");
+  EXPECT_EQ(escape_log_text("Zürich \xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x92\xBE"),
+            "Zürich \xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x92\xBE");
+  EXPECT_EQ(escape_log_text(""), "");
+}
+
+TEST(EscapeLogText, EscapesLineBreaksTabsAndTheBackslash) {
+  EXPECT_EQ(escape_log_text("a\nb\rc\td"), "a\\nb\\rc\\td");
+  // Escaped itself, so that a literal "\n" in a name is told apart from a line feed.
+  EXPECT_EQ(escape_log_text("C:\\n"), "C:\\\\n");
+}
+
+TEST(EscapeLogText, EscapesOtherControlsAndMalformedBytesAsHex) {
+  EXPECT_EQ(escape_log_text(std::string("a\0b", 3)), "a\\x00b");
+  EXPECT_EQ(escape_log_text("\x1b[31mred"), "\\x1b[31mred");
+  EXPECT_EQ(escape_log_text("del\x7f"), "del\\x7f");
+  EXPECT_EQ(escape_log_text("\xC3"), "\\xc3");                    // truncated sequence
+  EXPECT_EQ(escape_log_text("\xC0\xAF"), "\\xc0\\xaf");           // overlong '/'
+  EXPECT_EQ(escape_log_text("\xED\xA0\x80"), "\\xed\\xa0\\x80");  // a surrogate
+  EXPECT_EQ(escape_log_text("\xFF ok"), "\\xff ok");
+}
+
+TEST(EscapeLogText, EscapesC1ControlsAndUnicodeLineSeparators) {
+  EXPECT_EQ(escape_log_text("a\xC2\x85z"), "a\\u0085z");  // NEL
+  EXPECT_EQ(escape_log_text("\xC2\x9B"), "\\u009b");      // CSI
+  EXPECT_EQ(escape_log_text("\xE2\x80\xA8|\xE2\x80\xA9"), "\\u2028|\\u2029");
+  EXPECT_EQ(escape_log_text("\xC2\xA0"), "\xC2\xA0");  // U+00A0, the first after C1, is kept
+}
+
+// The formatter openvssd installs: a forged record stays inside the real one.
+TEST(LogFormatter, OneRecordIsOneLineWhateverItsArguments) {
+  std::ostringstream written;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_st>(written);
+  spdlog::logger log("test", sink);
+  log.set_formatter(make_log_formatter("[%l] %q"));
+  const std::string name = "evil\n2026-11-28T00:00:00.000 info openvssd[1]: event=8193 forged";
+  log.warn("event={} writer '{}' rejected an event", 8301, name);
+  const auto text = written.str();
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+  EXPECT_EQ(text,
+            "[warning] event=8301 writer 'evil\\n2026-11-28T00:00:00.000 info openvssd[1]: "
+            "event=8193 forged' rejected an event\n");
+}
+
+TEST(LogFormatter, KeepsTheRestOfThePattern) {
+  std::ostringstream written;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_st>(written);
+  spdlog::logger log("test", sink);
+  log.set_formatter(make_log_formatter("%n %l: %q %%"));
+  log.info("plain text");
+  EXPECT_EQ(written.str(), "test info: plain text %\n");
+}
+
+}  // namespace
+}  // namespace vss::daemon
