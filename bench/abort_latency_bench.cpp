@@ -49,6 +49,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -87,6 +88,7 @@ struct options {
   std::vector<std::size_t> io_threads;
   bool pin_io = false;             // host_options::pin_io_threads for the latency rigs
   bool group_writers = false;      // each burst session's writers one writer_placement group
+  bool shared_provider = false;    // a burst's sessions share one provider
   std::vector<phase_kind> phases;  // phase sweep (N = 100); empty: none
   bool behaviours = false;         // behaviour sweep (N = 10)
   std::size_t race_iterations = 0;
@@ -134,6 +136,9 @@ void usage(std::ostream& os) {
         "  --group-writers      register each latency cell's session's writers as one\n"
         "                       writer_placement group, its own in a burst (default:\n"
         "                       none, writers spread over the shards one by one)\n"
+        "  --shared-provider    a burst's sessions share one memory provider, as a server's\n"
+        "                       do (default: one provider per session, so that the burst\n"
+        "                       does not measure one provider's lock)\n"
         "  --phases LIST        phase sweep at N=100: prepare_backup,prepare_snapshot,frozen,\n"
         "                       commit,after_thaw, or 'all', or 'none' (default all; --quick:\n"
         "                       none); these cells get a third of the budget\n"
@@ -267,6 +272,8 @@ options parse(int argc, char** argv) {
       o.pin_io = true;
     } else if (arg == "--group-writers") {
       o.group_writers = true;
+    } else if (arg == "--shared-provider") {
+      o.shared_provider = true;
     } else if (arg == "--io-threads") {
       o.io_threads = parse_list(arg, value(), 1, 64);
       io_set = true;
@@ -506,6 +513,7 @@ std::vector<std::pair<std::string, std::string>> machine_info(const options& o,
   m.emplace_back("runs", std::to_string(o.runs));
   m.emplace_back("pin_io_threads", o.pin_io ? "yes" : "no");
   m.emplace_back("writer_groups", o.group_writers ? "one_per_session" : "none");
+  m.emplace_back("burst_provider", o.shared_provider ? "shared" : "per_session");
   m.emplace_back("samples_per_cell_target", std::to_string(o.samples));
   m.emplace_back("budget_s_per_cell", std::to_string(o.budget_s));
   m.emplace_back("idle_gap_us", "200");
@@ -896,7 +904,8 @@ void run_session_cell(context& ctx, rig& rg, std::size_t m) {
   title << "M=" << m << " sessions x " << writers_per_session
         << " writers, one burst, io_threads=" << rg.io_threads()
         << ", phase=frozen, behaviour=immediate (async_abort_backup per session"
-        << (ctx.opt.group_writers ? "; each session's writers one placement group)" : ")");
+        << (ctx.opt.group_writers ? "; each session's writers one placement group" : "")
+        << (ctx.opt.shared_provider ? "; one provider shared by the sessions)" : ")");
   std::cerr << "[bench] " << title.str() << " ..." << std::flush;
   const int cell = ctx.res.new_cell(title.str());
   const auto io = rg.io_threads();
@@ -907,6 +916,16 @@ void run_session_cell(context& ctx, rig& rg, std::size_t m) {
     groups.push_back(&rg.add_group(writers_per_session, phase_kind::frozen,
                                    behaviour_kind::immediate, false, /*registered=*/false,
                                    ctx.opt.group_writers ? "session-" + std::to_string(k) : ""));
+  }
+  std::shared_ptr<shared_bench_provider> shared;
+  if (ctx.opt.shared_provider) {
+    shared = std::make_shared<shared_bench_provider>();
+    if (auto ec = rg.engine().register_provider(shared)) throw std::system_error(ec);
+    const auto id = shared->properties().id;
+    for (auto* g : groups) {
+      shared->serve(*g);
+      g->provider_id = id;
+    }
   }
   floor_baseline floor(rg.io());
   const std::size_t target_bursts = std::max<std::size_t>(1, (ctx.opt.samples + m - 1) / m);
@@ -920,6 +939,7 @@ void run_session_cell(context& ctx, rig& rg, std::size_t m) {
       for (auto* g : groups) unregister_group(*g);
       return false;
     };
+    if (shared) shared->forget_sets();  // no abort in flight: the last burst's all reported
     for (std::size_t k = 0; k < m; ++k) {
       register_group(rg.engine(), *groups[k]);
       const auto err = setup_identify(rg.engine(), *groups[k], true, sessions[k], step_bound);

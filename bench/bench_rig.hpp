@@ -29,6 +29,7 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -112,6 +113,8 @@ struct group {
   /// writer_placement::group of every writer of the group (empty: none; --group-writers).
   std::string placement_group;
   std::shared_ptr<bench_provider> provider;
+  /// The provider AddToSnapshotSet names: `provider`'s, or a shared_bench_provider's.
+  vss::provider_id provider_id;
   std::vector<std::shared_ptr<bench_writer>> writers;
   std::vector<vss::writer_registration> registrations;
 
@@ -465,6 +468,56 @@ class bench_provider final : public vss::memory_provider {
   std::optional<held_call> held_;
 };
 
+/// One memory provider for many groups, as a deployment has one (`--shared-provider`): a
+/// burst's aborts then meet in its lock, which a provider per session never shows. It holds
+/// no step (the burst holds the writers' Freeze only) and stamps each AbortSnapshots into the
+/// group whose volume the set holds.
+///
+/// The set → group map is written while sessions prepare and only read while they abort, so
+/// that the harness adds no lock of its own to the burst: call forget_sets() before a burst's
+/// sessions prepare, never while any of them may still abort. Between the two the map does not
+/// change; the prepare happens before the abort (AddToSnapshotSet returns before the abort is
+/// called, and the abort reaches the provider through a post).
+class shared_bench_provider final : public vss::memory_provider {
+ public:
+  /// Routes the sets that take `g`'s volume to `g`. Call before its sessions prepare.
+  void serve(group& g) {
+    std::lock_guard lock(mutex_);
+    by_volume_[g.volume] = &g;
+  }
+
+  std::error_code begin_prepare_snapshot(const vss::snapshot_set_id& set,
+                                         const vss::snapshot_id& snapshot, std::string_view volume,
+                                         std::uint32_t context) override {
+    auto ec = memory_provider::begin_prepare_snapshot(set, snapshot, volume, context);
+    if (ec) return ec;
+    std::lock_guard lock(mutex_);
+    const auto it = by_volume_.find(std::string(volume));
+    if (it != by_volume_.end()) by_set_[set] = it->second;
+    return ec;
+  }
+
+  void abort_snapshots(const vss::snapshot_set_id& set, completion done) override {
+    const auto it = by_set_.find(set);  // read only, see above
+    group* g = it != by_set_.end() ? it->second : nullptr;
+    memory_provider::abort_snapshots(set, [g, done = std::move(done)](std::error_code ec) {
+      if (g != nullptr) g->provider_abort_ns.store(now_ns(), std::memory_order_release);
+      done(ec);
+    });
+  }
+
+  /// Forgets the sets of the last burst. Only with no abort in flight (see above).
+  void forget_sets() {
+    std::lock_guard lock(mutex_);
+    by_set_.clear();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<std::string, group*> by_volume_;
+  std::unordered_map<vss::snapshot_set_id, group*> by_set_;
+};
+
 /// Completes a held provider step once the session has registered the abort: the provider
 /// call returns "soon after AbortBackup", from its own thread (commit and after_thaw phases).
 class releaser {
@@ -554,6 +607,7 @@ inline std::unique_ptr<group> make_group(vss::engine& eng, std::size_t writers, 
   g->volume = std::move(volume);
   g->provider = std::make_shared<bench_provider>(*g);
   if (auto ec = eng.register_provider(g->provider)) throw std::system_error(ec);
+  g->provider_id = g->provider->properties().id;
   g->writers.reserve(writers);
   for (std::size_t i = 0; i < writers; ++i) {
     g->writers.push_back(std::make_shared<bench_writer>(*g, i, timers));
@@ -606,7 +660,7 @@ inline std::string setup_prepare(group& g, vss::backup_session& s,
   vss::snapshot_set_id set;
   if (auto ec = s.start_snapshot_set(set)) return failed("StartSnapshotSet", ec);
   vss::snapshot_id snap;
-  if (auto ec = s.add_to_snapshot_set(g.volume, g.provider->properties().id, snap)) {
+  if (auto ec = s.add_to_snapshot_set(g.volume, g.provider_id, snap)) {
     return failed("AddToSnapshotSet", ec);
   }
   g.begin_sample();

@@ -4,7 +4,10 @@
 # Speed is never checked.
 #
 #   cmake -DOPENVSS_BENCH=<openvss-bench-abort> -DOPENVSS_BENCH_JSON=<out.json>
-#         -P bench/check_bench_json.cmake
+#         [-DOPENVSS_BENCH_ARGS=<arg;arg;...>] -P bench/check_bench_json.cmake
+#
+# With OPENVSS_BENCH_ARGS the harness runs with those arguments instead of --quick, and the run
+# must also have counted no anomaly (every abort left all its stamps, provider's included).
 
 cmake_minimum_required(VERSION 3.25) # policies: IN_LIST, string(JSON)
 
@@ -15,10 +18,15 @@ foreach(_var IN ITEMS OPENVSS_BENCH OPENVSS_BENCH_JSON)
 endforeach()
 
 file(REMOVE "${OPENVSS_BENCH_JSON}")
-execute_process(COMMAND "${OPENVSS_BENCH}" --quick --json "${OPENVSS_BENCH_JSON}"
+if(NOT DEFINED OPENVSS_BENCH_ARGS)
+  set(_args --quick)
+else()
+  set(_args ${OPENVSS_BENCH_ARGS})
+endif()
+execute_process(COMMAND "${OPENVSS_BENCH}" ${_args} --json "${OPENVSS_BENCH_JSON}"
                 RESULT_VARIABLE _rc)
 if(NOT _rc EQUAL 0)
-  message(FATAL_ERROR "openvss-bench-abort --quick exited with ${_rc}")
+  message(FATAL_ERROR "openvss-bench-abort ${_args} exited with ${_rc}")
 endif()
 if(NOT EXISTS "${OPENVSS_BENCH_JSON}")
   message(FATAL_ERROR "openvss-bench-abort wrote no ${OPENVSS_BENCH_JSON}")
@@ -31,7 +39,7 @@ if(_err OR NOT _machine_type STREQUAL "OBJECT")
   message(FATAL_ERROR "JSON: no \"machine\" object (${_err})")
 endif()
 foreach(_key IN ITEMS cpu_model cores kernel compiler build_flags allocator modes runs
-                      pin_io_threads writer_groups)
+                      pin_io_threads writer_groups burst_provider)
   string(JSON _v ERROR_VARIABLE _err GET "${_json}" machine ${_key})
   if(_err)
     message(FATAL_ERROR "JSON: machine.${_key} missing (${_err})")
@@ -134,5 +142,11 @@ if("throughput" IN_LIST _modes AND NOT "backups_per_s" IN_LIST _seen)
   message(FATAL_ERROR "JSON: throughput has no backups_per_s row")
 endif()
 string(JSON _n_throughput LENGTH "${_json}" throughput)
+if(DEFINED OPENVSS_BENCH_ARGS)
+  string(JSON _anomalies ERROR_VARIABLE _err GET "${_json}" anomalies)
+  if(_err OR NOT _anomalies EQUAL 0)
+    message(FATAL_ERROR "JSON: anomalies = ${_anomalies} (${_err}): an abort left a stamp missing")
+  endif()
+endif()
 message(STATUS "bench JSON ok: ${_n} results, ${_n_memory} memory rows, ${_n_throughput} "
                "throughput rows in ${OPENVSS_BENCH_JSON}")
