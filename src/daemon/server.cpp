@@ -87,11 +87,15 @@ class peer : public std::enable_shared_from_this<peer> {
       nlohmann::json writers = nlohmann::json::array();
       for (const auto& [id, w] : writers_) {
         auto st = w.proxy->status();
-        writers.push_back({{"instance_id", id},
-                           {"name", w.proxy->identity().name},
-                           {"events", st.events},
-                           {"last_error", st.last_error},
-                           {"lease_expirations", st.lease_expirations}});
+        nlohmann::json entry{{"instance_id", id},
+                             {"name", w.proxy->identity().name},
+                             {"events", st.events},
+                             {"last_error", st.last_error},
+                             {"lease_expirations", st.lease_expirations}};
+        // So that an admin can see the group a writer asked for was taken (the log says so
+        // once; this says so while it is registered).
+        if (!w.group.empty()) entry["group"] = w.group;
+        writers.push_back(std::move(entry));
       }
       j["writers"] = std::move(writers);
     }
@@ -116,6 +120,7 @@ class peer : public std::enable_shared_from_this<peer> {
   struct registered {
     std::shared_ptr<remote_writer> proxy;
     writer_registration registration;
+    std::string group;  // its writer_placement group, shown by `status` (empty: none)
   };
 
   void on_message(message& m) {
@@ -305,7 +310,7 @@ class peer : public std::enable_shared_from_this<peer> {
     const auto id = proxy->identity().instance_id.to_string();
     {
       std::lock_guard lock(mutex_);
-      writers_[id] = registered{proxy, std::move(registration)};
+      writers_[id] = registered{proxy, std::move(registration), placement.group};
     }
     nlohmann::json reply{{"type", "registered"}, {"id", ref}, {"instance_id", id}};
     // Echoed, so that a client can tell it was honoured (a daemon without groups omits it).

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 
 #include "integration/process_harness.hpp"
@@ -167,6 +168,22 @@ TEST_F(DaemonProcess, WriterProcessesInOnePlacementGroupAreRegisteredInItAndBack
   EXPECT_TRUE(registered_in_group("alpha")) << log;
   EXPECT_TRUE(registered_in_group("beta")) << log;
   EXPECT_FALSE(registered_in_group("gamma")) << log;
+  // `status` shows each writer's group while it is registered.
+  {
+    raw_client c(socket_);
+    ASSERT_TRUE(c.connected() && c.hello("requester"));
+    const auto reply = c.request("status");
+    ASSERT_TRUE(reply && (*reply)["type"] == "reply");
+    std::map<std::string, std::string> group_of;
+    for (const auto& peer : (*reply)["result"]["peers"]) {
+      for (const auto& w : peer.value("writers", nlohmann::json::array())) {
+        group_of[w.at("name").get<std::string>()] = w.value("group", std::string("(none)"));
+      }
+    }
+    EXPECT_EQ(group_of, (std::map<std::string, std::string>{
+                            {"alpha", "host-7"}, {"beta", "host-7"}, {"gamma", "(none)"}}))
+        << reply->dump(2);
+  }
 
   EXPECT_EQ(run_cli({"backup", "--volume", "/data", "--json"}, "backup.json"), 0)
       << read_file(dir_ / "backup.json") << read_file(dir_ / "daemon.log");
