@@ -917,6 +917,7 @@ void run_session_cell(context& ctx, rig& rg, std::size_t m) {
                                    behaviour_kind::immediate, false, /*registered=*/false,
                                    ctx.opt.group_writers ? "session-" + std::to_string(k) : ""));
   }
+  // Stays registered for the rest of the run: an engine cannot unregister a provider.
   std::shared_ptr<shared_bench_provider> shared;
   if (ctx.opt.shared_provider) {
     shared = std::make_shared<shared_bench_provider>();
@@ -939,7 +940,9 @@ void run_session_cell(context& ctx, rig& rg, std::size_t m) {
       for (auto* g : groups) unregister_group(*g);
       return false;
     };
-    if (shared) shared->forget_sets();  // no abort in flight: the last burst's all reported
+    // No abort in flight: every abort of the last burst reported done, which comes after its
+    // AbortSnapshots (and a failed setup released its sessions, waiting for each).
+    if (shared) shared->forget_sets();
     for (std::size_t k = 0; k < m; ++k) {
       register_group(rg.engine(), *groups[k]);
       const auto err = setup_identify(rg.engine(), *groups[k], true, sessions[k], step_bound);

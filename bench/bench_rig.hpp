@@ -473,11 +473,13 @@ class bench_provider final : public vss::memory_provider {
 /// no step (the burst holds the writers' Freeze only) and stamps each AbortSnapshots into the
 /// group whose volume the set holds.
 ///
-/// The set → group map is written while sessions prepare and only read while they abort, so
-/// that the harness adds no lock of its own to the burst: call forget_sets() before a burst's
-/// sessions prepare, never while any of them may still abort. Between the two the map does not
-/// change; the prepare happens before the abort (AddToSnapshotSet returns before the abort is
-/// called, and the abort reaches the provider through a post).
+/// For one burst at a time only (run_session_cell), unlike a real provider, whose
+/// begin_prepare_snapshot may be called at any time. The set → group map is written while the
+/// sessions prepare and only read while they abort, so that the harness adds no lock of its
+/// own to the burst: call forget_sets() before a burst's sessions prepare, never while any of
+/// them may still abort. Between the two the map does not change; each prepare happens before
+/// the aborts (AddToSnapshotSet calls begin_prepare_snapshot on the caller's thread, and the
+/// abort reaches the provider through a post). Two io threads then only read it.
 class shared_bench_provider final : public vss::memory_provider {
  public:
   /// Routes the sets that take `g`'s volume to `g`. Call before its sessions prepare.
@@ -506,7 +508,8 @@ class shared_bench_provider final : public vss::memory_provider {
     });
   }
 
-  /// Forgets the sets of the last burst. Only with no abort in flight (see above).
+  /// Forgets the sets of the last burst. Only with no abort in flight (see above): the engine
+  /// calls abort_snapshots before it reports the abort done, and the burst waited for that.
   void forget_sets() {
     std::lock_guard lock(mutex_);
     by_set_.clear();

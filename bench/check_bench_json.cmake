@@ -4,10 +4,12 @@
 # Speed is never checked.
 #
 #   cmake -DOPENVSS_BENCH=<openvss-bench-abort> -DOPENVSS_BENCH_JSON=<out.json>
-#         [-DOPENVSS_BENCH_ARGS=<arg;arg;...>] -P bench/check_bench_json.cmake
+#         [-DOPENVSS_BENCH_ARGS=<arg;arg;...>] [-DOPENVSS_EXPECT_BURST_PROVIDER=<value>]
+#         -P bench/check_bench_json.cmake
 #
 # With OPENVSS_BENCH_ARGS the harness runs with those arguments instead of --quick, and the run
-# must also have counted no anomaly (every abort left all its stamps, provider's included).
+# must also have counted no anomaly (no failed setup, and every abort left all its stamps, the
+# provider's included). With OPENVSS_EXPECT_BURST_PROVIDER, machine.burst_provider must be it.
 
 cmake_minimum_required(VERSION 3.25) # policies: IN_LIST, string(JSON)
 
@@ -18,7 +20,7 @@ foreach(_var IN ITEMS OPENVSS_BENCH OPENVSS_BENCH_JSON)
 endforeach()
 
 file(REMOVE "${OPENVSS_BENCH_JSON}")
-if(NOT DEFINED OPENVSS_BENCH_ARGS)
+if(NOT OPENVSS_BENCH_ARGS)
   set(_args --quick)
 else()
   set(_args ${OPENVSS_BENCH_ARGS})
@@ -26,7 +28,8 @@ endif()
 execute_process(COMMAND "${OPENVSS_BENCH}" ${_args} --json "${OPENVSS_BENCH_JSON}"
                 RESULT_VARIABLE _rc)
 if(NOT _rc EQUAL 0)
-  message(FATAL_ERROR "openvss-bench-abort ${_args} exited with ${_rc}")
+  list(JOIN _args " " _shown)
+  message(FATAL_ERROR "openvss-bench-abort ${_shown} exited with ${_rc}")
 endif()
 if(NOT EXISTS "${OPENVSS_BENCH_JSON}")
   message(FATAL_ERROR "openvss-bench-abort wrote no ${OPENVSS_BENCH_JSON}")
@@ -142,10 +145,18 @@ if("throughput" IN_LIST _modes AND NOT "backups_per_s" IN_LIST _seen)
   message(FATAL_ERROR "JSON: throughput has no backups_per_s row")
 endif()
 string(JSON _n_throughput LENGTH "${_json}" throughput)
-if(DEFINED OPENVSS_BENCH_ARGS)
+if(OPENVSS_BENCH_ARGS)
   string(JSON _anomalies ERROR_VARIABLE _err GET "${_json}" anomalies)
   if(_err OR NOT _anomalies EQUAL 0)
-    message(FATAL_ERROR "JSON: anomalies = ${_anomalies} (${_err}): an abort left a stamp missing")
+    message(FATAL_ERROR "JSON: anomalies = ${_anomalies} (${_err}): a setup failed or an abort "
+                        "left a stamp missing")
+  endif()
+endif()
+if(OPENVSS_EXPECT_BURST_PROVIDER)
+  string(JSON _provider GET "${_json}" machine burst_provider)
+  if(NOT _provider STREQUAL OPENVSS_EXPECT_BURST_PROVIDER)
+    message(FATAL_ERROR "JSON: machine.burst_provider = ${_provider}, expected "
+                        "${OPENVSS_EXPECT_BURST_PROVIDER}")
   endif()
 endif()
 message(STATUS "bench JSON ok: ${_n} results, ${_n_memory} memory rows, ${_n_throughput} "

@@ -30,6 +30,13 @@ unsigned decode(std::string_view s, std::size_t i, std::size_t n) {
   return cp;
 }
 
+// C1 controls, line and paragraph separators, and the bidirectional controls: each ends a
+// line, or reorders what a terminal shows of it.
+constexpr bool needs_code_point_escape(unsigned cp) noexcept {
+  return (cp >= 0x80 && cp <= 0x9F) || cp == 0x061C || cp == 0x200E || cp == 0x200F ||
+         (cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
 // The message of a record, escaped: spdlog's %v with escape_log_text applied.
 class escaped_message final : public spdlog::custom_flag_formatter {
  public:
@@ -79,7 +86,7 @@ std::string escape_log_text(std::string_view text) {
       continue;
     }
     const auto cp = decode(text, i, n);
-    if ((cp >= 0x80 && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029) {
+    if (needs_code_point_escape(cp)) {
       append_code_point(out, cp);
     } else {
       out.append(text.substr(i, n));

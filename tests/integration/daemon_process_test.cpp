@@ -154,6 +154,13 @@ TEST_F(DaemonProcess, WriterProcessesInOnePlacementGroupAreRegisteredInItAndBack
   start_writer("beta", {"--group", "host-7"});
   start_writer("gamma");
   wait_for_writers(3);
+  // The daemon logs each registration just after it counts the writer: wait for all three.
+  const auto logged = [&](const std::string& name) {
+    return read_file(dir_ / "daemon.log").find("writer '" + name + "' instance") !=
+           std::string::npos;
+  };
+  EXPECT_TRUE(eventually([&] { return logged("alpha") && logged("beta") && logged("gamma"); }))
+      << read_file(dir_ / "daemon.log");
   const auto log = read_file(dir_ / "daemon.log");
   const auto registered_in_group = [&](const std::string& name) {
     std::istringstream in(log);
@@ -206,16 +213,17 @@ TEST_F(DaemonProcess, AWriterNameWithALineBreakCannotForgeALogRecord) {
   const std::string name = "forger\n" + forged;
   start_writer(name);
   wait_for_writers(1);
+  // The daemon logs the registration just after it counts the writer: wait for the record.
+  const auto escaped = "writer 'forger\\n" + forged + "' instance";
+  EXPECT_TRUE(eventually([&] {
+    return read_file(dir_ / "daemon.log").find(escaped) != std::string::npos;
+  })) << "no escaped registration record:\n"
+      << read_file(dir_ / "daemon.log");
   const auto log = read_file(dir_ / "daemon.log");
   std::istringstream in(log);
-  bool registered = false;
   for (std::string line; std::getline(in, line);) {
     EXPECT_NE(line.rfind(forged, 0), 0u) << "a forged record:\n" << log;
-    if (line.find("writer 'forger\\n" + forged + "' instance") != std::string::npos) {
-      registered = true;
-    }
   }
-  EXPECT_TRUE(registered) << "no escaped registration record:\n" << log;
 }
 
 TEST_F(DaemonProcess, AWriterProcessThatVetoesFreezeFailsTheBackupWithItsCode) {

@@ -34,6 +34,13 @@ TEST(EscapeLogText, EscapesOtherControlsAndMalformedBytesAsHex) {
   EXPECT_EQ(escape_log_text("\xC0\xAF"), "\\xc0\\xaf");           // overlong '/'
   EXPECT_EQ(escape_log_text("\xED\xA0\x80"), "\\xed\\xa0\\x80");  // a surrogate
   EXPECT_EQ(escape_log_text("\xFF ok"), "\\xff ok");
+  EXPECT_EQ(escape_log_text("\x80"), "\\x80");                             // lone continuation
+  EXPECT_EQ(escape_log_text("\xF4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");  // past U+10FFFF
+  EXPECT_EQ(escape_log_text("\xF5"), "\\xf5");
+  // A truncated sequence costs only its own bytes: the ASCII after it is kept.
+  EXPECT_EQ(escape_log_text("\xE2\x80"
+                            "A"),
+            "\\xe2\\x80A");
 }
 
 TEST(EscapeLogText, EscapesC1ControlsAndUnicodeLineSeparators) {
@@ -41,6 +48,18 @@ TEST(EscapeLogText, EscapesC1ControlsAndUnicodeLineSeparators) {
   EXPECT_EQ(escape_log_text("\xC2\x9B"), "\\u009b");      // CSI
   EXPECT_EQ(escape_log_text("\xE2\x80\xA8|\xE2\x80\xA9"), "\\u2028|\\u2029");
   EXPECT_EQ(escape_log_text("\xC2\xA0"), "\xC2\xA0");  // U+00A0, the first after C1, is kept
+  EXPECT_EQ(escape_log_text("\xE2\x80\xA7"), "\xE2\x80\xA7");  // U+2027, just before, is kept
+  // The text "\u2028" from a peer is told apart from the escape of U+2028.
+  EXPECT_EQ(escape_log_text("\\u2028"), "\\\\u2028");
+}
+
+TEST(EscapeLogText, EscapesBidirectionalControls) {
+  // U+202E (right-to-left override) would show "gnp.exe" of "exe.png" on a terminal.
+  EXPECT_EQ(escape_log_text("a\xE2\x80\xAEz"), "a\\u202ez");
+  EXPECT_EQ(escape_log_text("\xE2\x80\xAA\xE2\x81\xA6\xE2\x81\xA9\xE2\x80\x8E\xE2\x80\x8F\xD8\x9C"),
+            "\\u202a\\u2066\\u2069\\u200e\\u200f\\u061c");
+  EXPECT_EQ(escape_log_text("\xE2\x81\xA5|\xE2\x81\xAA"),
+            "\xE2\x81\xA5|\xE2\x81\xAA");  // U+2065, U+206A
 }
 
 // The formatter openvssd installs: a forged record stays inside the real one.
