@@ -6,6 +6,7 @@
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <atomic>
+#include <boost/container/small_vector.hpp>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -277,27 +278,35 @@ namespace {
 
 // One provider rollback in flight: what the providers' AbortSnapshots answers count down on,
 // and what to delete once they all answered. One allocation for the whole leg, instead of a
-// copy of the created-snapshot list in every callback (decisions §24).
+// copy of the created-snapshot list in every callback (decisions §24); with up to two
+// providers and two snapshots its lists are inline, so that is the leg's only block besides
+// each provider's completion (decision 46).
 struct rollback_leg {
+  struct provider_slot {
+    std::shared_ptr<provider> p;
+    std::atomic<bool> answered{false};  // its first answer counts, a second is ignored
+
+    explicit provider_slot(std::shared_ptr<provider> q) noexcept : p(std::move(q)) {}
+    // Moved only while the leg is built, before any provider has it.
+    provider_slot(provider_slot&& o) noexcept
+        : p(std::move(o.p)), answered(o.answered.load(std::memory_order_relaxed)) {}
+  };
+
   std::weak_ptr<session_impl> session;
   strand_type strand;
-  std::vector<std::pair<std::shared_ptr<provider>, snapshot_id>> created;
+  boost::container::small_vector<provider_slot, 2> providers;
+  boost::container::small_vector<std::pair<std::shared_ptr<provider>, snapshot_id>, 2> created;
   // One count per provider, plus one held by run_provider_rollback: when every provider
   // answers inside abort_snapshots, that call drops the last count and finishes inline.
-  std::atomic<std::size_t> remaining;
-  std::vector<std::atomic<bool>> answered;  // per provider: its first answer counts
+  std::atomic<std::size_t> remaining{0};
 
-  rollback_leg(std::weak_ptr<session_impl> s, strand_type st, std::size_t providers)
-      : session(std::move(s)),
-        strand(std::move(st)),
-        remaining(providers + 1),
-        answered(providers) {}
+  rollback_leg(std::weak_ptr<session_impl> s, strand_type st)
+      : session(std::move(s)), strand(std::move(st)) {}
 };
 
 }  // namespace
 
 void session_impl::run_provider_rollback() {
-  std::vector<std::shared_ptr<provider>> providers;
   std::shared_ptr<rollback_leg> leg;
   snapshot_set_id set;
   bool rollback_needed;
@@ -313,8 +322,9 @@ void session_impl::run_provider_rollback() {
     if (!rollback_needed) {
       provider_leg_done_ = true;
     } else {
-      providers = set_providers();
-      leg = std::make_shared<rollback_leg>(weak_from_this(), strand_, providers.size());
+      leg = std::make_shared<rollback_leg>(weak_from_this(), strand_);
+      for (auto& p : set_providers()) leg->providers.emplace_back(std::move(p));
+      leg->remaining.store(leg->providers.size() + 1, std::memory_order_relaxed);
       leg->created.reserve(volumes_.size());
       for (const auto& v : volumes_) leg->created.emplace_back(v.owner, v.snapshot);
       set = set_;
@@ -343,14 +353,14 @@ void session_impl::run_provider_rollback() {
   };
   // A provider answering on another thread hands the end to the strand.
   static constexpr auto answer = [](const std::shared_ptr<rollback_leg>& state, std::size_t i) {
-    if (state->answered[i].exchange(true)) return;
+    if (state->providers[i].answered.exchange(true)) return;
     if (state->remaining.fetch_sub(1) == 1) {
       asio::post(state->strand, [state] { rollback_done(state); });
     }
   };
-  for (std::size_t i = 0; i < providers.size(); ++i) {
+  for (std::size_t i = 0; i < leg->providers.size(); ++i) {
     try {
-      providers[i]->abort_snapshots(set, [leg, i](std::error_code) { answer(leg, i); });
+      leg->providers[i].p->abort_snapshots(set, [leg, i](std::error_code) { answer(leg, i); });
     } catch (...) {
       answer(leg, i);
     }

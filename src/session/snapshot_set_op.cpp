@@ -14,8 +14,8 @@ namespace vss::detail {
 // ---------------------------------------------------------------------------------------------
 // DoSnapshotSet.
 
-std::vector<std::shared_ptr<provider>> session_impl::set_providers() const {
-  std::vector<std::shared_ptr<provider>> out;
+session_impl::provider_list session_impl::set_providers() const {
+  provider_list out;
   for (const auto& v : volumes_) {
     if (std::find(out.begin(), out.end(), v.owner) == out.end()) out.push_back(v.owner);
   }
@@ -116,7 +116,7 @@ void session_impl::advance_snapshot() {
 }
 
 void session_impl::call_providers(snapshot_step step_kind) {
-  std::vector<std::shared_ptr<provider>> providers;
+  provider_list providers;
   snapshot_set_id set;
   std::int32_t count;
   {
@@ -233,7 +233,7 @@ void session_impl::on_freeze_watchdog() {
 
 bool session_impl::hold_writes() {
   snapshot_set_id set;
-  std::vector<std::shared_ptr<provider>> providers;
+  provider_list providers;
   {
     std::lock_guard lock(mutex_);
     set = set_;

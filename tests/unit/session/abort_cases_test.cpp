@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "support/test_writer.hpp"
 
@@ -91,6 +93,49 @@ TEST_F(AbortCasesTest, CaseB_AfterPrepareEveryParticipantGetsAbort) {
   s.release();
   run_until([&] { return a->count(E::backup_shutdown) == 1 && b->count(E::backup_shutdown) == 1; });
   EXPECT_EQ(a->events(), ev({E::identify, E::prepare_backup, E::abort, E::backup_shutdown}));
+}
+
+// A provider that answers AbortSnapshots twice, as a faulty one may.
+class answers_abort_twice final : public holding_provider {
+ public:
+  void abort_snapshots(const snapshot_set_id& s, completion d) override {
+    holding_provider::abort_snapshots(s, [d = std::move(d)](std::error_code ec) {
+      d(ec);
+      d(ec);
+    });
+  }
+};
+
+TEST_F(AbortCasesTest, TheProviderLegWaitsForEachProviderOfTheSetAndCountsEachOnce) {
+  // Three providers, one more than the leg keeps inline: the first answers AbortSnapshots
+  // twice, the second holds its answer, the third answers at once. The first's second answer
+  // must not stand in for the second's: the abort waits for it.
+  auto w = add_writer("db");
+  std::vector<std::shared_ptr<holding_provider>> providers{std::make_shared<answers_abort_twice>(),
+                                                           std::make_shared<holding_provider>(),
+                                                           std::make_shared<holding_provider>()};
+  providers[1]->hold(P::abort);
+  auto s = gathered_session();
+  ASSERT_FALSE(s.start_snapshot_set(set_));
+  for (std::size_t k = 0; k < providers.size(); ++k) {
+    ASSERT_FALSE(engine_->register_provider(providers[k]));
+    snapshot_id id;
+    ASSERT_FALSE(
+        s.add_to_snapshot_set("/vol" + std::to_string(k), providers[k]->properties().id, id));
+  }
+  auto prepare = s.async_prepare_for_backup(use_async_op);
+  ASSERT_EQ(finish(prepare), errc::async_finished);
+  auto abort = s.async_abort_backup(use_async_op);
+  settle();
+  for (const auto& p : providers) EXPECT_EQ(p->calls(P::abort), 1);
+  EXPECT_EQ(w->count(E::abort), 1u);
+  EXPECT_EQ(abort.query_status(), errc::async_pending) << "drained before a provider answered";
+  ASSERT_TRUE(providers[1]->release(P::abort));
+  EXPECT_EQ(finish(abort), errc::async_finished);
+  for (const auto& p : providers) {
+    EXPECT_EQ(p->calls(P::abort), 1);
+    EXPECT_TRUE(p->all_records().empty());
+  }
 }
 
 TEST_F(AbortCasesTest, CaseC1_AbortDuringEndPrepareCancelsAndAbortsProvider) {
