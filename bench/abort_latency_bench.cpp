@@ -955,6 +955,7 @@ void run_session_cell(context& ctx, rig& rg, std::size_t m) {
       if (!err.empty()) return setup_failed(k, err);
     }
     std::this_thread::sleep_for(idle_gap);
+    const std::size_t served_before = shared ? shared->aborts_served() : 0;
     countdown all;
     all.arm(m);
     {
@@ -966,6 +967,12 @@ void run_session_cell(context& ctx, rig& rg, std::size_t m) {
       all.wait();
       // The tear-down each abort posts after it reported done is its cost too.
       if (instruction_window::counting()) rg.quiesce();
+    }
+    // Each abort's AbortSnapshots went to the shared provider, not to its session's own.
+    if (shared && shared->aborts_served() - served_before != m) {
+      ctx.bad.add(title.str() + ": the shared provider took " +
+                  std::to_string(shared->aborts_served() - served_before) + " of " +
+                  std::to_string(m) + " AbortSnapshots");
     }
     for (std::size_t k = 0; k < m; ++k) {
       auto& g = *groups[k];

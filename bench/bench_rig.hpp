@@ -502,14 +502,21 @@ class shared_bench_provider final : public vss::memory_provider {
   void abort_snapshots(const vss::snapshot_set_id& set, completion done) override {
     const auto it = by_set_.find(set);  // read only, see above
     group* g = it != by_set_.end() ? it->second : nullptr;
+    served_.fetch_add(1, std::memory_order_relaxed);
     memory_provider::abort_snapshots(set, [g, done = std::move(done)](std::error_code ec) {
       if (g != nullptr) g->provider_abort_ns.store(now_ns(), std::memory_order_release);
       done(ec);
     });
   }
 
-  /// Forgets the sets of the last burst. Only with no abort in flight (see above): the engine
-  /// calls abort_snapshots before it reports the abort done, and the burst waited for that.
+  /// AbortSnapshots calls this provider took: the harness checks that the burst went through
+  /// it, not through each session's own provider.
+  std::size_t aborts_served() const { return served_.load(std::memory_order_relaxed); }
+
+  /// Forgets the sets of the last burst. Only with no abort in flight (see above): this
+  /// provider holds no step, so the engine calls abort_snapshots before it reports the abort
+  /// done (with a commit held past its deadline it would report first), and the burst waited
+  /// for every report.
   void forget_sets() {
     std::lock_guard lock(mutex_);
     by_set_.clear();
@@ -519,6 +526,7 @@ class shared_bench_provider final : public vss::memory_provider {
   std::mutex mutex_;
   std::unordered_map<std::string, group*> by_volume_;
   std::unordered_map<vss::snapshot_set_id, group*> by_set_;
+  std::atomic<std::size_t> served_{0};
 };
 
 /// Completes a held provider step once the session has registered the abort: the provider

@@ -30,8 +30,8 @@ unsigned decode(std::string_view s, std::size_t i, std::size_t n) {
   return cp;
 }
 
-// C1 controls, line and paragraph separators, and the bidirectional controls: each ends a
-// line, or reorders what a terminal shows of it.
+// C1 controls (NEL ends a line, CSI starts a terminal's control sequence), the line and
+// paragraph separators, and the bidirectional controls, which reorder what a terminal shows.
 constexpr bool needs_code_point_escape(unsigned cp) noexcept {
   return (cp >= 0x80 && cp <= 0x9F) || cp == 0x061C || cp == 0x200E || cp == 0x200F ||
          (cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);

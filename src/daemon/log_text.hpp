@@ -6,7 +6,7 @@
 // field=value pairs are written as they come); read a record's fields by its event id's
 // layout, not by searching for them.
 
-#include <spdlog/formatter.h>
+#include <spdlog/formatter.h>  // the declared type, not a guess at spdlog's namespace layout
 
 #include <memory>
 #include <string>

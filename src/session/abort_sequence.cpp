@@ -298,10 +298,12 @@ struct rollback_leg {
   boost::container::small_vector<std::pair<std::shared_ptr<provider>, snapshot_id>, 2> created;
   // One count per provider, plus one held by run_provider_rollback: when every provider
   // answers inside abort_snapshots, that call drops the last count and finishes inline.
-  std::atomic<std::size_t> remaining{0};
+  std::atomic<std::size_t> remaining;
 
-  rollback_leg(std::weak_ptr<session_impl> s, strand_type st)
-      : session(std::move(s)), strand(std::move(st)) {}
+  rollback_leg(std::weak_ptr<session_impl> s, strand_type st, provider_list ps)
+      : session(std::move(s)), strand(std::move(st)), remaining(ps.size() + 1) {
+    for (auto& p : ps) providers.emplace_back(std::move(p));
+  }
 };
 
 }  // namespace
@@ -322,9 +324,7 @@ void session_impl::run_provider_rollback() {
     if (!rollback_needed) {
       provider_leg_done_ = true;
     } else {
-      leg = std::make_shared<rollback_leg>(weak_from_this(), strand_);
-      for (auto& p : set_providers()) leg->providers.emplace_back(std::move(p));
-      leg->remaining.store(leg->providers.size() + 1, std::memory_order_relaxed);
+      leg = std::make_shared<rollback_leg>(weak_from_this(), strand_, set_providers());
       leg->created.reserve(volumes_.size());
       for (const auto& v : volumes_) leg->created.emplace_back(v.owner, v.snapshot);
       set = set_;

@@ -31,6 +31,10 @@
 
 namespace vss::detail {
 
+// A set's providers, each once: mostly one or two, so held inline (each provider step and the
+// abort's provider leg take one of these).
+using provider_list = boost::container::small_vector<std::shared_ptr<provider>, 2>;
+
 class session_impl : public std::enable_shared_from_this<session_impl> {
  public:
   explicit session_impl(std::shared_ptr<engine_core> core);
@@ -291,10 +295,7 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   bool abort_in_progress() const;  // mutex_ held
   std::vector<std::uint32_t> targets_where(
       const std::function<bool(const participant&)>& pred) const;  // mutex_ held
-  // A set's providers, each once: mostly one or two, so held inline (each provider step and
-  // the abort's provider leg take one of these).
-  using provider_list = boost::container::small_vector<std::shared_ptr<provider>, 2>;
-  provider_list set_providers() const;  // mutex_ held
+  provider_list set_providers() const;                             // mutex_ held
   std::chrono::milliseconds deadline_for(writer_event e) const noexcept;
   bool auto_release() const noexcept;
 

@@ -14,7 +14,7 @@ namespace vss::detail {
 // ---------------------------------------------------------------------------------------------
 // DoSnapshotSet.
 
-session_impl::provider_list session_impl::set_providers() const {
+provider_list session_impl::set_providers() const {
   provider_list out;
   for (const auto& v : volumes_) {
     if (std::find(out.begin(), out.end(), v.owner) == out.end()) out.push_back(v.owner);

@@ -175,7 +175,8 @@ TEST_F(DaemonProcess, WriterProcessesInOnePlacementGroupAreRegisteredInItAndBack
   EXPECT_TRUE(registered_in_group("alpha")) << log;
   EXPECT_TRUE(registered_in_group("beta")) << log;
   EXPECT_FALSE(registered_in_group("gamma")) << log;
-  // `status` shows each writer's group while it is registered.
+  // `status` shows each writer's group while it is registered. (The log records waited for
+  // above come after the daemon lists the writer, so one read suffices.)
   {
     raw_client c(socket_);
     ASSERT_TRUE(c.connected() && c.hello("requester"));
