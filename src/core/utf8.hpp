@@ -37,4 +37,14 @@ constexpr std::size_t utf8_sequence_length(std::string_view s, std::size_t i) no
   return n;
 }
 
+// The code point of the well-formed sequence of `n` bytes at s[i] (n from
+// utf8_sequence_length, not 0).
+constexpr unsigned utf8_code_point(std::string_view s, std::size_t i, std::size_t n) noexcept {
+  constexpr unsigned lead_mask[] = {0, 0x7F, 0x1F, 0x0F, 0x07};
+  unsigned cp = static_cast<unsigned char>(s[i]) & lead_mask[n];
+  for (std::size_t k = 1; k < n; ++k)
+    cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+  return cp;
+}
+
 }  // namespace vss::detail

@@ -10,24 +10,27 @@ namespace {
 
 constexpr char hex_digits[] = "0123456789abcdef";
 
-void append_hex_byte(std::string& out, unsigned char b) {
-  out += "\\x";
-  out += hex_digits[b >> 4];
-  out += hex_digits[b & 0xF];
+// Appends `text` to `out`: a std::string, or the buffer spdlog formats a record into.
+template <class Buffer>
+void append(Buffer& out, std::string_view text) {
+  out.append(text.data(), text.data() + text.size());
 }
 
-void append_code_point(std::string& out, unsigned cp) {
-  out += "\\u";
-  for (int shift = 12; shift >= 0; shift -= 4) out += hex_digits[(cp >> shift) & 0xF];
+template <class Buffer>
+void append_hex_byte(Buffer& out, unsigned char b) {
+  const char escape[] = {'\\', 'x', hex_digits[b >> 4], hex_digits[b & 0xF]};
+  append(out, {escape, sizeof escape});
 }
 
-// The code point of the well-formed sequence of `n` bytes at s[i].
-unsigned decode(std::string_view s, std::size_t i, std::size_t n) {
-  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
-  static constexpr unsigned lead_mask[] = {0, 0x7F, 0x1F, 0x0F, 0x07};
-  unsigned cp = byte(0) & lead_mask[n];
-  for (std::size_t k = 1; k < n; ++k) cp = (cp << 6) | (byte(k) & 0x3F);
-  return cp;
+template <class Buffer>
+void append_code_point(Buffer& out, unsigned cp) {
+  const char escape[] = {'\\',
+                         'u',
+                         hex_digits[(cp >> 12) & 0xF],
+                         hex_digits[(cp >> 8) & 0xF],
+                         hex_digits[(cp >> 4) & 0xF],
+                         hex_digits[cp & 0xF]};
+  append(out, {escape, sizeof escape});
 }
 
 // C1 controls (NEL ends a line, CSI starts a terminal's control sequence), the line and
@@ -37,43 +40,27 @@ constexpr bool needs_code_point_escape(unsigned cp) noexcept {
          (cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
 }
 
-// The message of a record, escaped: spdlog's %v with escape_log_text applied.
-class escaped_message final : public spdlog::custom_flag_formatter {
- public:
-  void format(const spdlog::details::log_msg& msg, const std::tm&,
-              spdlog::memory_buf_t& dest) override {
-    const auto text = escape_log_text({msg.payload.data(), msg.payload.size()});
-    dest.append(text.data(), text.data() + text.size());
-  }
-  std::unique_ptr<custom_flag_formatter> clone() const override {
-    return std::make_unique<escaped_message>();
-  }
-};
-
-}  // namespace
-
-std::string escape_log_text(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
+// escape_log_text's work, appended to `out` (see the header for what is escaped).
+template <class Buffer>
+void append_escaped(Buffer& out, std::string_view text) {
   for (std::size_t i = 0; i < text.size();) {
     const auto b = static_cast<unsigned char>(text[i]);
     if (b >= 0x20 && b < 0x7F) {
-      if (b == '\\') out += '\\';
-      out += static_cast<char>(b);
+      append(out, b == '\\' ? std::string_view("\\\\") : text.substr(i, 1));
       ++i;
       continue;
     }
     switch (b) {
       case '\n':
-        out += "\\n";
+        append(out, "\\n");
         ++i;
         continue;
       case '\r':
-        out += "\\r";
+        append(out, "\\r");
         ++i;
         continue;
       case '\t':
-        out += "\\t";
+        append(out, "\\t");
         ++i;
         continue;
       default:
@@ -85,14 +72,35 @@ std::string escape_log_text(std::string_view text) {
       ++i;
       continue;
     }
-    const auto cp = decode(text, i, n);
+    const auto cp = detail::utf8_code_point(text, i, n);
     if (needs_code_point_escape(cp)) {
       append_code_point(out, cp);
     } else {
-      out.append(text.substr(i, n));
+      append(out, text.substr(i, n));
     }
     i += n;
   }
+}
+
+// The message of a record, escaped: spdlog's %v with escape_log_text applied, written straight
+// into the record's buffer.
+class escaped_message final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    append_escaped(dest, {msg.payload.data(), msg.payload.size()});
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<escaped_message>();
+  }
+};
+
+}  // namespace
+
+std::string escape_log_text(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  append_escaped(out, text);
   return out;
 }
 
