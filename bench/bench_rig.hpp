@@ -397,6 +397,15 @@ inline bool every_writer_completed_abort(const group& g, const vss::backup_sessi
 
 /// The memory provider, able to keep one step open until released (or, for EndPrepare, until
 /// AbortSnapshots arrives), and stamping its abort.
+/// `done`, stamping `g`'s provider_abort_ns first (no stamp for a null `g`): the AbortSnapshots
+/// answer, as both bench providers report it.
+inline vss::provider::completion stamping_abort(group* g, vss::provider::completion done) {
+  return [g, done = std::move(done)](std::error_code ec) {
+    if (g != nullptr) g->provider_abort_ns.store(now_ns(), std::memory_order_release);
+    done(ec);
+  };
+}
+
 class bench_provider final : public vss::memory_provider {
  public:
   explicit bench_provider(group& g) : group_(g) {}
@@ -416,11 +425,7 @@ class bench_provider final : public vss::memory_provider {
   void abort_snapshots(const vss::snapshot_set_id& set, completion done) override {
     // AbortSnapshots must stop a running preparation promptly (spec §11.2).
     release_held();
-    memory_provider::abort_snapshots(
-        set, [g = &group_, done = std::move(done)](std::error_code ec) {
-          g->provider_abort_ns.store(now_ns(), std::memory_order_release);
-          done(ec);
-        });
+    memory_provider::abort_snapshots(set, stamping_abort(&group_, std::move(done)));
   }
 
   /// Completes the held step, as if it had just finished. No-op if nothing is held.
@@ -503,10 +508,7 @@ class shared_bench_provider final : public vss::memory_provider {
     const auto it = by_set_.find(set);  // read only, see above
     group* g = it != by_set_.end() ? it->second : nullptr;
     served_.fetch_add(1, std::memory_order_relaxed);
-    memory_provider::abort_snapshots(set, [g, done = std::move(done)](std::error_code ec) {
-      if (g != nullptr) g->provider_abort_ns.store(now_ns(), std::memory_order_release);
-      done(ec);
-    });
+    memory_provider::abort_snapshots(set, stamping_abort(g, std::move(done)));
   }
 
   /// AbortSnapshots calls this provider took: the harness checks that the burst went through
