@@ -1,6 +1,7 @@
 #include "engine/deadline_queue.hpp"
 
 #include <algorithm>
+#include <new>
 
 namespace vss::detail {
 
@@ -27,13 +28,20 @@ deadline_queue::~deadline_queue() {
 
 void deadline_queue::deadline::arm(deadline_queue& q, time_point at, std::function<void()> fn) {
   if (lane_ == nullptr) lane_ = &q.lane_for(this);
-  key_ = lane_->queue->rearm(*lane_, armed_ ? &key_ : nullptr, at, std::move(fn));
+  lane_->queue->rearm(*lane_, *this, armed_, at, std::move(fn), {}, false);
+  armed_ = true;
+}
+
+void deadline_queue::deadline::arm(deadline_queue& q, time_point at,
+                                   std::weak_ptr<const void> owner, std::function<void()> fn) {
+  if (lane_ == nullptr) lane_ = &q.lane_for(this);
+  lane_->queue->rearm(*lane_, *this, armed_, at, std::move(fn), std::move(owner), true);
   armed_ = true;
 }
 
 void deadline_queue::deadline::cancel() noexcept {
   if (!armed_) return;
-  lane_->queue->erase(*lane_, key_);
+  lane_->queue->erase(*lane_, *this);
   armed_ = false;
 }
 
@@ -43,40 +51,50 @@ deadline_queue::lane& deadline_queue::lane_for(const void* owner) noexcept {
   return *lanes_[(h >> 4) % lanes_.size()];
 }
 
-deadline_queue::key deadline_queue::rearm(lane& l, const key* old, time_point at,
-                                          std::function<void()> fn) {
+void deadline_queue::rearm(lane& l, deadline& d, bool was_armed, time_point at,
+                           std::function<void()> fn, std::weak_ptr<const void> owner,
+                           bool guarded) {
+  std::function<void()> dropped;  // destroyed after the lock is released
   std::lock_guard lock(l.mutex);
-  if (old != nullptr) forget(l, *old);
-  const key k{at, l.next_seq++};
-  l.entries.emplace(k, std::move(fn));
+  if (was_armed) forget(l, d, dropped);
+  d.key_ = key{at, l.next_seq++};
+  d.fn_ = std::move(fn);
+  d.owner_ = std::move(owner);
+  d.guarded_ = guarded;
+  l.entries.insert(d);
   entries_.fetch_add(1);
   try {
     cover_earliest(l);
   } catch (...) {
     // No wait could be armed for it (a clock that threw): the entry goes, and the caller's
     // deadline stays unarmed, rather than an entry nothing would ever run.
-    l.entries.erase(k);
+    l.entries.erase(l.entries.iterator_to(d));
+    d.fn_ = nullptr;
+    d.owner_.reset();
     entries_.fetch_sub(1);
     throw;
   }
-  return k;
 }
 
-bool deadline_queue::forget(lane& l, const key& k) noexcept {
+bool deadline_queue::forget(lane& l, deadline& d, std::function<void()>& dropped) noexcept {
   // The lane's lock held. Gone already if it ran; taken out by a wait and not yet run, it is
   // struck from `taken`, so that a throw there does not put it back.
-  if (l.entries.erase(k) == 0) {
-    l.taken.erase(k);
+  if (!d.hook_.is_linked()) {
+    l.taken.erase(d.key_);
     return false;
   }
+  l.entries.erase(l.entries.iterator_to(d));
+  dropped = std::move(d.fn_);
+  d.owner_.reset();
   return entries_.fetch_sub(1) == 1;
 }
 
-void deadline_queue::erase(lane& l, const key& k) noexcept {
+void deadline_queue::erase(lane& l, deadline& d) noexcept {
   bool last = false;
+  std::function<void()> dropped;  // destroyed after the lock is released
   {
     std::lock_guard lock(l.mutex);
-    last = forget(l, k);  // a wait that then finds nothing due just re-arms or goes idle
+    last = forget(l, d, dropped);  // a wait that then finds nothing due just re-arms or goes idle
   }
   if (last) went_idle();
 }
@@ -138,7 +156,7 @@ std::optional<deadline_queue::time_point> deadline_queue::earliest_wait(const la
 
 void deadline_queue::cover_earliest(lane& l) {
   if (l.entries.empty()) return;
-  const auto at = l.entries.begin()->first.first;
+  const auto at = l.entries.begin()->key_.first;
   if (const auto wait = earliest_wait(l); wait && *wait <= at) return;
   // A new wait, not a re-armed one: re-arming would cancel the later wait, and a cancelled
   // wait is the very post this queue exists to avoid. The later wait stays and, when it
@@ -167,7 +185,14 @@ void deadline_queue::cover_earliest(lane& l) {
 
 void deadline_queue::on_wait_done(std::size_t lane_index, std::size_t timer_index, bool expired) {
   auto& l = *lanes_[lane_index];
-  std::vector<std::pair<key, std::function<void()>>> due;
+  struct taken_entry {
+    key k;
+    std::function<void()> fn;
+    std::weak_ptr<const void> owner;
+    bool guarded;
+    deadline* from;  // to be dereferenced only while `k` is in `taken` (see put_back)
+  };
+  std::vector<taken_entry> due;
   bool last = false;
   {
     std::lock_guard lock(l.mutex);
@@ -177,10 +202,23 @@ void deadline_queue::on_wait_done(std::size_t lane_index, std::size_t timer_inde
     // Only what falls by this wait's own time (see the class comment). A cancelled wait runs
     // nothing; its entries, if any came meanwhile, are covered again below.
     if (expired) {
-      while (!l.entries.empty() && l.entries.begin()->first.first <= at) {
-        auto node = l.entries.extract(l.entries.begin());
-        l.taken.insert(node.key());
-        due.emplace_back(node.key(), std::move(node.mapped()));
+      // Out of memory part way, what was taken out runs, and the rest stays queued for the
+      // wait cover_earliest arms below.
+      try {
+        while (!l.entries.empty() && l.entries.begin()->key_.first <= at) {
+          auto& d = *l.entries.begin();
+          due.push_back({d.key_, nullptr, {}, d.guarded_, &d});
+          try {
+            l.taken.insert(d.key_);
+          } catch (...) {
+            due.pop_back();
+            throw;
+          }
+          l.entries.erase(l.entries.begin());
+          due.back().fn = std::move(d.fn_);
+          due.back().owner = std::move(d.owner_);
+        }
+      } catch (const std::bad_alloc&) {
       }
       if (!due.empty()) last = entries_.fetch_sub(due.size()) == due.size();
     }
@@ -198,8 +236,13 @@ void deadline_queue::on_wait_done(std::size_t lane_index, std::size_t timer_inde
       if (entries.empty()) return;
       std::lock_guard lock(l.mutex);
       for (std::size_t i = 0; i < entries.size(); ++i) {
-        if (l.taken.erase(entries[i].first) == 0 || i < ran) continue;
-        l.entries.emplace(entries[i].first, std::move(entries[i].second));
+        if (l.taken.erase(entries[i].k) == 0 || i < ran) continue;
+        // Still in `taken`: neither cancelled (its destructor cancels) nor re-armed since,
+        // so its owner is alive and its key unchanged.
+        auto& d = *entries[i].from;
+        d.fn_ = std::move(entries[i].fn);
+        d.owner_ = std::move(entries[i].owner);
+        l.entries.insert(d);
         q.entries_.fetch_add(1);
       }
       try {
@@ -209,9 +252,11 @@ void deadline_queue::on_wait_done(std::size_t lane_index, std::size_t timer_inde
     }
   } guard{*this, l, due, ran};
   while (ran < due.size()) {
-    auto fn = std::move(due[ran].second);
+    auto fn = std::move(due[ran].fn);
+    const auto owner = due[ran].guarded ? due[ran].owner.lock() : nullptr;
+    const bool owner_gone = due[ran].guarded && !owner;
     ++ran;
-    fn();
+    if (!owner_gone) fn();
   }
   if (last && entries_.load() == 0) went_idle();
 }

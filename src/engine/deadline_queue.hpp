@@ -6,8 +6,9 @@
 // wait's completion, and with an io thread asleep that post wakes it (an epoll_ctl, then a
 // context switch on a two-core machine, where the requester being woken competes for the
 // same cores). Nearly every deadline is cancelled: the phase settled, the step returned, the
-// abort drained. Here a deadline is an entry in an ordered map, and cancelling it erases the
-// entry, which posts nothing. The clock's timers only say when to look: one waits for the
+// abort drained. Here a deadline is a node of an ordered intrusive set, and cancelling it
+// unlinks the node, which posts nothing. The node is the deadline object itself, so arming
+// allocates no node and cancelling looks nothing up (decision 47). The clock's timers only say when to look: one waits for the
 // earliest entry, and none is ever cancelled. An entry earlier than every wait gets a wait of
 // its own; a wait that finds nothing due when it fires just re-arms for the earliest entry.
 //
@@ -15,10 +16,10 @@
 
 #include <asio/any_io_executor.hpp>
 #include <atomic>
+#include <boost/intrusive/set.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -70,6 +71,13 @@ class deadline_queue : public std::enable_shared_from_this<deadline_queue> {
     /// Runs `fn` on the queue's executor once the clock reaches `at`, never inline, unless
     /// cancelled or re-armed first. Re-arming replaces the previous `at` and `fn`.
     void arm(deadline_queue& q, time_point at, std::function<void()> fn);
+    /// As above, but `fn` runs only if `owner` is alive when it is due, and keeps it alive
+    /// while it runs. The owner's lifetime is kept beside the function instead of captured in
+    /// it: std::function stores a function of a raw pointer and an id (16 trivially copyable
+    /// bytes) inline, and a weak_ptr in its captures would cost an allocation per arm
+    /// (decision 47).
+    void arm(deadline_queue& q, time_point at, std::weak_ptr<const void> owner,
+             std::function<void()> fn);
     /// Forgets the pending `fn`, if any (one already run or running is not recalled). Posts
     /// nothing and wakes nobody.
     void cancel() noexcept;
@@ -77,9 +85,16 @@ class deadline_queue : public std::enable_shared_from_this<deadline_queue> {
     bool armed() const noexcept { return armed_; }
 
    private:
+    friend class deadline_queue;
     lane* lane_ = nullptr;  // chosen at the first arm, kept after
     bool armed_ = false;
+    // Under the lane's lock: the queue links, takes out and runs what is below, and arm and
+    // cancel change it only while holding that lock too.
+    boost::intrusive::set_member_hook<> hook_;  // safe mode: is_linked() says if it is queued
     std::pair<time_point, std::uint64_t> key_{};
+    std::function<void()> fn_;         // while linked
+    std::weak_ptr<const void> owner_;  // while linked, if `guarded_`
+    bool guarded_ = false;
   };
 
   /// Entries armed and not yet run or cancelled (for tests).
@@ -89,11 +104,19 @@ class deadline_queue : public std::enable_shared_from_this<deadline_queue> {
 
  private:
   using key = std::pair<time_point, std::uint64_t>;
+  struct by_key {
+    bool operator()(const deadline& a, const deadline& b) const noexcept { return a.key_ < b.key_; }
+  };
+  using entry_set =
+      boost::intrusive::set<deadline,
+                            boost::intrusive::member_hook<
+                                deadline, boost::intrusive::set_member_hook<>, &deadline::hook_>,
+                            boost::intrusive::compare<by_key>>;
   struct alignas(64) lane {
     deadline_queue* queue = nullptr;
     std::size_t index = 0;
     mutable std::mutex mutex;
-    std::map<key, std::function<void()>> entries;  // unique keys: an erase never hits a later arm
+    entry_set entries;  // unique keys: an entry taken out and put back cannot meet a later arm
     std::uint64_t next_seq = 0;
     std::vector<std::unique_ptr<timer>> timers;  // every timer made; idle ones are reused
     // Per timer: idle, waiting (for wait_at), or cancelled (its completion still to come, so
@@ -107,11 +130,13 @@ class deadline_queue : public std::enable_shared_from_this<deadline_queue> {
     std::set<key> taken;
   };
   lane& lane_for(const void* owner) noexcept;
-  // Erases `*old` if set, inserts `at`, in one hold of the lane's lock.
-  key rearm(lane& l, const key* old, time_point at, std::function<void()> fn);
-  void erase(lane& l, const key& k) noexcept;
-  // The lane's lock held: drops `k` wherever it is; true if it was the queue's last entry.
-  bool forget(lane& l, const key& k) noexcept;
+  // Drops `d`'s entry if `was_armed`, queues it again at `at`, in one hold of the lane's lock.
+  void rearm(lane& l, deadline& d, bool was_armed, time_point at, std::function<void()> fn,
+             std::weak_ptr<const void> owner, bool guarded);
+  void erase(lane& l, deadline& d) noexcept;
+  // The lane's lock held: drops `d`'s entry wherever it is, handing its function to `dropped`
+  // to be destroyed once the lock is released; true if it was the queue's last entry.
+  bool forget(lane& l, deadline& d, std::function<void()>& dropped) noexcept;
   // Cancels the outstanding waits once no lane holds an entry (lanes' locks not held).
   void cancel_waits_if_idle() noexcept;
   // The last entry just went (lanes' locks not held): cancels the waits now, or, with a

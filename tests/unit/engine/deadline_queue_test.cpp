@@ -226,6 +226,56 @@ TEST_F(DeadlineQueueTest, ACancelledEntryIsNotPutBackAfterAThrow) {
   EXPECT_EQ(q_->pending(), 0u);
 }
 
+TEST_F(DeadlineQueueTest, AnOwnedDeadlineWhoseOwnerWentMeanwhileRunsNothing) {
+  // a and b fall due together and are taken out to run; a drops b's owner first. b's
+  // function, which would use its owner, must not run (the session's arm_timer captures a raw
+  // pointer to its session and counts on this).
+  auto owner = std::make_shared<std::string>("b's owner");
+  deadline_queue::deadline a, b;
+  const auto t0 = clock_->now();
+  a.arm(*q_, t0 + 1s, [&] {
+    fired_.push_back("a");
+    owner.reset();
+  });
+  b.arm(*q_, t0 + 1s, std::weak_ptr<const void>(owner), [&, raw = owner.get()] {
+    fired_.push_back(*raw);  // a use after free if it ran
+  });
+  clock_->advance(1s);
+  drain();
+  EXPECT_EQ(fired_, (std::vector<std::string>{"a"}));
+  EXPECT_EQ(q_->pending(), 0u);
+  EXPECT_EQ(clock_->pending_timers(), 0u);
+}
+
+TEST_F(DeadlineQueueTest, AnOwnedDeadlineKeepsItsOwnerAliveWhileItRuns) {
+  auto owner = std::make_shared<std::string>("owner");
+  const std::weak_ptr<std::string> watch = owner;
+  deadline_queue::deadline a;
+  a.arm(*q_, clock_->now() + 1s, std::weak_ptr<const void>(owner), [&, raw = owner.get()] {
+    owner.reset();  // the last reference but the queue's
+    EXPECT_FALSE(watch.expired());
+    fired_.push_back(*raw);
+  });
+  clock_->advance(1s);
+  drain();
+  EXPECT_EQ(fired_, (std::vector<std::string>{"owner"}));
+  EXPECT_TRUE(watch.expired());  // and released once it ran
+}
+
+TEST_F(DeadlineQueueTest, AnOwnedEntryPutBackAfterAThrowKeepsItsOwner) {
+  auto owner = std::make_shared<std::string>("b");
+  deadline_queue::deadline a, b;
+  const auto t0 = clock_->now();
+  a.arm(*q_, t0 + 1s, [] { throw std::runtime_error("a handler threw"); });
+  b.arm(*q_, t0 + 1s, std::weak_ptr<const void>(owner),
+        [&, raw = owner.get()] { fired_.push_back(*raw); });
+  clock_->advance(1s);
+  EXPECT_THROW(drain(), std::runtime_error);
+  drain();
+  EXPECT_EQ(fired_, (std::vector<std::string>{"b"}));
+  EXPECT_EQ(q_->pending(), 0u);
+}
+
 TEST_F(DeadlineQueueTest, AnEntryArmedWhileACancelledWaitIsPendingHasAWaitOfItsOwn) {
   // The queue went idle and cancelled its wait, whose completion is still queued; an entry
   // armed now must not count on that wait, or a clock advanced before the completion runs
