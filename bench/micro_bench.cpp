@@ -83,7 +83,7 @@ void BM_shard_emit_abort(benchmark::State& state) {
   for (auto _ : state) {
     auto collector =
         std::make_shared<vd::phase_collector>(vss::writer_event::abort, n, [&fired] { ++fired; });
-    auto d = std::make_shared<const vd::delivery>(vd::delivery{collector, info});
+    const vd::delivery d{collector, collector.get(), info.get()};  // `info` outlives the loop
     vd::deliver_to_shard(d, members, 0, static_cast<std::uint32_t>(n));
     collector->start();
   }

@@ -146,12 +146,28 @@ std::uint64_t session_impl::deliver_ordered(
   phase->started = core_->clock().now();
   phase->then = std::move(then);
   const auto n = ordered->size();
-  auto info = std::make_shared<event_info>();
-  info->event = event;
-  info->set = set_;
-  info->backup_type = backup_type_;
-  info->components_selected = select_components_;
-  info->volumes = volume_names_;
+  // The abort's writer leg ends where its last answer lands when that is the end of a shard's
+  // loop, not one more hop later on the strand: its end touches only what mutex_ guards, and
+  // that thread holds no lock (decisions §30). Other continuations drive the pipeline, which
+  // runs on the strand.
+  const bool end_at_loop = where == then_runs::where_settled;
+  // The collector and the event in one block, the owner of the delivery (decision 48).
+  auto parts = std::make_shared<phase_parts>(
+      event, n,
+      [weak = weak_from_this(), id = phase->id, strand = strand_, end_at_loop](settled_at at) {
+        auto settled = [weak, id] {
+          engine_thread_scope scope;
+          if (auto s = weak.lock()) s->on_phase_settled(id);
+        };
+        if (end_at_loop && at != settled_at::elsewhere) return settled();
+        asio::post(strand, std::move(settled));
+      });
+  phase->collector = std::shared_ptr<phase_collector>(parts, &parts->collector);
+  auto& info = parts->info;
+  info.set = set_;
+  info.backup_type = backup_type_;
+  info.components_selected = select_components_;
+  info.volumes = volume_names_;
   if (!components_table_) {
     auto table =
         std::make_shared<std::vector<std::shared_ptr<const std::vector<selected_component>>>>();
@@ -159,7 +175,7 @@ std::uint64_t session_impl::deliver_ordered(
     for (const auto& p : participants_) table->push_back(p.components);
     components_table_ = std::move(table);
   }
-  info->components = components_table_;
+  info.components = components_table_;
 
   const auto common_deadline = phase->started + deadline_for(event);
   auto earliest = common_deadline;
@@ -175,24 +191,9 @@ std::uint64_t session_impl::deliver_ordered(
       earliest = slot == 0 ? p.freeze_deadline : std::min(earliest, p.freeze_deadline);
     }
   }
-  info->participant_of_slot = ordered;
+  info.participant_of_slot = ordered;
   phase->targets = std::move(ordered);
-  // The abort's writer leg ends where its last answer lands when that is the end of a shard's
-  // loop, not one more hop later on the strand: its end touches only what mutex_ guards, and
-  // that thread holds no lock (decisions §30). Other continuations drive the pipeline, which
-  // runs on the strand.
-  const bool end_at_loop = where == then_runs::where_settled;
-  phase->collector = std::make_shared<phase_collector>(
-      event, n,
-      [weak = weak_from_this(), id = phase->id, strand = strand_, end_at_loop](settled_at at) {
-        auto settled = [weak, id] {
-          engine_thread_scope scope;
-          if (auto s = weak.lock()) s->on_phase_settled(id);
-        };
-        if (end_at_loop && at != settled_at::elsewhere) return settled();
-        asio::post(strand, std::move(settled));
-      });
-  auto d = std::make_shared<const delivery>(delivery{phase->collector, info});
+  const auto d = phase_parts::delivery_of(parts);
   // One post per shard that has an addressed writer: never one post per writer. The caller
   // may keep some to run itself (keeping_loops_, decisions §32, §33).
   const bool keep = end_at_loop && keeping_loops_;

@@ -127,13 +127,13 @@ void deliver_range(const std::shared_ptr<const void>& owner, const member_list& 
 
 }  // namespace
 
-void deliver_to_shard(const std::shared_ptr<const delivery>& d, const member_list& members,
-                      std::uint32_t first, std::uint32_t end) {
+void deliver_to_shard(const delivery& d, const member_list& members, std::uint32_t first,
+                      std::uint32_t end) {
   engine_thread_scope scope;
-  // One reference for the whole loop; the contexts borrow it.
-  const std::shared_ptr<const void> owner = d;
-  auto* collector = d->collector.get();
-  const auto* info = d->info.get();
+  // The caller's reference serves the whole loop; the contexts borrow it.
+  const auto& owner = d.owner;
+  auto* collector = d.collector;
+  const auto* info = d.info;
   // Inline answers are released in one decrement when the loop ends (decisions §24).
   phase_collector::inline_batch batch(*collector);
   with_handler(info->event, [&]<handler_ptr Handler>() {

@@ -14,6 +14,7 @@
 #include <asio/strand.hpp>
 #include <boost/signals2.hpp>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,13 +32,31 @@ using strand_type = asio::strand<post_executor>;  // decisions §25
 
 struct writer_entry;
 
-/// One event delivery to some participants of a session. Owned by shared_ptr; the writer
-/// contexts of the delivery borrow it while their handlers run, and a context a writer keeps
-/// owns it (writer_context). So it must not refer to writers: a writer keeping its context
+/// One event delivery to some participants of a session: the collector its answers go to and
+/// the event its handlers read, both kept alive by `owner`. The writer contexts of the delivery
+/// borrow `owner` while their handlers run, and a context a writer keeps owns it
+/// (writer_context). So the owner must not refer to writers: a writer keeping its context
 /// would keep itself alive.
 struct delivery {
-  std::shared_ptr<phase_collector> collector;
-  std::shared_ptr<const event_info> info;
+  std::shared_ptr<const void> owner;
+  phase_collector* collector = nullptr;
+  const event_info* info = nullptr;
+};
+
+/// A phase's collector and the event it delivers, in one allocation that is the owner of its
+/// deliveries (decision 48).
+struct phase_parts {
+  phase_parts(writer_event event, std::size_t slots, std::function<void(settled_at)> on_settled)
+      : collector(event, slots, std::move(on_settled)) {
+    info.event = event;
+  }
+  /// The delivery of `parts`, which it keeps alive.
+  static delivery delivery_of(const std::shared_ptr<phase_parts>& parts) {
+    return {parts, &parts->collector, &parts->info};
+  }
+
+  event_info info;
+  phase_collector collector;
 };
 
 /// One participant as the delivery loop sees it. `inline_writer` is the writer itself for a
@@ -94,10 +113,11 @@ void invoke_writer(const std::shared_ptr<writer_entry>& entry,
                    std::uint32_t slot, const event_info* info);
 
 /// Delivers `d` to one shard's slots [first, end), on that shard's strand: a plain loop over
-/// the participants `d->info->participant_of_slot` names (docs/decisions.md §16). A delivery
-/// numbers its slots shard by shard, so a shard's part is one contiguous range.
-void deliver_to_shard(const std::shared_ptr<const delivery>& d, const member_list& members,
-                      std::uint32_t first, std::uint32_t end);
+/// the participants `d.info->participant_of_slot` names (docs/decisions.md §16). A delivery
+/// numbers its slots shard by shard, so a shard's part is one contiguous range. `d` must stay
+/// alive for the call (its owner is lent to the contexts).
+void deliver_to_shard(const delivery& d, const member_list& members, std::uint32_t first,
+                      std::uint32_t end);
 
 /// Connects `entry` to `signal` as a lifetime-tracked slot (registry).
 bs2::connection connect_registered(registry_signal& signal,
