@@ -215,7 +215,7 @@ void session_impl::run_kept_loops() {
   // Real time, not the engine's clock: this bounds a spin of this thread, not a deadline.
   std::optional<std::chrono::steady_clock::time_point> wait_until;
   for (;;) {
-    shard_loop next;
+    std::optional<shard_loop> next;
     {
       std::lock_guard lock(mutex_);
       if (kept_loops_.empty()) return;
@@ -232,16 +232,17 @@ void session_impl::run_kept_loops() {
         wait = now < *wait_until;
       }
       if (!wait) {
-        next = std::move(*pick);
+        next.emplace(std::move(*pick));
         kept_loops_.erase(pick);
         if (kept_loops_.empty()) hand_off_timer_.cancel();
       }
     }
-    if (!next.run) {
+    if (!next) {
       std::this_thread::yield();
       continue;
     }
-    enter_idle_strand_or_post(core_->shard(next.shard), std::move(next.run));
+    const auto shard = next->shard;
+    enter_idle_strand_or_post(core_->shard(shard), std::move(*next));
   }
 }
 
@@ -252,7 +253,10 @@ void session_impl::hand_off_kept_loops() {
     loops.swap(kept_loops_);
     hand_off_timer_.cancel();
   }
-  for (auto& loop : loops) asio::post(core_->shard(loop.shard), std::move(loop.run));
+  for (auto& loop : loops) {
+    const auto shard = loop.shard;
+    asio::post(core_->shard(shard), std::move(loop));
+  }
 }
 
 bool session_impl::deliver_abort_to_writers(std::function<void()> then) {

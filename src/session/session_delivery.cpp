@@ -201,22 +201,12 @@ std::uint64_t session_impl::deliver_ordered(
   for (std::size_t r = 0; r < ranges.size(); ++r) {
     const auto first = ranges[r].second;
     const auto end = r + 1 < ranges.size() ? ranges[r + 1].second : static_cast<std::uint32_t>(n);
-    auto loop = [d, members = members_, first, end, counts = core_->loops_running_counts(),
-                 shard = ranges[r].first] {
-      // The counts are shared, not borrowed from the core: a loop may still run after its
-      // session, and the engine, are gone.
-      struct mark {
-        std::atomic<int>& n;
-        explicit mark(std::atomic<int>& c) : n(c) { n.fetch_add(1, std::memory_order_relaxed); }
-        ~mark() { n.fetch_sub(1, std::memory_order_release); }
-      } marked(counts[shard].n);
-      deliver_to_shard(d, *members, first, end);
-    };
+    shard_loop loop{ranges[r].first, d, members_, core_->loops_running_counts(), first, end};
     if (keep_all || (keep && r + 1 == ranges.size())) {
-      kept_loops_.push_back(shard_loop{ranges[r].first, std::move(loop)});
+      kept_loops_.push_back(std::move(loop));
       continue;
     }
-    asio::post(core_->shard(ranges[r].first), std::move(loop));
+    asio::post(core_->shard(loop.shard), std::move(loop));
   }
   auto* raw = phase.get();
   const auto id = raw->id;

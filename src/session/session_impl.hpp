@@ -183,9 +183,27 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   // The abort sequence's OnAbort, to every writer still to hear it; false if there is none.
   bool deliver_abort_to_writers(std::function<void()> then);
   // One shard's delivery loop, not yet posted (decisions §32).
+  // One shard's part of a delivery, to run on that shard's strand. A plain value, not a
+  // std::function: posted or kept, it takes no block of its own (decision 49).
   struct shard_loop {
     std::size_t shard = 0;
-    std::function<void()> run;
+    delivery d;
+    std::shared_ptr<const member_list> members;
+    // Shared, not borrowed from the core: a loop may still run after its session, and the
+    // engine, are gone.
+    std::shared_ptr<engine_core::loop_count[]> counts;
+    std::uint32_t first = 0;
+    std::uint32_t end = 0;
+
+    void operator()() const {
+      // Counted while it runs, so that run_kept_loops can tell a busy shard.
+      struct mark {
+        std::atomic<int>& n;
+        explicit mark(std::atomic<int>& c) : n(c) { n.fetch_add(1, std::memory_order_relaxed); }
+        ~mark() { n.fetch_sub(1, std::memory_order_release); }
+      } marked(counts[shard].n);
+      deliver_to_shard(d, *members, first, end);
+    }
   };
   // While set (mutex_ held), deliver_ordered keeps the loops it would post for a where_settled
   // delivery in kept_loops_ instead: all of them up to loops_kept_whole writers, the last
