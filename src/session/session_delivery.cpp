@@ -84,6 +84,33 @@ void session_impl::deliver_identify(std::vector<std::shared_ptr<writer_entry>> e
 // ---------------------------------------------------------------------------------------------
 // Event delivery and collection.
 
+// A phase's parts and what its end needs, in one block (decision 50): the collector's callback
+// is then a pointer to them, which std::function keeps inline, where a closure holding the
+// session's weak_ptr and the strand took a block of its own.
+struct session_phase_parts final : phase_parts {
+  session_phase_parts(writer_event event, std::size_t slots, std::weak_ptr<session_impl> s,
+                      strand_type st, std::uint64_t id, bool end_here)
+      : phase_parts(event, slots, [this](settled_at at) { settled(at); }),
+        session(std::move(s)),
+        strand(std::move(st)),
+        phase_id(id),
+        end_at_loop(end_here) {}
+
+  void settled(settled_at at) const {
+    auto end = [weak = session, id = phase_id] {
+      engine_thread_scope scope;
+      if (auto s = weak.lock()) s->on_phase_settled(id);
+    };
+    if (end_at_loop && at != settled_at::elsewhere) return end();
+    asio::post(strand, std::move(end));
+  }
+
+  const std::weak_ptr<session_impl> session;
+  const strand_type strand;
+  const std::uint64_t phase_id;
+  const bool end_at_loop;  // where_settled: the end runs where the last answer lands
+};
+
 std::vector<std::uint32_t> session_impl::targets_where(
     const std::function<bool(const participant&)>& pred) const {
   std::vector<std::uint32_t> out;
@@ -152,16 +179,8 @@ std::uint64_t session_impl::deliver_ordered(
   // runs on the strand.
   const bool end_at_loop = where == then_runs::where_settled;
   // The collector and the event in one block, the owner of the delivery (decision 48).
-  auto parts = std::make_shared<phase_parts>(
-      event, n,
-      [weak = weak_from_this(), id = phase->id, strand = strand_, end_at_loop](settled_at at) {
-        auto settled = [weak, id] {
-          engine_thread_scope scope;
-          if (auto s = weak.lock()) s->on_phase_settled(id);
-        };
-        if (end_at_loop && at != settled_at::elsewhere) return settled();
-        asio::post(strand, std::move(settled));
-      });
+  auto parts = std::make_shared<session_phase_parts>(event, n, weak_from_this(), strand_, phase->id,
+                                                     end_at_loop);
   phase->collector = std::shared_ptr<phase_collector>(parts, &parts->collector);
   auto& info = parts->info;
   info.set = set_;

@@ -36,6 +36,8 @@ namespace vss::detail {
 // abort's provider leg take one of these).
 using provider_list = boost::container::small_vector<std::shared_ptr<provider>, 2>;
 
+struct session_phase_parts;  // session_delivery.cpp
+
 class session_impl : public std::enable_shared_from_this<session_impl> {
  public:
   explicit session_impl(std::shared_ptr<engine_core> core);
@@ -90,6 +92,7 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
   void when_quiet(std::function<void()> fn);
 
  private:
+  friend struct session_phase_parts;  // ends its phase (on_phase_settled)
   // Participant index per slot of a delivery; shared by the phase, its event_info and, for a
   // delivery to every participant, the session (delivery_order_), so it is never copied.
   using slot_map = std::shared_ptr<const std::vector<std::uint32_t>>;
