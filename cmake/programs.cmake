@@ -35,16 +35,23 @@ add_executable(openvssd ${_src}/daemon/main.cpp)
 target_link_libraries(openvssd PRIVATE openvss_daemon CLI11::CLI11)
 
 # ---- the CLI ----------------------------------------------------------------------------------------
-add_executable(openvss_cli
+# What it prints and its exit codes, apart from the channels: the tests print with them without
+# a daemon or an embedded engine.
+add_library(openvss_cli_output STATIC
   ${_src}/cli/cli_output.cpp
+  ${_src}/cli/exit_codes.cpp
+)
+target_include_directories(openvss_cli_output PUBLIC ${_src})
+target_link_libraries(openvss_cli_output PUBLIC openvss::vss nlohmann_json::nlohmann_json)
+
+add_executable(openvss_cli
   ${_src}/cli/commands.cpp
   ${_src}/cli/embedded_channel.cpp
-  ${_src}/cli/exit_codes.cpp
   ${_src}/cli/main.cpp
   ${_src}/cli/requester_channel.cpp
 )
 set_target_properties(openvss_cli PROPERTIES OUTPUT_NAME openvss)
-target_link_libraries(openvss_cli PRIVATE openvss_daemon CLI11::CLI11)
+target_link_libraries(openvss_cli PRIVATE openvss_cli_output openvss_daemon CLI11::CLI11)
 
 # ---- the exec writer --------------------------------------------------------------------------------
 add_library(openvss_exec STATIC

@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/escape_text.hpp"
+
 namespace vss::cli {
 
 using json = nlohmann::json;
@@ -24,10 +26,48 @@ struct colors {
   std::string_view reset() const { return on ? "\033[0m" : ""; }
 };
 
-std::string str(const json& j, const char* key) {
+// A value from the daemon as the operator's terminal gets it, escaped (core/escape_text.hpp): a
+// string as its text, anything else as its JSON, which stays the same JSON. The daemon passes on
+// what its peers wrote (writer names and groups, failure messages, provider names), so a writer
+// named "x\033]0;pwned\007" or "a\nWRITER ..." would otherwise retitle the terminal or forge
+// a row of a table.
+std::string shown(const json& value) {
+  if (value.is_string()) return detail::escape_text(value.get_ref<const std::string&>());
+  return detail::escape_text(value.dump(), detail::text_kind::json);
+}
+
+// `j[key]`, or null when it is absent or null.
+const json* field(const json& j, const char* key) {
   const auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return {};
-  return it->is_string() ? it->get<std::string>() : it->dump();
+  return it == j.end() || it->is_null() ? nullptr : &*it;
+}
+
+// `j[key]` as the daemon sent it (a string's text, anything else as its JSON), or "": for
+// --json, whose serialiser escapes what it writes.
+std::string raw_str(const json& j, const char* key) {
+  const json* v = field(j, key);
+  if (v == nullptr) return {};
+  return v->is_string() ? v->get<std::string>() : v->dump();
+}
+
+// `j[key]` as shown() shows it, or "" when it is absent or null: for readable output.
+std::string str(const json& j, const char* key) {
+  const json* v = field(j, key);
+  return v == nullptr ? std::string() : shown(*v);
+}
+
+// `value` as indented JSON, escaped as shown() escapes JSON, line by line: the dump's own line
+// breaks are its layout (a line feed in a string is `\n` inside it), and they stay.
+std::string shown_indented(const json& value) {
+  const std::string dumped = value.dump(2);
+  std::string out;
+  for (std::string_view rest = dumped;;) {
+    const auto end = rest.find('\n');
+    detail::append_escaped(out, rest.substr(0, end), detail::text_kind::json);
+    if (end == std::string_view::npos) return out;
+    out += '\n';
+    rest.remove_prefix(end + 1);
+  }
 }
 
 std::int64_t num(const json& j, const char* key) {
@@ -152,7 +192,7 @@ void print_backup(std::ostream& os, const json& r, const colors& c) {
     } else {
       bool first = true;
       for (const auto& fs : h->value("filesystems", json::array())) {
-        os << (first ? "" : ", ") << fs.get<std::string>();
+        os << (first ? "" : ", ") << shown(fs);
         first = false;
       }
       os << " held " << format_us(num(*h, "held_us"));
@@ -172,7 +212,7 @@ void print_backup(std::ostream& os, const json& r, const colors& c) {
       os << "requested (";
       bool first = true;
       for (const auto& t : a->value("requested", json::array())) {
-        os << (first ? "" : ", ") << t.get<std::string>();
+        os << (first ? "" : ", ") << shown(t);
         first = false;
       }
       os << ") but never fired: the backup did not reach that point";
@@ -187,7 +227,8 @@ void print_catalog(std::ostream& os, const json& k, const colors& c) {
   std::string sets;
   for (const auto& [state, n] : k.value("sets", json::object()).items()) {
     if (n.get<std::int64_t>() == 0) continue;
-    sets += (sets.empty() ? "" : ", ") + state + " " + std::to_string(n.get<std::int64_t>());
+    sets += (sets.empty() ? "" : ", ") + detail::escape_text(state) + " " +
+            std::to_string(n.get<std::int64_t>());
   }
   os << "  sets: " << (sets.empty() ? "none" : sets) << "; snapshots: " << num(k, "snapshots")
      << '\n';
@@ -196,7 +237,7 @@ void print_catalog(std::ostream& os, const json& k, const colors& c) {
      << num(r, "sets_released") << " auto-release set(s) released, " << num(r, "snapshots_adopted")
      << " snapshot(s) adopted, " << num(r, "sets_left") << " left for the next start";
   const auto thawed = r.value("thawed_filesystems", json::array());
-  if (!thawed.empty()) os << "; thawed " << thawed.dump();
+  if (!thawed.empty()) os << "; thawed " << shown(thawed);
   os << '\n';
   std::vector<std::vector<std::string>> rows;
   for (const auto& e : k.value("recent_recoveries", json::array())) {
@@ -211,7 +252,7 @@ void print_catalog(std::ostream& os, const json& k, const colors& c) {
 void print_status(std::ostream& os, const json& r, const colors& c) {
   for (const auto& [key, value] : r.items()) {
     if (key == "running" || key == "providers" || key == "catalog") continue;
-    os << key << ": " << (value.is_string() ? value.get<std::string>() : value.dump()) << '\n';
+    os << detail::escape_text(key) << ": " << shown(value) << '\n';
   }
   const auto& providers = r.value("providers", json::array());
   os << "providers: " << providers.size() << '\n';
@@ -273,7 +314,7 @@ void print_result(std::ostream& os, const std::string& op, const json& r, const 
   } else if (op == "bench-abort") {
     print_bench(os, r, c);
   } else {
-    os << r.dump(2) << '\n';
+    os << shown_indented(r) << '\n';
   }
 }
 
@@ -413,9 +454,9 @@ int print_outcome(const std::string& op, const json& final_frame, const output_s
                 {"op", op},
                 {"exit_code", to_int(code)},
                 {"error",
-                 {{"code", str(final_frame, "code")},
-                  {"hresult", str(final_frame, "hresult")},
-                  {"message", str(final_frame, "message")}}}};
+                 {{"code", raw_str(final_frame, "code")},
+                  {"hresult", raw_str(final_frame, "hresult")},
+                  {"message", raw_str(final_frame, "message")}}}};
     if (final_frame.contains("result")) doc["result"] = final_frame["result"];
     out << doc.dump(2) << '\n';
   } else {
@@ -438,7 +479,8 @@ int print_failure(const std::string& op, const cli_error& e, const output_style&
                .dump(2)
         << '\n';
   }
-  err << "openvss " << op << ": " << e.what() << '\n';
+  // Its message can carry the daemon's text (a protocol error's detail, a refusal's reason).
+  err << "openvss " << op << ": " << detail::escape_text(e.what()) << '\n';
   return to_int(e.code());
 }
 

@@ -3,7 +3,10 @@
 // ({"ok":true,"op":...,"result":...} or {"ok":false,"op":...,"exit_code":n,"error":{...},
 // "result"?:...}) and the progress frames as JSON lines on stderr. Otherwise: readable tables
 // on stdout, errors on stderr, and the progress of a backup on stdout, redrawn in place per
-// phase and writer when stdout is a terminal, as plain lines when it is not.
+// phase and writer when stdout is a terminal, as plain lines when it is not. Readable output
+// shows every text from the daemon escaped by the rules of its log (core/escape_text.hpp), so
+// that what a peer named or wrote cannot drive the terminal or forge a line; --json keeps the
+// text as it came (JSON escapes control characters itself).
 
 #include <cstdint>
 #include <iosfwd>

@@ -15,11 +15,8 @@
 namespace vss::daemon {
 
 /// `text` with every byte that could end a log line, or hide or reorder what it shows, written
-/// as an escape: `\` as `\\`; line feed, carriage return and tab as `\n`, `\r`, `\t`; other
-/// C0 controls, DEL and bytes that are not well-formed UTF-8 as `\xNN`; as `\uNNNN` the C1
-/// controls, U+2028/U+2029 (line and paragraph separators) and the bidirectional controls
-/// (U+061C, U+200E/F, U+202A–202E, U+2066–2069), which reorder a line on a terminal. Other
-/// UTF-8 is kept as it is. Every `\` of the result starts one of these escapes.
+/// as an escape: detail::escape_text (core/escape_text.hpp lists the rules; the `openvss` CLI
+/// shows a peer's text by the same ones). Every `\` of the result starts an escape.
 std::string escape_log_text(std::string_view text);
 
 /// openvssd's record layout, `pattern` in spdlog's syntax plus `%q`: the message, escaped
