@@ -476,7 +476,9 @@ int print_failure(const std::string& op, const cli_error& e, const output_style&
                 {"op", op},
                 {"exit_code", to_int(e.code())},
                 {"error", {{"code", "cli"}, {"message", e.what()}}}}
-               .dump(2)
+               // The message may quote bytes the daemon sent that are not UTF-8 (a protocol
+               // error's detail): replaced (U+FFFD), not thrown on from this handler.
+               .dump(2, ' ', false, json::error_handler_t::replace)
         << '\n';
   }
   // Its message can carry the daemon's text (a protocol error's detail, a refusal's reason).

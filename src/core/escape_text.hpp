@@ -15,7 +15,7 @@ namespace vss::detail {
 
 namespace escape_text_parts {
 
-constexpr char hex_digits[] = "0123456789abcdef";
+inline constexpr char hex_digits[] = "0123456789abcdef";
 
 // Appends `text` to `out`: a std::string, or a fmt/spdlog memory buffer (both take a range).
 template <class Buffer>

@@ -84,7 +84,7 @@ bool deadline_queue::forget(lane& l, deadline& d, std::function<void()>& dropped
     return false;
   }
   l.entries.erase(l.entries.iterator_to(d));
-  dropped = std::move(d.fn_);
+  dropped = std::exchange(d.fn_, nullptr);  // empty after, whatever the library's move does
   d.owner_.reset();
   return entries_.fetch_sub(1) == 1;
 }
@@ -193,6 +193,34 @@ void deadline_queue::on_wait_done(std::size_t lane_index, std::size_t timer_inde
     deadline* from;  // to be dereferenced only while `k` is in `taken` (see put_back)
   };
   std::vector<taken_entry> due;
+  // Should one throw, the entries after it that nobody cancelled meanwhile go back to the
+  // lane, due, and run from a wait of their own, instead of being lost with the exception.
+  // Made before they are taken out: should cover_earliest throw below, all of them go back.
+  std::size_t ran = 0;
+  struct put_back {
+    deadline_queue& q;
+    lane& l;
+    decltype(due)& entries;
+    std::size_t& ran;
+    ~put_back() {
+      if (entries.empty()) return;
+      std::lock_guard lock(l.mutex);
+      for (std::size_t i = 0; i < entries.size(); ++i) {
+        if (l.taken.erase(entries[i].k) == 0 || i < ran) continue;
+        // Still in `taken`: neither cancelled (its destructor cancels) nor re-armed since,
+        // so the deadline object is alive and its key unchanged.
+        auto& d = *entries[i].from;
+        d.fn_ = std::move(entries[i].fn);
+        d.owner_ = std::move(entries[i].owner);
+        l.entries.insert(d);
+        q.entries_.fetch_add(1);
+      }
+      try {
+        q.cover_earliest(l);
+      } catch (...) {  // unwinding already: the next arm or wait covers them
+      }
+    }
+  } guard{*this, l, due, ran};
   bool last = false;
   {
     std::lock_guard lock(l.mutex);
@@ -203,7 +231,7 @@ void deadline_queue::on_wait_done(std::size_t lane_index, std::size_t timer_inde
     // nothing; its entries, if any came meanwhile, are covered again below.
     if (expired) {
       // Out of memory part way, what was taken out runs, and the rest stays queued for the
-      // wait cover_earliest arms below.
+      // wait cover_earliest arms below (should that throw, the guard puts back what was taken).
       try {
         while (!l.entries.empty() && l.entries.begin()->key_.first <= at) {
           auto& d = *l.entries.begin();
@@ -224,33 +252,6 @@ void deadline_queue::on_wait_done(std::size_t lane_index, std::size_t timer_inde
     }
     cover_earliest(l);
   }
-  // Should one throw, the entries after it that nobody cancelled meanwhile go back to the
-  // lane, due, and run from a wait of their own, instead of being lost with the exception.
-  std::size_t ran = 0;
-  struct put_back {
-    deadline_queue& q;
-    lane& l;
-    decltype(due)& entries;
-    std::size_t& ran;
-    ~put_back() {
-      if (entries.empty()) return;
-      std::lock_guard lock(l.mutex);
-      for (std::size_t i = 0; i < entries.size(); ++i) {
-        if (l.taken.erase(entries[i].k) == 0 || i < ran) continue;
-        // Still in `taken`: neither cancelled (its destructor cancels) nor re-armed since,
-        // so its owner is alive and its key unchanged.
-        auto& d = *entries[i].from;
-        d.fn_ = std::move(entries[i].fn);
-        d.owner_ = std::move(entries[i].owner);
-        l.entries.insert(d);
-        q.entries_.fetch_add(1);
-      }
-      try {
-        q.cover_earliest(l);
-      } catch (...) {  // unwinding already: the next arm or wait covers them
-      }
-    }
-  } guard{*this, l, due, ran};
   while (ran < due.size()) {
     auto fn = std::move(due[ran].fn);
     const auto owner = due[ran].guarded ? due[ran].owner.lock() : nullptr;

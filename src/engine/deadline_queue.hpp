@@ -8,8 +8,8 @@
 // same cores). Nearly every deadline is cancelled: the phase settled, the step returned, the
 // abort drained. Here a deadline is a node of an ordered intrusive set, and cancelling it
 // unlinks the node, which posts nothing. The node is the deadline object itself, so arming
-// allocates no node and cancelling looks nothing up (decision 47). The clock's timers only say when to look: one waits for the
-// earliest entry, and none is ever cancelled. An entry earlier than every wait gets a wait of
+// allocates no node and cancelling looks nothing up (decision 47). The clock's timers only say
+// when to look: one waits for the earliest entry, and none is ever cancelled. An entry earlier than every wait gets a wait of
 // its own; a wait that finds nothing due when it fires just re-arms for the earliest entry.
 //
 // Built on vss::clock, so a manual_clock drives these deadlines in virtual time as before.
@@ -88,8 +88,9 @@ class deadline_queue : public std::enable_shared_from_this<deadline_queue> {
     friend class deadline_queue;
     lane* lane_ = nullptr;  // chosen at the first arm, kept after
     bool armed_ = false;
-    // Under the lane's lock: the queue links, takes out and runs what is below, and arm and
-    // cancel change it only while holding that lock too.
+    // Under the lane's lock: the queue links the deadline, takes its function out to run it
+    // (with the lock released) and puts it back after a throw; arm and cancel change these
+    // only while holding that lock too.
     boost::intrusive::set_member_hook<> hook_;  // safe mode: is_linked() says if it is queued
     std::pair<time_point, std::uint64_t> key_{};
     std::function<void()> fn_;         // while linked

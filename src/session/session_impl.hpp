@@ -185,7 +185,6 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
                                 std::function<void()> then, then_runs where);
   // The abort sequence's OnAbort, to every writer still to hear it; false if there is none.
   bool deliver_abort_to_writers(std::function<void()> then);
-  // One shard's delivery loop, not yet posted (decisions §32).
   // One shard's part of a delivery, to run on that shard's strand. A plain value, not a
   // std::function: posted or kept, it takes no block of its own (decision 49).
   struct shard_loop {

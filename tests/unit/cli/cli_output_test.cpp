@@ -173,5 +173,17 @@ TEST(CliOutput, ACliFailureIsEscaped) {
   EXPECT_EQ(err.str(), "openvss status: protocol error: got " + std::string(evil_as_text) + "\n");
 }
 
+TEST(CliOutput, AJsonFailureWhoseMessageIsNotUtf8IsStillJson) {
+  // A protocol error's detail can quote the daemon's bytes as they came: --json must still
+  // write a document (with U+FFFD for them), not end the process from the error handler.
+  std::ostringstream out, err;
+  output_style json_style;
+  json_style.json = true;
+  EXPECT_NO_THROW(print_failure("status", cli_error(exit_code::unreachable, "bad frame \xff\xfe"),
+                                json_style, out, err));
+  const auto doc = nlohmann::json::parse(out.str());
+  EXPECT_EQ(doc["error"]["message"], "bad frame \ufffd\ufffd");
+}
+
 }  // namespace
 }  // namespace vss::cli

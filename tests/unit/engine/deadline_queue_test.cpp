@@ -335,6 +335,28 @@ TEST_F(DeadlineQueueTest, AWaitThatFailsToArmLeavesNothingBehindThatSeemsCovered
   EXPECT_EQ(q->pending(), 0u);
 }
 
+TEST_F(DeadlineQueueTest, AnEntryTakenOutToRunIsPutBackWhenTheNextWaitFailsToArm) {
+  // The wait for a fires; with a taken out, covering b needs a wait, whose arm throws. a must
+  // go back to the lane and run later, not be lost with the exception (a review found it was:
+  // an abort's writer-leg deadline lost so would leave a stuck writer's abort undrained).
+  auto failing = std::make_shared<failing_clock>(clock_);
+  auto q = std::make_shared<deadline_queue>(failing, io_.get_executor());
+  deadline_queue::deadline a, b;
+  const auto t0 = clock_->now();
+  a.arm(*q, t0 + 1s, note("a"));
+  b.arm(*q, t0 + 5s, note("b"));
+  clock_->advance(1s);
+  failing->fail_next = true;
+  EXPECT_THROW(drain(), std::runtime_error);
+  EXPECT_EQ(q->pending(), 2u);
+  drain();
+  EXPECT_EQ(fired_, (std::vector<std::string>{"a"}));
+  clock_->advance(4s);
+  drain();
+  EXPECT_EQ(fired_, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(q->pending(), 0u);
+}
+
 TEST_F(DeadlineQueueTest, WithLanesEveryDeadlineRunsOnceAndNoneEarly) {
   // Lanes part the lock, not the contract: each entry still runs once, at or after its
   // deadline, and a cancelled one never. (Across lanes the order is not promised.)
