@@ -395,8 +395,6 @@ inline bool every_writer_completed_abort(const group& g, const vss::backup_sessi
   return g.writers.empty();
 }
 
-/// The memory provider, able to keep one step open until released (or, for EndPrepare, until
-/// AbortSnapshots arrives), and stamping its abort.
 /// `done`, stamping `g`'s provider_abort_ns first (no stamp for a null `g`): the AbortSnapshots
 /// answer, as both bench providers report it.
 inline vss::provider::completion stamping_abort(group* g, vss::provider::completion done) {
@@ -406,6 +404,8 @@ inline vss::provider::completion stamping_abort(group* g, vss::provider::complet
   };
 }
 
+/// The memory provider, able to keep one step open until released (or, for EndPrepare, until
+/// AbortSnapshots arrives), and stamping its abort.
 class bench_provider final : public vss::memory_provider {
  public:
   explicit bench_provider(group& g) : group_(g) {}

@@ -257,6 +257,8 @@ class session_impl : public std::enable_shared_from_this<session_impl> {
     // allocates nothing (decision 47). While it runs, the owner keeps `this` alive.
     static_assert(sizeof(OnExpiry) <= sizeof(std::uint64_t) &&
                   std::is_trivially_copyable_v<OnExpiry>);
+    // Two functions rather than one testing `via_strand`: the flag would take it past the 16
+    // bytes std::function keeps inline.
     if (!via_strand) {
       t.arm(core_->deadlines(), at, weak_from_this(), [self = this, on_expiry] {
         engine_thread_scope scope;

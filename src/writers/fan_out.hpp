@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "engine/post_executor.hpp"
@@ -50,9 +51,12 @@ struct phase_parts {
       : collector(event, slots, std::move(on_settled)) {
     info.event = event;
   }
-  /// The delivery of `parts`, which it keeps alive.
-  static delivery delivery_of(const std::shared_ptr<phase_parts>& parts) {
-    return {parts, &parts->collector, &parts->info};
+  /// The delivery of `parts`, which it keeps alive. By value: a caller's shared_ptr to a
+  /// derived type converts once, into the owner, rather than into a temporary then copied.
+  static delivery delivery_of(std::shared_ptr<phase_parts> parts) {
+    auto* collector = &parts->collector;
+    const auto* info = &parts->info;
+    return {std::move(parts), collector, info};
   }
 
   event_info info;
