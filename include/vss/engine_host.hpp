@@ -16,6 +16,8 @@
 #include <asio/io_context.hpp>
 #include <asio/thread_pool.hpp>
 #include <cstddef>
+#include <exception>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -39,8 +41,19 @@ struct host_options {
   /// threads and two CPUs had a p99 a third lower, side by side: unpinned, the scheduler kept
   /// both io threads on one CPU for most of the burst (docs/decisions.md §39). Best effort:
   /// a thread the system refuses to pin runs unpinned, and io_thread_cpus() says so.
-  /// (Declared last, so that existing aggregate initialisations keep their meaning.)
+  /// (Declared after the fields above, so that existing aggregate initialisations keep their
+  /// meaning; likewise the one below.)
   bool pin_io_threads = false;
+  /// What an io thread does when a handler it ran threw, i.e. when the exception leaves
+  /// `io_context::run()` (Asio's rule for every handler: the engine's, and the requester's
+  /// completion handlers, which run on these threads unless bound to an executor of their
+  /// own). Set: called on that thread with the exception, which then runs on. Empty (the
+  /// default): the exception ends the process through std::terminate, as one leaving any
+  /// std::thread does. The engine's own state is intact either way: a requester's handler
+  /// that the engine completes in the middle of its work runs inline, and Asio rethrows what
+  /// it throws from run() only once the engine's step has returned (docs/decisions.md §51).
+  /// Must not throw (std::terminate). openvssd logs the exception and runs on.
+  std::function<void(std::exception_ptr)> on_handler_exception;
 };
 
 /// Owns an io_context, its threads, a blocking pool and an engine bound to them.
@@ -68,6 +81,8 @@ class engine_host {
   asio::thread_pool blocking_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
+  // Set before the io threads start, read only by them.
+  std::function<void(std::exception_ptr)> on_handler_exception_;
   std::unique_ptr<vss::engine> engine_;
   std::vector<int> io_cpus_;
   std::vector<std::thread> threads_;

@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <asio/signal_set.hpp>
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <iostream>
 #include <string>
@@ -50,6 +52,23 @@ int inherited_socket() {
   const char* fds = std::getenv("LISTEN_FDS");
   if (!pid || !fds || std::atoi(pid) != ::getpid() || std::atoi(fds) < 1) return -1;
   return 3;
+}
+
+// The io threads' hook (host_options::on_handler_exception): a handler that threw is a bug, but
+// ending the daemon for it would end every backup in flight and leave their filesystems frozen
+// until the next start's recovery. The record says what was thrown; the thread runs on.
+std::function<void(std::exception_ptr)> log_handler_exceptions(
+    std::shared_ptr<spdlog::logger> log) {
+  return [log = std::move(log)](std::exception_ptr e) {
+    std::string what = "an exception that is not a std::exception";
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      what = x.what();
+    } catch (...) {
+    }
+    log->error("event=8193 a handler on an io thread threw: {}; the thread runs on", what);
+  };
 }
 
 // ", pinned to CPUs 0, 1" for the ready line; "" when no io thread is pinned, and a thread the
@@ -145,7 +164,8 @@ int main(int argc, char** argv) {
       .state_file = vss::daemon::held_filesystems_file(config.state_dir).string()});
   vss::engine_host host({.io_threads = config.io_threads,
                          .engine = std::move(engine_options),
-                         .pin_io_threads = config.pin_io_threads});
+                         .pin_io_threads = config.pin_io_threads,
+                         .on_handler_exception = log_handler_exceptions(log)});
   for (const auto& p : providers) {
     if (auto ec = host.engine().register_provider(p)) {
       log->critical("event=8193 cannot register provider {}: {}", p->properties().name,

@@ -28,11 +28,27 @@ bool pin_this_thread(int cpu) noexcept {
   return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
 }
 
+// Runs `io` until it runs out of work or is stopped. What a handler throws leaves run(); with
+// a hook, the hook hears of it and run() is entered again, which Asio allows and which goes on
+// with the next handler. Without one it leaves the thread's function: std::terminate.
+void run_io(asio::io_context& io, const std::function<void(std::exception_ptr)>& on_exception) {
+  for (;;) {
+    try {
+      io.run();
+      return;
+    } catch (...) {
+      if (!on_exception) throw;
+      on_exception(std::current_exception());
+    }
+  }
+}
+
 }  // namespace
 
 engine_host::engine_host(host_options options)
     : blocking_(std::max<std::size_t>(1, options.blocking_threads)),
-      work_(asio::make_work_guard(io_)) {
+      work_(asio::make_work_guard(io_)),
+      on_handler_exception_(std::move(options.on_handler_exception)) {
   const std::size_t threads = std::max<std::size_t>(1, options.io_threads);
   if (options.engine.shard_count == 0) options.engine.shard_count = threads;
   if (!options.engine.blocking_executor)
@@ -50,7 +66,7 @@ engine_host::engine_host(host_options options)
       threads_.emplace_back([this, i, cpu, &pinned] {
         if (cpu >= 0 && pin_this_thread(cpu)) io_cpus_[i] = cpu;
         pinned.count_down();
-        io_.run();
+        run_io(io_, on_handler_exception_);
       });
     } catch (...) {
       // No thread to start: those started are stopped and joined, so that none is left

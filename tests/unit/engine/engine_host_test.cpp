@@ -1,6 +1,7 @@
 // engine_host's io threads: unpinned by default, each pinned to one CPU of the allowed set
 // when asked (host_options::pin_io_threads), and what io_thread_cpus() reports matches the
-// affinity the threads really have.
+// affinity the threads really have; what a handler throws goes to
+// host_options::on_handler_exception, and the thread runs on.
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <sched.h>
@@ -11,6 +12,8 @@
 #include <future>
 #include <mutex>
 #include <set>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -95,6 +98,80 @@ TEST(EngineHostTest, APinnedHostRunsAndAbortsABackup) {
   EXPECT_FALSE(s.abort_backup());
   EXPECT_EQ(s.state(), vss::session_state::aborted);
   EXPECT_EQ(w->count(vss::writer_event::abort), 1u);
+}
+
+// Records what the host's hook hears, from any io thread.
+struct exceptions_heard {
+  std::mutex m;
+  std::vector<std::string> what;
+
+  std::function<void(std::exception_ptr)> hook() {
+    return [this](std::exception_ptr e) {
+      std::string text = "not a std::exception";
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        text = x.what();
+      } catch (...) {
+      }
+      std::lock_guard lock(m);
+      what.push_back(std::move(text));
+    };
+  }
+  std::vector<std::string> seen() {
+    std::lock_guard lock(m);
+    return what;
+  }
+  // Waits (bounded) until the hook has heard `n` exceptions.
+  bool wait_for(std::size_t n) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (seen().size() < n && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return seen().size() >= n;
+  }
+};
+
+TEST(EngineHostTest, AHandlersExceptionGoesToTheHookAndTheThreadRunsOn) {
+  exceptions_heard heard;
+  vss::engine_host host{{.io_threads = 1, .on_handler_exception = heard.hook()}};
+  asio::post(host.io_context(), [] { throw std::runtime_error("from a handler"); });
+  // The one io thread must run what comes after the throw.
+  std::promise<std::thread::id> after;
+  asio::post(host.io_context(), [&after] { after.set_value(std::this_thread::get_id()); });
+  auto ran = after.get_future();
+  ASSERT_EQ(ran.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_NE(ran.get(), std::this_thread::get_id());
+  EXPECT_EQ(heard.seen(), (std::vector<std::string>{"from a handler"}));
+}
+
+TEST(EngineHostTest, ARequestersThrowingHandlerDoesNotStopTheAbortThatCancelsItsOperation) {
+  // The cancelled DoSnapshotSet's callback runs on an io thread, inline in the abort's step
+  // (decisions §51): what it throws reaches the hook, and the abort still reaches the writer.
+  exceptions_heard heard;
+  vss::engine_host host{{.io_threads = 2, .on_handler_exception = heard.hook()}};
+  ASSERT_FALSE(host.engine().register_provider(std::make_shared<vss::memory_provider>()));
+  auto w = std::make_shared<vss::test::test_writer>("frozen");
+  w->script(vss::writer_event::freeze, {vss::test::action::hold});
+  auto reg = host.engine().register_writer(w);
+  vss::backup_session s;
+  ASSERT_NO_FATAL_FAILURE(vss::test::prepare_on(host.engine(), s));
+  std::atomic<int> handler_runs{0};
+  s.async_do_snapshot_set([&handler_runs](std::error_code) {
+    handler_runs.fetch_add(1);
+    throw std::runtime_error("the requester's DoSnapshotSet handler");
+  });
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (w->held_count() == 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(w->held_count(), 1u);
+  EXPECT_FALSE(s.abort_backup());
+  EXPECT_EQ(s.state(), vss::session_state::aborted);
+  EXPECT_EQ(w->count(vss::writer_event::abort), 1u);
+  ASSERT_TRUE(heard.wait_for(1));
+  EXPECT_EQ(handler_runs.load(), 1);
+  EXPECT_EQ(heard.seen(), (std::vector<std::string>{"the requester's DoSnapshotSet handler"}));
 }
 
 }  // namespace

@@ -484,6 +484,76 @@ TEST_F(AbortCasesTest, AThrowingAbortHandlerRunAtTheLoopsEndPropagatesLikeAnyHan
   EXPECT_EQ(snap.query_status(), errc::async_cancelled);
 }
 
+// Runs the ready handlers as a requester's own run loop would: what a handler throws leaves
+// poll(), is counted, and the loop goes on. Returns how many exceptions came out.
+int settle_counting_throws(asio::io_context& io) {
+  int thrown = 0;
+  for (;;) {
+    try {
+      io.restart();
+      while (io.poll() > 0) io.restart();
+      return thrown;
+    } catch (const std::runtime_error&) {
+      ++thrown;
+    }
+  }
+}
+
+TEST_F(AbortCasesTest, ACancelledDoSnapshotSetsThrowingHandlerDoesNotStopTheAbort) {
+  // The abort step completes the DoSnapshotSet it cancels first (t_cancel), before it
+  // supersedes the frozen phase and starts the legs, and the handler runs inline there. Had
+  // its exception unwound through the step, the abort would never start: abort_requested_ is
+  // set, and nothing requests it again. It does not, because Asio's io_context executor
+  // catches what a handler it runs inline throws and rethrows it from run() once the current
+  // handler returned. The engine relies on that for every handler it completes mid-step; this
+  // test and the next hold it to it.
+  auto w = add_writer("db");
+  w->script(E::freeze, {action::hold});
+  auto s = prepared_session();
+  int snapshot_handler_runs = 0;
+  s.async_do_snapshot_set([&](std::error_code ec) {
+    ++snapshot_handler_runs;
+    EXPECT_EQ(ec, make_error_code(errc::async_cancelled));
+    throw std::runtime_error("the requester's DoSnapshotSet handler");
+  });
+  settle();
+  ASSERT_EQ(w->held_count(), 1u);
+  auto abort = s.async_abort_backup(use_async_op);
+  EXPECT_EQ(settle_counting_throws(io_), 1);
+  EXPECT_EQ(snapshot_handler_runs, 1);
+  EXPECT_EQ(w->count(E::abort), 1u);
+  EXPECT_EQ(memory_->calls(P::abort), 1);
+  EXPECT_EQ(abort.query_status(), errc::async_finished);
+  EXPECT_EQ(s.state(), session_state::aborted);
+  expect_clean_end(*w);
+}
+
+TEST_F(AbortCasesTest, OneAbortWaitersThrowingHandlerDoesNotLoseTheOthers) {
+  // The drain completes every AbortBackup waiter in turn; had the first one's exception
+  // unwound through that loop, the waiters after it would be destroyed uncompleted (see above).
+  auto w = add_writer("db");
+  async_op snap;
+  auto s = frozen_session(*w, snap);
+  int first_runs = 0;
+  s.async_abort_backup([&](std::error_code) {
+    ++first_runs;
+    throw std::runtime_error("the first waiter's handler");
+  });
+  int second_runs = 0;
+  std::error_code second_status = make_error_code(errc::unexpected);
+  s.async_abort_backup([&](std::error_code ec) {
+    ++second_runs;
+    second_status = ec;
+  });
+  EXPECT_EQ(settle_counting_throws(io_), 1);
+  EXPECT_EQ(first_runs, 1);
+  EXPECT_EQ(second_runs, 1);
+  EXPECT_FALSE(second_status);
+  EXPECT_EQ(w->count(E::abort), 1u);
+  EXPECT_EQ(snap.query_status(), errc::async_cancelled);
+  EXPECT_EQ(s.state(), session_state::aborted);
+}
+
 TEST_F(AbortCasesTest, AbortWithNothingUnderwayIsIgnored) {
   auto s = engine_->create_backup_session();
   ASSERT_FALSE(s.initialize_for_backup());
