@@ -58,6 +58,7 @@
 #include "bench_rig.hpp"
 #include "histogram.hpp"
 #include "instruction_window.hpp"
+#include "memory_latency.hpp"
 #include "resource_bench.hpp"
 #include "vss/vss.hpp"
 
@@ -1879,6 +1880,10 @@ int run(int argc, char** argv) {
 #ifndef NDEBUG
   std::cout << "note: built without NDEBUG; use the release preset for real numbers\n";
 #endif
+  // The memory-bound cells move with it from day to day (memory_latency.hpp): taken before
+  // and after, so a run shows whether the machine changed under it.
+  const auto memory_latency_start = memory_latency_profile();
+  std::cout << "memory latency at start, ns per dependent load: " << memory_latency_start << "\n";
 
   // Memory first, once: before the latency cells have grown and fragmented the heap.
   memory_report mem;
@@ -1924,11 +1929,15 @@ int run(int argc, char** argv) {
   print_race(race, opt.runs);
   std::cout << "\nanomalies (samples not counted): " << ctx.bad.count << "\n";
   for (const auto& a : ctx.bad.first) std::cout << "   " << a << "\n";
+  const auto memory_latency_end = memory_latency_profile();
+  std::cout << "memory latency at end, ns per dependent load: " << memory_latency_end << "\n";
   std::cout << "load average at end: " << read_first_line("/proc/loadavg") << "; total "
             << std::fixed << std::setprecision(1) << seconds_d(bench_clock::now() - start).count()
             << " s\n";
 
-  const auto machine = machine_info(opt, command, load_start);
+  auto machine = machine_info(opt, command, load_start);
+  machine.emplace_back("memory_latency_ns_start", memory_latency_start);
+  machine.emplace_back("memory_latency_ns_end", memory_latency_end);
   if (!opt.json_path.empty()) {
     if (!write_json(agg, mem, tps, race, ctx.bad.count, opt.json_path, machine)) {
       std::cerr << "openvss-bench-abort: cannot write " << opt.json_path << "\n";

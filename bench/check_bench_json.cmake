@@ -42,10 +42,19 @@ if(_err OR NOT _machine_type STREQUAL "OBJECT")
   message(FATAL_ERROR "JSON: no \"machine\" object (${_err})")
 endif()
 foreach(_key IN ITEMS cpu_model cores kernel compiler build_flags allocator modes runs
-                      pin_io_threads writer_groups burst_provider)
+                      pin_io_threads writer_groups burst_provider memory_latency_ns_start
+                      memory_latency_ns_end)
   string(JSON _v ERROR_VARIABLE _err GET "${_json}" machine ${_key})
   if(_err)
     message(FATAL_ERROR "JSON: machine.${_key} missing (${_err})")
+  endif()
+endforeach()
+
+# The memory-latency profile (bench/memory_latency.hpp): every size, each a positive number.
+foreach(_key IN ITEMS memory_latency_ns_start memory_latency_ns_end)
+  string(JSON _v GET "${_json}" machine ${_key})
+  if(NOT _v MATCHES "^256KiB=[0-9]+\\.[0-9] 2MiB=[0-9]+\\.[0-9] 8MiB=[0-9]+\\.[0-9] 32MiB=[0-9]+\\.[0-9]$")
+    message(FATAL_ERROR "JSON: machine.${_key} is not a memory-latency profile: '${_v}'")
   endif()
 endforeach()
 

@@ -25,11 +25,10 @@
 #include <cstdint>
 #include <iterator>
 #include <memory>
-#include <numeric>
-#include <random>
 #include <system_error>
 #include <vector>
 
+#include "memory_latency.hpp"
 #include "session/state_machine.hpp"
 #include "vss/async_op.hpp"
 #include "vss/memory_provider.hpp"
@@ -181,20 +180,10 @@ BENCHMARK(BM_memory_provider_set)->RangeMultiplier(10)->Range(1, 10000);
 // At the size of one M = 1,000 burst's state (~22 MB) it is the latency of memory
 // (docs/decisions.md §37).
 void BM_memory_latency(benchmark::State& state) {
-  struct alignas(64) line {
-    const line* next;
-  };
-  const auto lines = static_cast<std::size_t>(state.range(0)) * 1024 / sizeof(line);
-  std::vector<line> chain(lines);
-  std::vector<std::size_t> order(lines);
-  std::iota(order.begin(), order.end(), std::size_t{0});
-  std::shuffle(order.begin(), order.end(), std::mt19937_64(42));
-  for (std::size_t i = 0; i < lines; ++i) {
-    chain[order[i]].next = &chain[order[(i + 1) % lines]];
-  }
-  const line* p = &chain[order[0]];
+  const vss::bench::random_chain chain(static_cast<std::size_t>(state.range(0)) * 1024);
+  const vss::bench::chain_line* p = chain.first();
   for (auto _ : state) {
-    for (int hop = 0; hop < 1024; ++hop) p = p->next;
+    p = vss::bench::follow(p, 1024);
     benchmark::DoNotOptimize(p);
   }
   state.SetItemsProcessed(state.iterations() * 1024);

@@ -53,11 +53,19 @@ import collections, glob, json, statistics, sys
 out = sys.argv[1]
 cells = collections.defaultdict(lambda: collections.defaultdict(list))
 flags = {}
+# ns per dependent load over 32 MiB at each run's start (bench/memory_latency.hpp): whether the
+# machine's memory was as fast for both builds. Benches from before it was recorded have none.
+memory = collections.defaultdict(list)
 for side in ("A", "B"):
     for path in sorted(glob.glob(f"{out}/{side}-*.json")):
         data = json.load(open(path))
         # Benches from before machine.build_flags existed say nothing: no warning then.
         flags.setdefault(side, data["machine"].get("build_flags"))
+        profile = data["machine"].get("memory_latency_ns_start", "")
+        for point in profile.split():
+            size, _, ns = point.partition("=")
+            if size == "32MiB":
+                memory[side].append(float(ns))
         results = data["results"]
         floor = {}
         for r in results:
@@ -87,5 +95,12 @@ for key in sorted(cells):
         ratio = f" x{statistics.median(ratios):.2f}" if ratios else ""
         line += (f"  {side} {statistics.median(p50):.1f} [{min(p50):.1f}-{max(p50):.1f}]"
                  f" / {statistics.median(p99):.1f}{ratio}")
+    print(line)
+if memory:
+    line = "memory latency at each run's start, 32 MiB, ns per load: median [min-max]"
+    for side in ("A", "B"):
+        if memory[side]:
+            m = memory[side]
+            line += f"  {side} {statistics.median(m):.1f} [{min(m):.1f}-{max(m):.1f}]"
     print(line)
 PY
