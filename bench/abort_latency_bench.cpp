@@ -1880,11 +1880,6 @@ int run(int argc, char** argv) {
 #ifndef NDEBUG
   std::cout << "note: built without NDEBUG; use the release preset for real numbers\n";
 #endif
-  // The memory-bound cells move with it from day to day (memory_latency.hpp): taken before
-  // and after, so a run shows whether the machine changed under it.
-  const auto memory_latency_start = memory_latency_profile();
-  std::cout << "memory latency at start, ns per dependent load: " << memory_latency_start << "\n";
-
   // Memory first, once: before the latency cells have grown and fragmented the heap.
   memory_report mem;
   if (opt.memory) {
@@ -1898,6 +1893,12 @@ int run(int argc, char** argv) {
     std::cerr << " " << std::fixed << std::setprecision(1)
               << seconds_d(bench_clock::now() - t).count() << " s\n";
   }
+
+  // The memory-bound cells move with it from day to day (memory_latency.hpp): taken before the
+  // runs and after them, so a run shows whether the machine changed under it. After the
+  // memory scenarios, so that their peak RSS never includes the probe's mapping.
+  const auto memory_latency_start = memory_latency_profile();
+  std::cout << "memory latency at start, ns per dependent load: " << memory_latency_start << "\n";
 
   std::vector<run_result> runs;
   for (std::size_t r = 0; r < opt.runs; ++r) {

@@ -47,12 +47,24 @@ struct host_options {
   /// What an io thread does when a handler it ran threw, i.e. when the exception leaves
   /// `io_context::run()` (Asio's rule for every handler: the engine's, and the requester's
   /// completion handlers, which run on these threads unless bound to an executor of their
-  /// own). Set: called on that thread with the exception, which then runs on. Empty (the
-  /// default): the exception ends the process through std::terminate, as one leaving any
-  /// std::thread does. The engine's own state is intact either way: a requester's handler
-  /// that the engine completes in the middle of its work runs inline, and Asio rethrows what
-  /// it throws from run() only once the engine's step has returned (docs/decisions.md §51).
-  /// Must not throw (std::terminate). openvssd logs the exception and runs on.
+  /// own). Default: empty, and the exception ends the process through std::terminate, as one
+  /// leaving any std::thread does. Set: called on that thread with the exception, and the
+  /// thread then runs on. Several handlers that threw inside one handler's run arrive as one
+  /// `asio::multiple_exceptions` (its `first_exception()` is the first; later ones are lost).
+  ///
+  /// The hook is called on any io thread, possibly on several at once and before the
+  /// constructor returns; it must be thread-safe, must not block (the destructor joins these
+  /// threads) and must not throw (std::terminate). It never sees the blocking pool's threads,
+  /// where Asio terminates on an exception.
+  ///
+  /// What running on leaves intact (docs/decisions.md §51): a requester handler that the
+  /// engine completes in the middle of its own step runs inline when its executor is the
+  /// engine's io_context (the default), and Asio rethrows what it throws from run() only once
+  /// that step has returned, so an abort still reaches every writer. A handler bound to a
+  /// strand the engine's step is running in, or to `asio::system_executor`, gets no such
+  /// capture (the latter terminates in Asio itself). An exception the engine throws itself
+  /// mid-step (`std::bad_alloc`) may leave that session unfinished. openvssd logs the
+  /// exception and runs on.
   std::function<void(std::exception_ptr)> on_handler_exception;
 };
 

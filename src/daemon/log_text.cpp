@@ -3,6 +3,8 @@
 
 #include <spdlog/pattern_formatter.h>
 
+#include <asio/multiple_exceptions.hpp>
+
 #include "core/escape_text.hpp"
 
 namespace vss::daemon {
@@ -29,6 +31,25 @@ std::unique_ptr<spdlog::formatter> make_log_formatter(const std::string& pattern
   auto formatter = std::make_unique<spdlog::pattern_formatter>();
   formatter->add_flag<escaped_message>('q').set_pattern(pattern);
   return formatter;
+}
+
+std::string describe_exception(std::exception_ptr e) noexcept {
+  if (!e) return "no exception";
+  try {
+    try {
+      std::rethrow_exception(e);
+    } catch (const asio::multiple_exceptions& several) {
+      // Derived from std::exception, whose what() here says only "multiple exceptions".
+      return describe_exception(several.first_exception()) +
+             " (the first of several thrown in one handler's run)";
+    } catch (const std::exception& x) {
+      return x.what();
+    } catch (...) {
+      return "an exception that is not a std::exception";
+    }
+  } catch (...) {
+    return {};
+  }
 }
 
 }  // namespace vss::daemon

@@ -8,6 +8,7 @@
 
 #include <spdlog/formatter.h>  // the declared type, not a guess at spdlog's namespace layout
 
+#include <exception>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -23,5 +24,11 @@ std::string escape_log_text(std::string_view text);
 /// with escape_log_text (no padding or truncation: `%-40q` is written as `%q`). Escaping the
 /// whole message rather than each peer-supplied argument means no log call can forget it.
 std::unique_ptr<spdlog::formatter> make_log_formatter(const std::string& pattern);
+
+/// What an exception says, for a record: its what(); for several handlers' exceptions that Asio
+/// gathered into one `asio::multiple_exceptions`, the first one's, marked as one of several;
+/// a fixed text for a null pointer or an exception that is not a std::exception. Empty only
+/// if building the text itself failed (out of memory): callers log from a failure path.
+std::string describe_exception(std::exception_ptr e) noexcept;
 
 }  // namespace vss::daemon

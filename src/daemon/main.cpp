@@ -56,18 +56,16 @@ int inherited_socket() {
 
 // The io threads' hook (host_options::on_handler_exception): a handler that threw is a bug, but
 // ending the daemon for it would end every backup in flight and leave their filesystems frozen
-// until the next start's recovery. The record says what was thrown; the thread runs on.
+// until the next start's recovery. The record says what was thrown; the thread runs on. The
+// hook must not throw: a log call that fails (out of memory, most likely here) is dropped.
 std::function<void(std::exception_ptr)> log_handler_exceptions(
     std::shared_ptr<spdlog::logger> log) {
   return [log = std::move(log)](std::exception_ptr e) {
-    std::string what = "an exception that is not a std::exception";
     try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& x) {
-      what = x.what();
+      log->error("event=8193 a handler on an io thread threw: {}; the thread runs on",
+                 vss::daemon::describe_exception(e));
     } catch (...) {
     }
-    log->error("event=8193 a handler on an io thread threw: {}; the thread runs on", what);
   };
 }
 

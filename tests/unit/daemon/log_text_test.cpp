@@ -6,8 +6,10 @@
 #include <spdlog/sinks/ostream_sink.h>
 
 #include <algorithm>
+#include <asio/multiple_exceptions.hpp>
 #include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 
 namespace vss::daemon {
@@ -84,6 +86,25 @@ TEST(LogFormatter, KeepsTheRestOfThePattern) {
   log.set_formatter(make_log_formatter("%n %l: %q %%"));
   log.info("plain text");
   EXPECT_EQ(written.str(), "test info: plain text %\n");
+}
+
+TEST(DescribeException, GivesAStandardExceptionsWhat) {
+  EXPECT_EQ(describe_exception(std::make_exception_ptr(std::runtime_error("disk gone"))),
+            "disk gone");
+}
+
+TEST(DescribeException, GivesTheFirstOfSeveralThatAsioGathered) {
+  // Asio's own what() for these is "multiple exceptions", which would tell the log nothing.
+  const auto several = std::make_exception_ptr(
+      asio::multiple_exceptions(std::make_exception_ptr(std::logic_error("first handler"))));
+  EXPECT_EQ(describe_exception(several),
+            "first handler (the first of several thrown in one handler's run)");
+}
+
+TEST(DescribeException, NamesWhatIsNotAStandardException) {
+  EXPECT_EQ(describe_exception(std::make_exception_ptr(42)),
+            "an exception that is not a std::exception");
+  EXPECT_EQ(describe_exception(nullptr), "no exception");
 }
 
 }  // namespace

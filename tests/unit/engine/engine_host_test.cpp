@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <asio/multiple_exceptions.hpp>
 #include <asio/post.hpp>
 #include <atomic>
 #include <chrono>
@@ -110,6 +111,13 @@ struct exceptions_heard {
       std::string text = "not a std::exception";
       try {
         std::rethrow_exception(e);
+      } catch (const asio::multiple_exceptions& several) {
+        text = "several, the first: ";
+        try {
+          std::rethrow_exception(several.first_exception());
+        } catch (const std::exception& x) {
+          text += x.what();
+        }
       } catch (const std::exception& x) {
         text = x.what();
       } catch (...) {
@@ -172,6 +180,37 @@ TEST(EngineHostTest, ARequestersThrowingHandlerDoesNotStopTheAbortThatCancelsIts
   ASSERT_TRUE(heard.wait_for(1));
   EXPECT_EQ(handler_runs.load(), 1);
   EXPECT_EQ(heard.seen(), (std::vector<std::string>{"the requester's DoSnapshotSet handler"}));
+}
+
+TEST(EngineHostTest, TwoWaitersThatThrowAtOneDrainReachTheHookAsOneException) {
+  // Both AbortBackup handlers run inline in the drain's step; Asio gathers what they throw into
+  // one asio::multiple_exceptions that keeps the first (engine_host.hpp says so).
+  exceptions_heard heard;
+  vss::engine_host host{{.io_threads = 2, .on_handler_exception = heard.hook()}};
+  ASSERT_FALSE(host.engine().register_provider(std::make_shared<vss::memory_provider>()));
+  auto w = std::make_shared<vss::test::test_writer>("slow-abort");
+  w->script(vss::writer_event::abort, {vss::test::action::hold});
+  auto reg = host.engine().register_writer(w);
+  vss::backup_session s;
+  ASSERT_NO_FATAL_FAILURE(vss::test::prepare_on(host.engine(), s));
+  std::atomic<int> runs{0};
+  for (const char* name : {"first waiter", "second waiter"}) {
+    s.async_abort_backup([&runs, name](std::error_code) {
+      runs.fetch_add(1);
+      throw std::runtime_error(name);
+    });
+  }
+  // The drain waits for the held OnAbort, so both waiters are registered before it.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (w->held_count() == 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(w->held_count(), 1u);
+  EXPECT_EQ(w->release_held(), 1u);
+  ASSERT_TRUE(heard.wait_for(1));
+  EXPECT_EQ(runs.load(), 2);
+  EXPECT_EQ(heard.seen(), (std::vector<std::string>{"several, the first: first waiter"}));
+  EXPECT_EQ(s.state(), vss::session_state::aborted);
 }
 
 }  // namespace
