@@ -31,8 +31,8 @@ bool pin_this_thread(int cpu) noexcept {
 // Runs `io` until it runs out of work or is stopped. What a handler throws leaves run(); with
 // a hook, the hook hears of it and run() is entered again, which Asio allows and which goes on
 // with the next handler. Without one, run() is called outside any try block, so that the
-// exception ends the process (std::terminate) where it was thrown, with the handler's stack
-// still there for a core dump, as before the hook existed.
+// exception ends the process (std::terminate) without unwinding, where it was thrown (or where
+// Asio rethrew one it had captured), its stack there for a core dump, as before the hook.
 void run_io(asio::io_context& io, const std::function<void(std::exception_ptr)>& on_exception) {
   if (!on_exception) {
     io.run();
