@@ -498,6 +498,10 @@ std::vector<std::pair<std::string, std::string>> machine_info(const options& o,
   // by 12 %, decisions §37), so a comparison must see them.
   m.emplace_back("build_flags", OPENVSS_BENCH_BUILD_FLAGS);
   m.emplace_back("allocator", allocator_in_use());
+  // Whether the kernel backs large mappings with huge pages moves the memory-latency profile's
+  // larger sets (fewer TLB misses per hop) and the big cells with them.
+  m.emplace_back("transparent_hugepage",
+                 read_first_line("/sys/kernel/mm/transparent_hugepage/enabled"));
   m.emplace_back("asio_version", std::to_string(ASIO_VERSION));
   m.emplace_back("boost_version", std::to_string(BOOST_VERSION));
   m.emplace_back("date_utc", utc_now());

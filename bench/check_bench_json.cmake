@@ -43,7 +43,7 @@ if(_err OR NOT _machine_type STREQUAL "OBJECT")
 endif()
 foreach(_key IN ITEMS cpu_model cores kernel compiler build_flags allocator modes runs
                       pin_io_threads writer_groups burst_provider memory_latency_ns_start
-                      memory_latency_ns_end)
+                      memory_latency_ns_end transparent_hugepage)
   string(JSON _v ERROR_VARIABLE _err GET "${_json}" machine ${_key})
   if(_err)
     message(FATAL_ERROR "JSON: machine.${_key} missing (${_err})")
