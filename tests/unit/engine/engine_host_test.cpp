@@ -101,6 +101,16 @@ TEST(EngineHostTest, APinnedHostRunsAndAbortsABackup) {
   EXPECT_EQ(w->count(vss::writer_event::abort), 1u);
 }
 
+// Polls `done` for up to 10 s of real time: the host's threads act on their own.
+template <class Done>
+bool within_ten_seconds(Done done) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return done();
+}
+
 // Records what the host's hook hears, from any io thread.
 struct exceptions_heard {
   std::mutex m;
@@ -132,11 +142,32 @@ struct exceptions_heard {
   }
   // Waits (bounded) until the hook has heard `n` exceptions.
   bool wait_for(std::size_t n) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (seen().size() < n && std::chrono::steady_clock::now() < until) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return seen().size() >= n;
+    return within_ten_seconds([&] { return seen().size() >= n; });
+  }
+};
+
+// A host whose hook records into `heard`, with a memory provider, one writer that holds its
+// context at `held` (a test_writer named `name`), and a session of it prepared for backup.
+struct hooked_host_with_writer {
+  exceptions_heard heard;
+  vss::engine_host host{{.io_threads = 2, .on_handler_exception = heard.hook()}};
+  std::shared_ptr<vss::test::test_writer> writer;
+  vss::writer_registration registration;
+  vss::backup_session session;
+
+  hooked_host_with_writer(const std::string& name, vss::writer_event held)
+      : writer(std::make_shared<vss::test::test_writer>(name)) {
+    writer->script(held, {vss::test::action::hold});
+  }
+  // Registers and prepares; call under ASSERT_NO_FATAL_FAILURE.
+  void prepare() {
+    ASSERT_FALSE(host.engine().register_provider(std::make_shared<vss::memory_provider>()));
+    registration = host.engine().register_writer(writer);
+    ASSERT_NO_FATAL_FAILURE(vss::test::prepare_on(host.engine(), session));
+  }
+  // Whether the writer came to hold its context within the bound.
+  bool writer_holds() {
+    return within_ten_seconds([&] { return writer->held_count() > 0; });
   }
 };
 
@@ -156,61 +187,43 @@ TEST(EngineHostTest, AHandlersExceptionGoesToTheHookAndTheThreadRunsOn) {
 TEST(EngineHostTest, ARequestersThrowingHandlerDoesNotStopTheAbortThatCancelsItsOperation) {
   // The cancelled DoSnapshotSet's callback runs on an io thread, inline in the abort's step
   // (decisions §51): what it throws reaches the hook, and the abort still reaches the writer.
-  exceptions_heard heard;
-  vss::engine_host host{{.io_threads = 2, .on_handler_exception = heard.hook()}};
-  ASSERT_FALSE(host.engine().register_provider(std::make_shared<vss::memory_provider>()));
-  auto w = std::make_shared<vss::test::test_writer>("frozen");
-  w->script(vss::writer_event::freeze, {vss::test::action::hold});
-  auto reg = host.engine().register_writer(w);
-  vss::backup_session s;
-  ASSERT_NO_FATAL_FAILURE(vss::test::prepare_on(host.engine(), s));
+  hooked_host_with_writer h("frozen", vss::writer_event::freeze);
+  ASSERT_NO_FATAL_FAILURE(h.prepare());
   std::atomic<int> handler_runs{0};
-  s.async_do_snapshot_set([&handler_runs](std::error_code) {
+  h.session.async_do_snapshot_set([&handler_runs](std::error_code) {
     handler_runs.fetch_add(1);
     throw std::runtime_error("the requester's DoSnapshotSet handler");
   });
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (w->held_count() == 0 && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ASSERT_EQ(w->held_count(), 1u);
-  EXPECT_FALSE(s.abort_backup());
-  EXPECT_EQ(s.state(), vss::session_state::aborted);
-  EXPECT_EQ(w->count(vss::writer_event::abort), 1u);
-  ASSERT_TRUE(heard.wait_for(1));
+  ASSERT_TRUE(h.writer_holds());
+  ASSERT_EQ(h.writer->held_count(), 1u);
+  EXPECT_FALSE(h.session.abort_backup());
+  EXPECT_EQ(h.session.state(), vss::session_state::aborted);
+  EXPECT_EQ(h.writer->count(vss::writer_event::abort), 1u);
+  ASSERT_TRUE(h.heard.wait_for(1));
   EXPECT_EQ(handler_runs.load(), 1);
-  EXPECT_EQ(heard.seen(), (std::vector<std::string>{"the requester's DoSnapshotSet handler"}));
+  EXPECT_EQ(h.heard.seen(), (std::vector<std::string>{"the requester's DoSnapshotSet handler"}));
 }
 
 TEST(EngineHostTest, TwoWaitersThatThrowAtOneDrainReachTheHookAsOneException) {
   // Both AbortBackup handlers run inline in the drain's step; Asio gathers what they throw into
   // one asio::multiple_exceptions that keeps the first (engine_host.hpp says so).
-  exceptions_heard heard;
-  vss::engine_host host{{.io_threads = 2, .on_handler_exception = heard.hook()}};
-  ASSERT_FALSE(host.engine().register_provider(std::make_shared<vss::memory_provider>()));
-  auto w = std::make_shared<vss::test::test_writer>("slow-abort");
-  w->script(vss::writer_event::abort, {vss::test::action::hold});
-  auto reg = host.engine().register_writer(w);
-  vss::backup_session s;
-  ASSERT_NO_FATAL_FAILURE(vss::test::prepare_on(host.engine(), s));
+  hooked_host_with_writer h("slow-abort", vss::writer_event::abort);
+  ASSERT_NO_FATAL_FAILURE(h.prepare());
   std::atomic<int> runs{0};
   for (const char* name : {"first waiter", "second waiter"}) {
-    s.async_abort_backup([&runs, name](std::error_code) {
+    h.session.async_abort_backup([&runs, name](std::error_code) {
       runs.fetch_add(1);
       throw std::runtime_error(name);
     });
   }
   // The drain waits for the held OnAbort, so both waiters are registered before it.
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (w->held_count() == 0 && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ASSERT_EQ(w->held_count(), 1u);
-  EXPECT_EQ(w->release_held(), 1u);
-  ASSERT_TRUE(heard.wait_for(1));
+  ASSERT_TRUE(h.writer_holds());
+  ASSERT_EQ(h.writer->held_count(), 1u);
+  EXPECT_EQ(h.writer->release_held(), 1u);
+  ASSERT_TRUE(h.heard.wait_for(1));
   EXPECT_EQ(runs.load(), 2);
-  EXPECT_EQ(heard.seen(), (std::vector<std::string>{"several, the first: first waiter"}));
-  EXPECT_EQ(s.state(), vss::session_state::aborted);
+  EXPECT_EQ(h.heard.seen(), (std::vector<std::string>{"several, the first: first waiter"}));
+  EXPECT_EQ(h.session.state(), vss::session_state::aborted);
 }
 
 }  // namespace
