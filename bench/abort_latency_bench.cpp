@@ -43,6 +43,7 @@
 #include <iomanip>
 #include <iostream>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <memory>
 #include <random>
@@ -81,7 +82,7 @@ struct options {
   bool throughput = true;
   std::size_t runs = 1;
   std::size_t samples = 0;  // 0: 300 (quick) or 10,000 (full)
-  double budget_s = 0;      // per cell; 0: 3 s (quick) or 25 s (full)
+  double budget_s = 0;      // per cell; infinity: no cap (the full run's default)
   std::string json_path;
   std::string plot_path;
   std::vector<std::size_t> writers;
@@ -122,7 +123,13 @@ void usage(std::ostream& os) {
         "                       per figure the median of the per-run values and their min-max\n"
         "                       (default 1; the documented full run uses 3)\n"
         "  --samples N          samples per cell (default 10000; --quick: 300)\n"
-        "  --budget SECONDS     wall-time cap per cell (default 25; --quick: 3)\n"
+        "  --budget SECONDS|none  wall-time cap per cell, or none (default none: each engine\n"
+        "                       cell runs until it has its samples: at N=10000, 20000\n"
+        "                       setups of 10000 writers, 10-15 minutes per io-thread count\n"
+        "                       on the machine of docs/performance.md; --quick: 3). A\n"
+        "                       baseline never takes more than its share (12 %, 5 % in a\n"
+        "                       burst) of the cell's time so far; a long cell prints its\n"
+        "                       progress every 30 s on stderr\n"
         "  --writers LIST       writer counts, e.g. 1,10,100, or 'none' (default\n"
         "                       1,10,100,1000,10000)\n"
         "  --sessions LIST      concurrent sessions per burst, 10 writers each, or 'none'\n"
@@ -261,7 +268,8 @@ options parse(int argc, char** argv) {
       if (o.samples == 0) bad_argument("--samples must be at least 1");
       samples_set = true;
     } else if (arg == "--budget") {
-      o.budget_s = parse_seconds(arg, value());
+      const auto v = value();
+      o.budget_s = v == "none" ? std::numeric_limits<double>::infinity() : parse_seconds(arg, v);
       budget_set = true;
     } else if (arg == "--writers") {
       o.writers = parse_list_or_none(arg, value(), 1, 1'000'000);
@@ -310,7 +318,7 @@ options parse(int argc, char** argv) {
     }
   }
   if (!samples_set) o.samples = o.quick ? 300 : 10'000;
-  if (!budget_set) o.budget_s = o.quick ? 3.0 : 25.0;
+  if (!budget_set) o.budget_s = o.quick ? 3.0 : std::numeric_limits<double>::infinity();
   if (!writers_set) {
     o.writers = o.quick ? std::vector<std::size_t>{1, 100, 1000}
                         : std::vector<std::size_t>{1, 10, 100, 1000, 10000};
@@ -520,7 +528,8 @@ std::vector<std::pair<std::string, std::string>> machine_info(const options& o,
   m.emplace_back("writer_groups", o.group_writers ? "one_per_session" : "none");
   m.emplace_back("burst_provider", o.shared_provider ? "shared" : "per_session");
   m.emplace_back("samples_per_cell_target", std::to_string(o.samples));
-  m.emplace_back("budget_s_per_cell", std::to_string(o.budget_s));
+  m.emplace_back("budget_s_per_cell",
+                 std::isfinite(o.budget_s) ? std::to_string(o.budget_s) : "none");
   m.emplace_back("idle_gap_us", "200");
   m.emplace_back("seed", std::to_string(o.seed));
   return m;
@@ -694,8 +703,12 @@ void record_abort(results& r, int cell, std::string_view system, std::size_t wri
 using seconds_d = std::chrono::duration<double>;
 
 /// Interleaves systems in a random order per iteration until the engine has its samples or
-/// the budget is spent. A baseline drops out once it has its samples or used its share of the
-/// budget (thread_per_writer at N = 1,000 costs ~50 ms a sample).
+/// the budget (possibly none: infinity) is spent. A baseline drops out once it has its
+/// samples, and sits out a round while it has used more than its share of the cell's time so
+/// far: thread_per_writer at N = 1,000 costs ~0.5 s a sample, against ~10 ms for the engine,
+/// so a share of the budget would be unbounded in an uncapped cell. Measured against the time
+/// so far rather than the whole budget, an expensive baseline's samples also spread over the
+/// cell instead of crowding its start.
 class interleaver {
  public:
   struct system {
@@ -722,21 +735,27 @@ class interleaver {
 
   void run() {
     const auto start = bench_clock::now();
+    auto next_progress = start + progress_every;
     std::vector<std::size_t> order(systems_.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
     bool first = true;
     for (;;) {
-      const seconds_d elapsed = bench_clock::now() - start;
+      const auto now = bench_clock::now();
+      const seconds_d elapsed = now - start;
       const bool primary_left = std::any_of(systems_.begin(), systems_.end(), [&](auto& s) {
         return s.primary && !s.out && s.samples < target_;
       });
       if (!primary_left || (!first && elapsed.count() > budget_)) break;
+      if (now >= next_progress) {
+        report_progress(elapsed);
+        next_progress = now + progress_every;
+      }
       first = false;
       std::shuffle(order.begin(), order.end(), rng_);
       for (auto i : order) {
         auto& s = systems_[i];
         if (s.out || s.samples >= target_) continue;
-        if (!s.primary && s.spent.count() > share_ * budget_) continue;
+        if (!s.primary && s.spent > share_ * seconds_d(bench_clock::now() - start)) continue;
         const auto t = bench_clock::now();
         const bool ok = s.run_one();
         settle_();
@@ -751,6 +770,27 @@ class interleaver {
   }
 
  private:
+  static constexpr auto progress_every = std::chrono::seconds(30);
+
+  /// On the cell's line of stderr (it ends with the cell's time): the engine's samples so
+  /// far, of the fewest-sampled primary, and the time left at the rate so far.
+  void report_progress(seconds_d elapsed) const {
+    std::size_t done = target_;
+    for (const auto& s : systems_) {
+      if (s.primary && !s.out) done = std::min(done, s.samples);
+    }
+    std::ostringstream line;  // std::cerr's own format stays as the cell set it
+    line << "\n[bench]   " << done << " of " << target_ << " engine samples after " << std::fixed
+         << std::setprecision(0) << elapsed.count() << " s";
+    if (done > 0) {
+      const double left =
+          elapsed.count() * static_cast<double>(target_ - done) / static_cast<double>(done);
+      line << ", about " << std::min(left, budget_ - elapsed.count()) << " s left";
+    }
+    line << " ...";
+    std::cerr << line.str() << std::flush;
+  }
+
   std::size_t target_;
   double budget_;
   double share_;
@@ -1126,9 +1166,12 @@ race_report run_race(context& ctx, rig& rg) {
   std::uniform_int_distribution<std::int64_t> skew(0, window);
 
   aborter ab;
+  // Uncapped (--budget none): the iteration count alone ends it.
+  const bool capped = std::isfinite(ctx.opt.budget_s);
   const auto deadline = start + std::chrono::duration_cast<bench_clock::duration>(
-                                    seconds_d(std::max(ctx.opt.budget_s, 10.0)));
-  for (std::size_t i = 0; i < ctx.opt.race_iterations && bench_clock::now() < deadline; ++i) {
+                                    seconds_d(capped ? std::max(ctx.opt.budget_s, 10.0) : 0.0));
+  for (std::size_t i = 0; i < ctx.opt.race_iterations && (!capped || bench_clock::now() < deadline);
+       ++i) {
     vss::backup_session s;
     const auto err = setup_session(rg.engine(), g, false, s, step_bound);
     if (!err.empty()) {
@@ -1879,8 +1922,13 @@ int run(int argc, char** argv) {
 
   std::cout << "openvss-bench-abort: " << (opt.quick ? "quick" : "full") << " run"
             << (opt.runs > 1 ? " x " + std::to_string(opt.runs) : std::string()) << ", "
-            << opt.samples << " samples per cell (capped at " << opt.budget_s
-            << " s per cell), load average at start: " << load_start << "\n";
+            << opt.samples << " samples per cell (";
+  if (std::isfinite(opt.budget_s)) {
+    std::cout << "capped at " << opt.budget_s << " s per cell";
+  } else {
+    std::cout << "no time cap: every engine cell runs to its samples";
+  }
+  std::cout << "), load average at start: " << load_start << "\n";
 #ifndef NDEBUG
   std::cout << "note: built without NDEBUG; use the release preset for real numbers\n";
 #endif

@@ -5,11 +5,13 @@
 #
 #   cmake -DOPENVSS_BENCH=<openvss-bench-abort> -DOPENVSS_BENCH_JSON=<out.json>
 #         [-DOPENVSS_BENCH_ARGS=<arg;arg;...>] [-DOPENVSS_EXPECT_BURST_PROVIDER=<value>]
-#         -P bench/check_bench_json.cmake
+#         [-DOPENVSS_EXPECT_ENGINE_SAMPLES=<n>] -P bench/check_bench_json.cmake
 #
 # With OPENVSS_BENCH_ARGS the harness runs with those arguments instead of --quick, and the run
 # must also have counted no anomaly (no failed setup, and every abort left all its stamps, the
 # provider's included). With OPENVSS_EXPECT_BURST_PROVIDER, machine.burst_provider must be it.
+# With OPENVSS_EXPECT_ENGINE_SAMPLES, the run must have been uncapped (machine.budget_s_per_cell
+# "none") and every openvss row must hold at least that many samples: the full run's promise.
 
 cmake_minimum_required(VERSION 3.25) # policies: IN_LIST, string(JSON)
 
@@ -94,7 +96,21 @@ foreach(_i RANGE 0 ${_last})
   endforeach()
   string(JSON _system GET "${_json}" results ${_i} system)
   list(APPEND _systems_seen "${_system}")
+  if(OPENVSS_EXPECT_ENGINE_SAMPLES AND _system STREQUAL "openvss")
+    string(JSON _samples GET "${_json}" results ${_i} samples)
+    if(_samples LESS OPENVSS_EXPECT_ENGINE_SAMPLES)
+      string(JSON _row GET "${_json}" results ${_i})
+      message(FATAL_ERROR "JSON: an openvss row has ${_samples} samples, fewer than the "
+                          "${OPENVSS_EXPECT_ENGINE_SAMPLES} asked for: ${_row}")
+    endif()
+  endif()
 endforeach()
+if(OPENVSS_EXPECT_ENGINE_SAMPLES)
+  string(JSON _budget GET "${_json}" machine budget_s_per_cell)
+  if(NOT _budget STREQUAL "none")
+    message(FATAL_ERROR "JSON: machine.budget_s_per_cell = ${_budget}, expected none")
+  endif()
+endif()
 
 foreach(_system IN ITEMS openvss floor)
   if("latency" IN_LIST _modes AND NOT _system IN_LIST _systems_seen)
