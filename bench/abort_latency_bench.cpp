@@ -121,15 +121,17 @@ void usage(std::ostream& os) {
         "                       configuration (well under a minute)\n"
         "  --runs N             repeat the whole measurement N times in this process and report\n"
         "                       per figure the median of the per-run values and their min-max\n"
-        "                       (default 1; the documented full run uses 3)\n"
+        "                       (default 1; the README's command uses 3)\n"
         "  --samples N          samples per cell (default 10000; --quick: 300)\n"
         "  --budget SECONDS|none  wall-time cap per cell, or none (default none: each engine\n"
         "                       cell runs until it has its samples: at N=10000, 20000\n"
-        "                       setups of 10000 writers, 10-15 minutes per io-thread count\n"
-        "                       on the machine of docs/performance.md; --quick: 3). A\n"
-        "                       baseline never takes more than its share (12 %, 5 % in a\n"
-        "                       burst) of the cell's time so far; a long cell prints its\n"
-        "                       progress every 30 s on stderr\n"
+        "                       setups of 10000 writers, about 10 minutes per io-thread\n"
+        "                       count on the machine of docs/performance.md; --quick: 3).\n"
+        "                       A baseline other than the floor stops taking samples while\n"
+        "                       it has used more than its share (12 %, 5 % in a burst) of\n"
+        "                       the cell's time so far; a cell gives up after 10 anomalies\n"
+        "                       in a row; a long cell prints its progress every 30 s on\n"
+        "                       stderr\n"
         "  --writers LIST       writer counts, e.g. 1,10,100, or 'none' (default\n"
         "                       1,10,100,1000,10000)\n"
         "  --sessions LIST      concurrent sessions per burst, 10 writers each, or 'none'\n"
@@ -703,34 +705,43 @@ void record_abort(results& r, int cell, std::string_view system, std::size_t wri
 using seconds_d = std::chrono::duration<double>;
 
 /// Interleaves systems in a random order per iteration until the engine has its samples or
-/// the budget (possibly none: infinity) is spent. A baseline drops out once it has its
-/// samples, and sits out a round while it has used more than its share of the cell's time so
-/// far: thread_per_writer at N = 1,000 costs ~0.5 s a sample, against ~10 ms for the engine,
-/// so a share of the budget would be unbounded in an uncapped cell. Measured against the time
-/// so far rather than the whole budget, an expensive baseline's samples also spread over the
-/// cell instead of crowding its start.
+/// the budget (possibly none: infinity) is spent. Every system drops out once it has its
+/// samples. A baseline also sits out a round while it has used more than its share of the
+/// cell's time so far: thread_per_writer at N = 1,000 costs ~50 ms a sample, against ~4 ms
+/// for the engine, so in an uncapped cell a share of the budget would have no end. Measured
+/// against the time so far, an expensive baseline's samples also spread over the cell instead
+/// of crowding its start. The floor has no share: every ratio to it rests on its samples, and
+/// at ~0.3 ms a sample (its idle gap included) it could not keep pace within one.
 class interleaver {
  public:
+  enum class role {
+    engine,    // decides when the cell ends
+    floor,     // runs every round until it has its samples
+    baseline,  // held to its share of the cell's time so far
+  };
+
   struct system {
     std::string name;
     std::function<bool()> run_one;  // false: the system failed and leaves the cell
-    bool primary = false;           // the engine: decides when the cell ends
+    role kind = role::baseline;
     std::size_t samples = 0;
     seconds_d spent{0};
     bool out = false;
   };
 
-  /// `settle` runs after every sample, untimed (rig::quiesce).
+  /// `settle` runs after every sample, untimed (rig::quiesce). `unit` names what the engine's
+  /// `target` counts, in the progress line ("samples", or "bursts" in a burst cell).
   interleaver(std::size_t target, double budget_s, double baseline_share, std::mt19937_64& rng,
-              std::function<void()> settle)
+              std::function<void()> settle, std::string unit = "samples")
       : target_(target),
         budget_(budget_s),
         share_(baseline_share),
         rng_(rng),
-        settle_(std::move(settle)) {}
+        settle_(std::move(settle)),
+        unit_(std::move(unit)) {}
 
-  void add(std::string name, std::function<bool()> run_one, bool primary = false) {
-    systems_.push_back({std::move(name), std::move(run_one), primary});
+  void add(std::string name, std::function<bool()> run_one, role kind = role::baseline) {
+    systems_.push_back({std::move(name), std::move(run_one), kind});
   }
 
   void run() {
@@ -742,10 +753,10 @@ class interleaver {
     for (;;) {
       const auto now = bench_clock::now();
       const seconds_d elapsed = now - start;
-      const bool primary_left = std::any_of(systems_.begin(), systems_.end(), [&](auto& s) {
-        return s.primary && !s.out && s.samples < target_;
+      const bool engine_left = std::any_of(systems_.begin(), systems_.end(), [&](auto& s) {
+        return s.kind == role::engine && !s.out && s.samples < target_;
       });
-      if (!primary_left || (!first && elapsed.count() > budget_)) break;
+      if (!engine_left || (!first && elapsed.count() > budget_)) break;
       if (now >= next_progress) {
         report_progress(elapsed);
         next_progress = now + progress_every;
@@ -755,7 +766,9 @@ class interleaver {
       for (auto i : order) {
         auto& s = systems_[i];
         if (s.out || s.samples >= target_) continue;
-        if (!s.primary && s.spent > share_ * seconds_d(bench_clock::now() - start)) continue;
+        if (s.kind == role::baseline && s.spent > share_ * seconds_d(bench_clock::now() - start)) {
+          continue;
+        }
         const auto t = bench_clock::now();
         const bool ok = s.run_one();
         settle_();
@@ -773,15 +786,15 @@ class interleaver {
   static constexpr auto progress_every = std::chrono::seconds(30);
 
   /// On the cell's line of stderr (it ends with the cell's time): the engine's samples so
-  /// far, of the fewest-sampled primary, and the time left at the rate so far.
+  /// far, of its fewest-sampled series, and the time left at the rate so far.
   void report_progress(seconds_d elapsed) const {
     std::size_t done = target_;
     for (const auto& s : systems_) {
-      if (s.primary && !s.out) done = std::min(done, s.samples);
+      if (s.kind == role::engine && !s.out) done = std::min(done, s.samples);
     }
     std::ostringstream line;  // std::cerr's own format stays as the cell set it
-    line << "\n[bench]   " << done << " of " << target_ << " engine samples after " << std::fixed
-         << std::setprecision(0) << elapsed.count() << " s";
+    line << "\n[bench]   " << done << " of " << target_ << " engine " << unit_ << " after "
+         << std::fixed << std::setprecision(0) << elapsed.count() << " s";
     if (done > 0) {
       const double left =
           elapsed.count() * static_cast<double>(target_ - done) / static_cast<double>(done);
@@ -796,6 +809,7 @@ class interleaver {
   double share_;
   std::mt19937_64& rng_;
   std::function<void()> settle_;
+  std::string unit_;
   std::vector<system> systems_;
 };
 
@@ -862,6 +876,10 @@ void run_writer_cell(context& ctx, rig& rg, std::size_t n, phase_kind phase,
   const std::string bh(to_string(behaviour));
 
   interleaver il(ctx.opt.samples, budget_s, 0.12, ctx.rng, [&rg] { rg.quiesce(); });
+  // An anomaly can cost step_bound (a stamp waited for in vain) and still counts as a sample:
+  // with no time cap, an engine that lost its aborts would hold the run for days.
+  constexpr int anomalies_to_give_up = 10;
+  int anomalies_in_a_row = 0;
   auto engine_sample = [&](abort_probe probe) {
     vss::backup_session s;
     const auto err = setup_session(rg.engine(), g, false, s, step_bound);
@@ -872,23 +890,33 @@ void run_writer_cell(context& ctx, rig& rg, std::size_t n, phase_kind phase,
     }
     const auto a = timed_abort(g, s, rel, ctx.bad, title.str(), probe);
     release_session(s, step_bound);
-    if (!a) return true;  // counted as an anomaly; keep measuring
+    if (!a) {  // counted as an anomaly; keep measuring, unless the engine is plainly broken
+      if (++anomalies_in_a_row < anomalies_to_give_up) return true;
+      ctx.bad.add(title.str() + ": " + std::to_string(anomalies_to_give_up) +
+                  " anomalies in a row; the cell gives up");
+      return false;
+    }
+    anomalies_in_a_row = 0;
     record_abort(ctx.res, cell, "openvss", n, 1, ph, bh, io, *a);
     return true;
   };
   // Two kinds of engine samples, interleaved like the baselines: t_drain needs the writers to
   // count themselves down, and that count must not weigh on the caller-seen times (abort_probe).
   il.add(
-      "openvss", [&] { return engine_sample(abort_probe::quiet); }, /*primary=*/true);
+      "openvss", [&] { return engine_sample(abort_probe::quiet); }, interleaver::role::engine);
   il.add(
-      "openvss t_drain", [&] { return engine_sample(abort_probe::count); }, /*primary=*/true);
+      "openvss t_drain", [&] { return engine_sample(abort_probe::count); },
+      interleaver::role::engine);
 
   floor_baseline floor(rg.io());
-  il.add("floor", [&] {
-    std::this_thread::sleep_for(idle_gap);
-    record_fanout(ctx.res, cell, "floor", n, ph, bh, io, floor.run(), true);
-    return true;
-  });
+  il.add(
+      "floor",
+      [&] {
+        std::this_thread::sleep_for(idle_gap);
+        record_fanout(ctx.res, cell, "floor", n, ph, bh, io, floor.run(), true);
+        return true;
+      },
+      interleaver::role::floor);
 
   std::unique_ptr<loop_baseline> loop;
   std::unique_ptr<signals2_baseline> sig;
@@ -1042,16 +1070,20 @@ void run_session_cell(context& ctx, rig& rg, std::size_t m) {
     return true;
   };
 
-  interleaver il(target_bursts, ctx.opt.budget_s, 0.05, ctx.rng, [&rg] { rg.quiesce(); });
-  il.add("openvss", burst, /*primary=*/true);
-  il.add("floor", [&] {
-    std::this_thread::sleep_for(idle_gap);
-    const auto t = floor.run();
-    using std::chrono::nanoseconds;
-    ctx.res.get(cell, "floor", "t_return", writers_per_session, m, "frozen", "immediate", io)
-        .hist.record(nanoseconds(t.caller_seen_ns));
-    return true;
-  });
+  interleaver il(
+      target_bursts, ctx.opt.budget_s, 0.05, ctx.rng, [&rg] { rg.quiesce(); }, "bursts");
+  il.add("openvss", burst, interleaver::role::engine);
+  il.add(
+      "floor",
+      [&] {
+        std::this_thread::sleep_for(idle_gap);
+        const auto t = floor.run();
+        using std::chrono::nanoseconds;
+        ctx.res.get(cell, "floor", "t_return", writers_per_session, m, "frozen", "immediate", io)
+            .hist.record(nanoseconds(t.caller_seen_ns));
+        return true;
+      },
+      interleaver::role::floor);
   il.run();
   for (auto* g : groups) rg.retire(*g);
   std::cerr << " " << std::fixed << std::setprecision(1)

@@ -5,13 +5,16 @@
 #
 #   cmake -DOPENVSS_BENCH=<openvss-bench-abort> -DOPENVSS_BENCH_JSON=<out.json>
 #         [-DOPENVSS_BENCH_ARGS=<arg;arg;...>] [-DOPENVSS_EXPECT_BURST_PROVIDER=<value>]
-#         [-DOPENVSS_EXPECT_ENGINE_SAMPLES=<n>] -P bench/check_bench_json.cmake
+#         [-DOPENVSS_EXPECT_ENGINE_SAMPLES=<n> -DOPENVSS_EXPECT_ENGINE_ROWS=<rows>]
+#         -P bench/check_bench_json.cmake
 #
 # With OPENVSS_BENCH_ARGS the harness runs with those arguments instead of --quick, and the run
 # must also have counted no anomaly (no failed setup, and every abort left all its stamps, the
 # provider's included). With OPENVSS_EXPECT_BURST_PROVIDER, machine.burst_provider must be it.
 # With OPENVSS_EXPECT_ENGINE_SAMPLES, the run must have been uncapped (machine.budget_s_per_cell
-# "none") and every openvss row must hold at least that many samples: the full run's promise.
+# "none"), every openvss latency row must hold at least that many samples per run (rows sum
+# their runs), and there must be exactly OPENVSS_EXPECT_ENGINE_ROWS of them, so that a cell
+# that measured nothing, and so wrote no row, fails too: the full run's promise.
 
 cmake_minimum_required(VERSION 3.25) # policies: IN_LIST, string(JSON)
 
@@ -20,6 +23,15 @@ foreach(_var IN ITEMS OPENVSS_BENCH OPENVSS_BENCH_JSON)
     message(FATAL_ERROR "check_bench_json.cmake: ${_var} is not set")
   endif()
 endforeach()
+
+if(OPENVSS_EXPECT_ENGINE_SAMPLES)
+  foreach(_var IN ITEMS OPENVSS_EXPECT_ENGINE_SAMPLES OPENVSS_EXPECT_ENGINE_ROWS)
+    if(NOT "${${_var}}" MATCHES "^[1-9][0-9]*$")
+      message(FATAL_ERROR "check_bench_json.cmake: ${_var} must be a positive integer, got "
+                          "'${${_var}}'")
+    endif()
+  endforeach()
+endif()
 
 file(REMOVE "${OPENVSS_BENCH_JSON}")
 if(NOT OPENVSS_BENCH_ARGS)
@@ -62,6 +74,11 @@ endforeach()
 
 string(JSON _modes GET "${_json}" machine modes)
 string(REPLACE "," ";" _modes "${_modes}")
+if(OPENVSS_EXPECT_ENGINE_SAMPLES)
+  string(JSON _runs GET "${_json}" machine runs)
+  math(EXPR _engine_samples_min "${OPENVSS_EXPECT_ENGINE_SAMPLES} * ${_runs}")
+  set(_engine_rows 0)
+endif()
 
 string(JSON _n ERROR_VARIABLE _err LENGTH "${_json}" results)
 if(_err)
@@ -96,12 +113,16 @@ foreach(_i RANGE 0 ${_last})
   endforeach()
   string(JSON _system GET "${_json}" results ${_i} system)
   list(APPEND _systems_seen "${_system}")
-  if(OPENVSS_EXPECT_ENGINE_SAMPLES AND _system STREQUAL "openvss")
+  string(JSON _metric GET "${_json}" results ${_i} metric)
+  # Throughput's t_backup rows count what fitted in its time, not --samples.
+  if(OPENVSS_EXPECT_ENGINE_SAMPLES AND _system STREQUAL "openvss" AND NOT _metric STREQUAL
+                                                                       "t_backup")
+    math(EXPR _engine_rows "${_engine_rows} + 1")
     string(JSON _samples GET "${_json}" results ${_i} samples)
-    if(_samples LESS OPENVSS_EXPECT_ENGINE_SAMPLES)
+    if(_samples LESS _engine_samples_min)
       string(JSON _row GET "${_json}" results ${_i})
       message(FATAL_ERROR "JSON: an openvss row has ${_samples} samples, fewer than the "
-                          "${OPENVSS_EXPECT_ENGINE_SAMPLES} asked for: ${_row}")
+                          "${_engine_samples_min} asked for: ${_row}")
     endif()
   endif()
 endforeach()
@@ -109,6 +130,10 @@ if(OPENVSS_EXPECT_ENGINE_SAMPLES)
   string(JSON _budget GET "${_json}" machine budget_s_per_cell)
   if(NOT _budget STREQUAL "none")
     message(FATAL_ERROR "JSON: machine.budget_s_per_cell = ${_budget}, expected none")
+  endif()
+  if(NOT _engine_rows EQUAL OPENVSS_EXPECT_ENGINE_ROWS)
+    message(FATAL_ERROR "JSON: ${_engine_rows} openvss latency rows, expected "
+                        "${OPENVSS_EXPECT_ENGINE_ROWS}: a cell measured nothing")
   endif()
 endif()
 
