@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/eventually.hpp"
 #include "support/host_session.hpp"
 #include "support/test_writer.hpp"
 #include "vss/vss.hpp"
@@ -101,16 +102,6 @@ TEST(EngineHostTest, APinnedHostRunsAndAbortsABackup) {
   EXPECT_EQ(w->count(vss::writer_event::abort), 1u);
 }
 
-// Polls `done` for up to 10 s of real time: the host's threads act on their own.
-template <class Done>
-bool within_ten_seconds(Done done) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!done() && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return done();
-}
-
 // Records what the host's hook hears, from any io thread.
 struct exceptions_heard {
   std::mutex m;
@@ -142,7 +133,7 @@ struct exceptions_heard {
   }
   // Waits (bounded) until the hook has heard `n` exceptions.
   bool wait_for(std::size_t n) {
-    return within_ten_seconds([&] { return seen().size() >= n; });
+    return vss::test::eventually([&] { return seen().size() >= n; }, std::chrono::seconds(10));
   }
 };
 
@@ -167,7 +158,8 @@ struct hooked_host_with_writer {
   }
   // Whether the writer came to hold its context within the bound.
   bool writer_holds() {
-    return within_ten_seconds([&] { return writer->held_count() > 0; });
+    return vss::test::eventually([&] { return writer->held_count() > 0; },
+                                 std::chrono::seconds(10));
   }
 };
 

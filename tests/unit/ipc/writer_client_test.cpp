@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "ipc/message.hpp"
+#include "support/eventually.hpp"
 #include "vss/writer.hpp"
 
 namespace {
@@ -57,15 +58,10 @@ constexpr auto kBound = 3s;
 // How long the test watches for something that must not happen.
 constexpr auto kQuiet = 300ms;
 
-// Polls `done` every millisecond for at most `bound`.
+// Polls `done` (vss::test::eventually) for at most kBound.
 template <class Pred>
-bool eventually(Pred done, steady::duration bound = kBound) {
-  const auto until = steady::now() + bound;
-  while (!done()) {
-    if (steady::now() >= until) return done();
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
+bool eventually(Pred done) {
+  return vss::test::eventually(done, kBound);
 }
 
 // One frame: 4-byte big-endian length, then the JSON text.
